@@ -1,0 +1,59 @@
+//! `nas`: the command-line front end of the NAS toolkit. Thin: parse arguments, call the library
+//! crates, print text or JSON. Errors are printed on one line and give a non-zero exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod arch;
+mod bench;
+mod space;
+
+/// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables.
+#[derive(Debug, Parser)]
+#[command(name = "nas", version, about, propagate_version = true)]
+struct Cli {
+    /// Data directory (default: $NAS_DATA_DIR, else ../shared/data beside the project root).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Describe a search space.
+    #[command(subcommand)]
+    Space(space::SpaceCommand),
+    /// Inspect one architecture: decisions, network graph, params, FLOPs, benchmark accuracies.
+    #[command(subcommand)]
+    Arch(arch::ArchCommand),
+    /// Query a benchmark table.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data = nas_spaces::DataDir::resolve(cli.data_dir.as_deref());
+    let result = match cli.command {
+        Command::Space(c) => space::run(c),
+        Command::Arch(c) => arch::run(c, &data),
+        Command::Bench(c) => bench::run(c, &data),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a value as one line of JSON.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Search spaces of the NAS toolkit and readers of tabular benchmarks.
+#![forbid(unsafe_code)]
+
+pub mod data;
+pub mod nats;
+pub mod nb201;
+pub mod nb201_table;
+
+pub use data::DataDir;
+pub use nb201::{Nb201Config, Nb201Space};
+pub use nb201_table::{Dataset, Epochs, Nb201Table, Split};
