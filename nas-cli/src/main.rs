@@ -12,7 +12,7 @@ mod space;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables.
 #[derive(Debug, Parser)]
-#[command(name = "nas", version, about, propagate_version = true)]
+#[command(name = "nas", version, propagate_version = true)]
 struct Cli {
     /// Data directory (default: $NAS_DATA_DIR, else ../shared/data beside the project root).
     #[arg(long, global = true, value_name = "DIR")]

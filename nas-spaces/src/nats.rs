@@ -9,6 +9,16 @@
 //! typed records, with the metrics named and chosen the way the official API
 //! (`nats_bench/api_utils.py`: `ArchResults.get_metrics`, `ResultsCount.get_train/get_eval`,
 //! `NASBenchMetaAPI.get_more_info`) reports them.
+//!
+//! Supported pickle opcodes (protocols 2 to 5, binary forms): `PROTO`, `FRAME`, `STOP`, `MARK`,
+//! `POP`, `POP_MARK`, `DUP`, `NONE`, `NEWTRUE`, `NEWFALSE`, `BININT`, `BININT1`, `BININT2`,
+//! `LONG1`, `LONG4` (up to 64 bits), `BINFLOAT`, `SHORT_BINUNICODE`, `BINUNICODE`, `BINUNICODE8`,
+//! `SHORT_BINBYTES`, `BINBYTES`, `BINBYTES8`, `BYTEARRAY8`, `EMPTY_DICT`, `EMPTY_LIST`,
+//! `EMPTY_TUPLE`, `EMPTY_SET`, `DICT`, `LIST`, `TUPLE`, `TUPLE1`-`TUPLE3`, `FROZENSET`, `SETITEM`,
+//! `SETITEMS`, `APPEND`, `APPENDS`, `ADDITEMS`, `MEMOIZE`, `BINPUT`, `LONG_BINPUT`, `BINGET`,
+//! `LONG_BINGET`, `GLOBAL`, `STACK_GLOBAL`, `REDUCE`, `NEWOBJ`, `BUILD`. Anything else (text
+//! protocol 0, persistent ids, extension registry, `NEWOBJ_EX`, out-of-band buffers) is an error;
+//! the "full" benchmark files, whose `net_state_dict` holds torch tensors, are out of scope.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -131,7 +141,7 @@ pub fn read_pickle(path: &Path) -> Result<PyValue> {
 
 /// Decodes uncompressed pickle bytes.
 pub fn parse_pickle(bytes: &[u8]) -> Result<PyValue> {
-    decode(bytes).map_err(|e| Error::parse("pickle data", e.to_string()))
+    decode(bytes).map_err(|e| Error::parse("pickle data", e))
 }
 
 fn data_error(path: &Path, message: impl Into<String>) -> Error {
@@ -147,17 +157,8 @@ const MAX_DEPTH: usize = 512;
 /// Most values produced from one pickle (guards against exponential blow-up of shared objects).
 const MAX_VALUES: usize = 50_000_000;
 
-#[derive(Debug)]
-struct PickleError {
-    offset: usize,
-    message: String,
-}
-
-impl fmt::Display for PickleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at byte {})", self.message, self.offset)
-    }
-}
+/// A result whose error is a message, given context (the file) by the caller.
+type Parsed<T> = std::result::Result<T, String>;
 
 enum Node {
     Leaf(PyValue),
@@ -168,19 +169,7 @@ enum Node {
     Object { module: String, name: String, args: Vec<usize>, state: Option<usize> },
 }
 
-impl Node {
-    fn kind(&self) -> &'static str {
-        match self {
-            Node::Leaf(v) => v.type_name(),
-            Node::List(_) => "list",
-            Node::Tuple(_) => "tuple",
-            Node::Dict(_) => "dict",
-            Node::Set(_) => "set",
-            Node::Object { .. } => "object",
-        }
-    }
-}
-
+#[derive(Default)]
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
@@ -193,65 +182,58 @@ struct Machine<'a> {
     memo: HashMap<u64, usize>,
 }
 
-fn decode(data: &[u8]) -> Result<PyValue, PickleError> {
-    let machine = Machine {
-        data,
-        pos: 0,
-        op_at: 0,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-    };
-    machine.run()
+fn decode(data: &[u8]) -> Parsed<PyValue> {
+    Machine { data, ..Machine::default() }.run()
 }
 
 impl<'a> Machine<'a> {
-    fn bad(&self, message: impl Into<String>) -> PickleError {
-        PickleError { offset: self.op_at, message: message.into() }
+    fn bad(&self, message: impl fmt::Display) -> String {
+        format!("{message} (at byte {})", self.op_at)
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
+    fn take(&mut self, n: usize) -> Parsed<&'a [u8]> {
         let left = self.data.len() - self.pos;
         if n > left {
-            return Err(PickleError {
-                offset: self.pos,
-                message: format!("truncated pickle: {n} bytes needed, {left} left"),
-            });
+            return Err(format!("truncated pickle: {n} bytes needed, {left} left (at byte {})", self.pos));
         }
-        let s = &self.data[self.pos..self.pos + n];
         self.pos += n;
-        Ok(s)
+        Ok(&self.data[self.pos - n..self.pos])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], PickleError> {
+    fn array<const N: usize>(&mut self) -> Parsed<[u8; N]> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
-    fn byte(&mut self) -> Result<u8, PickleError> {
+    fn byte(&mut self) -> Parsed<u8> {
         Ok(self.take(1)?[0])
     }
 
-    /// A length argument of `N` little-endian bytes.
-    fn len<const N: usize>(&mut self) -> Result<usize, PickleError> {
+    /// A length of `N` little-endian bytes, then that many bytes.
+    fn sized<const N: usize>(&mut self) -> Parsed<&'a [u8]> {
         let mut a = [0u8; 8];
         a[..N].copy_from_slice(&self.array::<N>()?);
-        usize::try_from(u64::from_le_bytes(a)).map_err(|_| self.bad("length too large"))
+        let n = usize::try_from(u64::from_le_bytes(a)).map_err(|_| self.bad("length too large"))?;
+        self.take(n)
     }
 
-    fn text(&mut self, n: usize) -> Result<String, PickleError> {
-        let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| self.bad("string is not valid UTF-8"))
+    fn text<const N: usize>(&mut self) -> Parsed<PyValue> {
+        let bytes = self.sized::<N>()?;
+        let text = std::str::from_utf8(bytes).map_err(|_| self.bad("string is not valid UTF-8"))?;
+        Ok(PyValue::Str(text.to_owned()))
     }
 
-    fn line(&mut self) -> Result<String, PickleError> {
+    fn long<const N: usize>(&mut self) -> Parsed<PyValue> {
+        let bytes = self.sized::<N>()?;
+        signed_le(bytes).map(PyValue::Int).ok_or_else(|| self.bad("integer does not fit in 64 bits"))
+    }
+
+    fn line(&mut self) -> Parsed<String> {
         let rest = &self.data[self.pos..];
         let n = rest.iter().position(|&b| b == b'\n').ok_or_else(|| self.bad("truncated pickle: no end of line"))?;
-        let s = self.text(n)?;
-        self.pos += 1;
-        Ok(s)
+        self.pos += n + 1;
+        String::from_utf8(rest[..n].to_vec()).map_err(|_| self.bad("GLOBAL name is not valid UTF-8"))
     }
 
     fn push_node(&mut self, node: Node) {
@@ -259,25 +241,21 @@ impl<'a> Machine<'a> {
         self.stack.push(self.nodes.len() - 1);
     }
 
-    fn push(&mut self, value: PyValue) {
-        self.push_node(Node::Leaf(value));
-    }
-
-    fn pop(&mut self) -> Result<usize, PickleError> {
-        if self.stack.len() <= self.marks.last().copied().unwrap_or(0) {
-            return Err(self.bad("stack underflow"));
-        }
-        self.stack.pop().ok_or_else(|| self.bad("stack underflow"))
-    }
-
-    fn top(&self) -> Result<usize, PickleError> {
+    /// The top of the stack; never below the last `MARK`.
+    fn top(&self) -> Parsed<usize> {
         match self.stack.last() {
             Some(&i) if self.stack.len() > self.marks.last().copied().unwrap_or(0) => Ok(i),
             _ => Err(self.bad("stack underflow")),
         }
     }
 
-    fn pop_mark(&mut self) -> Result<Vec<usize>, PickleError> {
+    fn pop(&mut self) -> Parsed<usize> {
+        let top = self.top()?;
+        self.stack.pop();
+        Ok(top)
+    }
+
+    fn pop_mark(&mut self) -> Parsed<Vec<usize>> {
         let mark = self.marks.pop().ok_or_else(|| self.bad("no MARK on the stack"))?;
         Ok(self.stack.split_off(mark))
     }
@@ -286,120 +264,75 @@ impl<'a> Machine<'a> {
         if let Node::Leaf(PyValue::Str(s)) = &self.nodes[i] { Some(s) } else { None }
     }
 
-    fn memo_get(&mut self, key: u64) -> Result<(), PickleError> {
-        let i = *self.memo.get(&key).ok_or_else(|| self.bad(format!("memo index {key} is not defined")))?;
-        self.stack.push(i);
-        Ok(())
+    /// The value pushed by an opcode that makes a plain value; `None` for other opcodes.
+    fn leaf(&mut self, op: u8) -> Parsed<Option<PyValue>> {
+        Ok(Some(match op {
+            b'N' => PyValue::None,
+            0x88 | 0x89 => PyValue::Bool(op == 0x88), // NEWTRUE, NEWFALSE
+            b'J' => PyValue::Int(i32::from_le_bytes(self.array()?).into()), // BININT
+            b'K' => PyValue::Int(self.byte()?.into()), // BININT1
+            b'M' => PyValue::Int(u16::from_le_bytes(self.array()?).into()), // BININT2
+            0x8a => self.long::<1>()?,                // LONG1
+            0x8b => self.long::<4>()?,                // LONG4
+            b'G' => PyValue::Float(f64::from_be_bytes(self.array()?)), // BINFLOAT
+            0x8c => self.text::<1>()?,                // SHORT_BINUNICODE
+            b'X' => self.text::<4>()?,                // BINUNICODE
+            0x8d => self.text::<8>()?,                // BINUNICODE8
+            b'C' => PyValue::Bytes(self.sized::<1>()?.to_vec()), // SHORT_BINBYTES
+            b'B' => PyValue::Bytes(self.sized::<4>()?.to_vec()), // BINBYTES
+            0x8e | 0x96 => PyValue::Bytes(self.sized::<8>()?.to_vec()), // BINBYTES8, BYTEARRAY8
+            b'c' => PyValue::Global { module: self.line()?, name: self.line()? }, // GLOBAL
+            _ => return Ok(None),
+        }))
     }
 
-    fn memo_put(&mut self, key: u64) -> Result<(), PickleError> {
-        let top = self.top()?;
-        self.memo.insert(key, top);
-        Ok(())
-    }
-
-    fn run(mut self) -> Result<PyValue, PickleError> {
+    fn run(mut self) -> Parsed<PyValue> {
         loop {
             self.op_at = self.pos;
             if self.pos == self.data.len() {
                 return Err(self.bad("truncated pickle: ended without STOP"));
             }
             let op = self.byte()?;
+            if let Some(value) = self.leaf(op)? {
+                self.push_node(Node::Leaf(value));
+                continue;
+            }
             match op {
-                0x80 => {
-                    self.byte()?; // PROTO
-                }
-                0x95 => {
-                    self.array::<8>()?; // FRAME: the frame length only
-                }
+                0x80 | 0x95 => self.take(if op == 0x80 { 1 } else { 8 }).map(|_| ())?, // PROTO, FRAME
                 b'.' => {
-                    let root = self.pop()?;
-                    let mut budget = MAX_VALUES;
+                    let (root, mut budget) = (self.pop()?, MAX_VALUES);
                     return self.value(root, 0, &mut budget);
                 }
                 b'(' => self.marks.push(self.stack.len()),
-                b'0' => {
-                    self.pop()?;
-                }
-                b'1' => {
-                    self.pop_mark()?;
-                }
+                b'0' => self.pop().map(|_| ())?,
+                b'1' => self.pop_mark().map(|_| ())?,
                 b'2' => {
                     let top = self.top()?;
                     self.stack.push(top);
-                }
-                b'N' => self.push(PyValue::None),
-                0x88 => self.push(PyValue::Bool(true)),
-                0x89 => self.push(PyValue::Bool(false)),
-                b'J' => {
-                    let v = i32::from_le_bytes(self.array()?);
-                    self.push(PyValue::Int(v.into()));
-                }
-                b'K' => {
-                    let v = self.byte()?;
-                    self.push(PyValue::Int(v.into()));
-                }
-                b'M' => {
-                    let v = u16::from_le_bytes(self.array()?);
-                    self.push(PyValue::Int(v.into()));
-                }
-                0x8a | 0x8b => {
-                    let n = if op == 0x8a { self.len::<1>()? } else { self.len::<4>()? };
-                    let bytes = self.take(n)?;
-                    let v = signed_le(bytes).ok_or_else(|| self.bad("integer does not fit in 64 bits"))?;
-                    self.push(PyValue::Int(v));
-                }
-                b'G' => {
-                    let v = f64::from_be_bytes(self.array()?);
-                    self.push(PyValue::Float(v));
-                }
-                0x8c | b'X' | 0x8d => {
-                    let n = match op {
-                        0x8c => self.len::<1>()?,
-                        b'X' => self.len::<4>()?,
-                        _ => self.len::<8>()?,
-                    };
-                    let s = self.text(n)?;
-                    self.push(PyValue::Str(s));
-                }
-                b'C' | b'B' | 0x8e | 0x96 => {
-                    let n = match op {
-                        b'C' => self.len::<1>()?,
-                        b'B' => self.len::<4>()?,
-                        _ => self.len::<8>()?,
-                    };
-                    let b = self.take(n)?.to_vec();
-                    self.push(PyValue::Bytes(b));
                 }
                 b'}' => self.push_node(Node::Dict(Vec::new())),
                 b']' => self.push_node(Node::List(Vec::new())),
                 b')' => self.push_node(Node::Tuple(Vec::new())),
                 0x8f => self.push_node(Node::Set(Vec::new())),
-                b'l' => {
+                b'l' | b't' | 0x91 | b'd' => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::List(items));
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.push_node(Node::Tuple(items));
-                }
-                0x91 => {
-                    let items = self.pop_mark()?;
-                    self.push_node(Node::Set(items));
+                    match op {
+                        b'l' => self.push_node(Node::List(items)),
+                        b't' => self.push_node(Node::Tuple(items)),
+                        0x91 => self.push_node(Node::Set(items)), // FROZENSET
+                        _ => {
+                            self.push_node(Node::Dict(Vec::new()));
+                            self.set_items(&items)?;
+                        }
+                    }
                 }
                 0x85..=0x87 => {
-                    let n = usize::from(op - 0x84);
-                    let items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
-                    self.push_node(Node::Tuple(items.into_iter().rev().collect()));
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    self.push_node(Node::Dict(Vec::new()));
-                    self.set_items(&items)?;
+                    let mut items = (0..op - 0x84).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
+                    items.reverse();
+                    self.push_node(Node::Tuple(items));
                 }
                 b's' => {
-                    let value = self.pop()?;
-                    let key = self.pop()?;
+                    let (value, key) = (self.pop()?, self.pop()?);
                     self.set_items(&[key, value])?;
                 }
                 b'u' => {
@@ -409,64 +342,45 @@ impl<'a> Machine<'a> {
                 b'a' | b'e' | 0x90 => {
                     let items = if op == b'a' { vec![self.pop()?] } else { self.pop_mark()? };
                     let target = self.top()?;
-                    let at = self.op_at;
-                    match &mut self.nodes[target] {
-                        Node::List(v) if op != 0x90 => v.extend(items),
-                        Node::Set(v) if op == 0x90 => v.extend(items),
-                        other => {
-                            let message = format!("cannot add items to a {}", other.kind());
-                            return Err(PickleError { offset: at, message });
-                        }
+                    match (&mut self.nodes[target], op) {
+                        (Node::List(v), b'a' | b'e') | (Node::Set(v), 0x90) => v.extend(items),
+                        _ => return Err(self.bad("APPEND(S)/ADDITEMS target is not a list/set")),
                     }
                 }
-                0x94 => self.memo_put(self.memo.len() as u64)?,
-                b'q' => {
-                    let key = self.byte()?;
-                    self.memo_put(key.into())?;
+                0x94 | b'q' | b'r' => {
+                    let key = match op {
+                        0x94 => self.memo.len() as u64,
+                        b'q' => self.byte()?.into(),
+                        _ => u32::from_le_bytes(self.array()?).into(),
+                    };
+                    let top = self.top()?;
+                    self.memo.insert(key, top);
                 }
-                b'r' => {
-                    let key = u32::from_le_bytes(self.array()?);
-                    self.memo_put(key.into())?;
-                }
-                b'h' => {
-                    let key = self.byte()?;
-                    self.memo_get(key.into())?;
-                }
-                b'j' => {
-                    let key = u32::from_le_bytes(self.array()?);
-                    self.memo_get(key.into())?;
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.push(PyValue::Global { module, name });
+                b'h' | b'j' => {
+                    let key = if op == b'h' { self.byte()?.into() } else { u32::from_le_bytes(self.array()?).into() };
+                    let i = self.memo.get(&key).ok_or_else(|| self.bad(format!("memo index {key} is not defined")))?;
+                    self.stack.push(*i);
                 }
                 0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
+                    let (name, module) = (self.pop()?, self.pop()?);
                     let (Some(module), Some(name)) = (self.leaf_str(module), self.leaf_str(name)) else {
                         return Err(self.bad("STACK_GLOBAL needs two strings"));
                     };
-                    let (module, name) = (module.to_owned(), name.to_owned());
-                    self.push(PyValue::Global { module, name });
+                    let global = PyValue::Global { module: module.to_owned(), name: name.to_owned() };
+                    self.push_node(Node::Leaf(global));
                 }
                 b'R' | 0x81 => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
+                    let (args, callable) = (self.pop()?, self.pop()?);
                     let node = self.call(callable, args)?;
                     self.push_node(node);
                 }
                 b'b' => {
                     let state = self.pop()?;
                     let target = self.top()?;
-                    let at = self.op_at;
-                    match &mut self.nodes[target] {
-                        Node::Object { state: s, .. } => *s = Some(state),
-                        other => {
-                            let message = format!("BUILD on a {}", other.kind());
-                            return Err(PickleError { offset: at, message });
-                        }
-                    }
+                    let Node::Object { state: s, .. } = &mut self.nodes[target] else {
+                        return Err(self.bad("BUILD target is not an object made by REDUCE/NEWOBJ"));
+                    };
+                    *s = Some(state);
                 }
                 _ => return Err(self.bad(format!("unknown or unsupported opcode 0x{op:02x}"))),
             }
@@ -474,31 +388,24 @@ impl<'a> Machine<'a> {
     }
 
     /// `SETITEM(S)`: adds key/value pairs to the dict on top of the stack.
-    fn set_items(&mut self, items: &[usize]) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
-            return Err(self.bad("odd number of items for a dict"));
-        }
+    fn set_items(&mut self, items: &[usize]) -> Parsed<()> {
         let target = self.top()?;
-        let at = self.op_at;
         match &mut self.nodes[target] {
-            Node::Dict(d) => d.extend(items.chunks_exact(2).map(|kv| (kv[0], kv[1]))),
-            other => {
-                return Err(PickleError { offset: at, message: format!("cannot set items on a {}", other.kind()) });
-            }
+            Node::Dict(d) if items.len() % 2 == 0 => d.extend(items.chunks_exact(2).map(|kv| (kv[0], kv[1]))),
+            Node::Dict(_) => return Err(self.bad("odd number of items for a dict")),
+            _ => return Err(self.bad("SETITEM(S) target is not a dict")),
         }
         Ok(())
     }
 
     /// `REDUCE` / `NEWOBJ` of a global: an empty `OrderedDict` becomes a dict, a numpy scalar a
     /// number, anything else an opaque object.
-    fn call(&self, callable: usize, args: usize) -> Result<Node, PickleError> {
+    fn call(&self, callable: usize, args: usize) -> Parsed<Node> {
         let Node::Leaf(PyValue::Global { module, name }) = &self.nodes[callable] else {
-            return Err(self.bad(format!("cannot call a {}", self.nodes[callable].kind())));
+            return Err(self.bad("REDUCE/NEWOBJ of something that is not a global"));
         };
         let Node::Tuple(args) = &self.nodes[args] else {
-            return Err(
-                self.bad(format!("arguments of {module}.{name} are a {}, not a tuple", self.nodes[args].kind()))
-            );
+            return Err(self.bad(format!("arguments of {module}.{name} are not a tuple")));
         };
         Ok(match (module.as_str(), name.as_str()) {
             ("collections", "OrderedDict") | ("builtins", "dict") if args.is_empty() => Node::Dict(Vec::new()),
@@ -509,7 +416,7 @@ impl<'a> Machine<'a> {
 
     /// `numpy.core.multiarray.scalar(dtype, raw_bytes)`, where `dtype` is `numpy.dtype(code, ...)`
     /// whose `BUILD` state tuple holds the byte order (`'<'`, `'>'`, `'|'`, `'='`) at index 1.
-    fn numpy_scalar(&self, args: &[usize]) -> Result<PyValue, PickleError> {
+    fn numpy_scalar(&self, args: &[usize]) -> Parsed<PyValue> {
         let &[dtype, raw] = args else {
             return Err(self.bad(format!("numpy scalar takes (dtype, bytes), got {} arguments", args.len())));
         };
@@ -532,7 +439,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Turns arena node `i` into a value tree.
-    fn value(&self, i: usize, depth: usize, budget: &mut usize) -> Result<PyValue, PickleError> {
+    fn value(&self, i: usize, depth: usize, budget: &mut usize) -> Parsed<PyValue> {
         if depth > MAX_DEPTH {
             return Err(self.bad(format!("nesting deeper than {MAX_DEPTH} (a recursive object?)")));
         }
@@ -558,7 +465,7 @@ impl<'a> Machine<'a> {
         })
     }
 
-    fn values(&self, items: &[usize], depth: usize, budget: &mut usize) -> Result<Vec<PyValue>, PickleError> {
+    fn values(&self, items: &[usize], depth: usize, budget: &mut usize) -> Parsed<Vec<PyValue>> {
         items.iter().map(|&j| self.value(j, depth + 1, budget)).collect()
     }
 }
@@ -576,7 +483,7 @@ fn signed_le(bytes: &[u8]) -> Option<i64> {
 
 /// Decodes the raw bytes of a numpy scalar of type `code` (`f8`, `f4`, `i1`..`i8`, `u1`..`u8`,
 /// `b1`, optionally prefixed by a byte order) in byte order `order`.
-fn numpy_value(code: &str, order: &str, raw: &[u8]) -> Result<PyValue, String> {
+fn numpy_value(code: &str, order: &str, raw: &[u8]) -> Parsed<PyValue> {
     let (order, code) = match code.strip_prefix(['<', '>', '=', '|']) {
         Some(rest) => (&code[..1], rest),
         None => (order, code),
@@ -730,6 +637,7 @@ impl NatsArchRecord {
 }
 
 impl NatsSchedule {
+    /// The runs of one dataset.
     pub fn dataset(&self, name: &str) -> Option<&NatsDataset> {
         self.datasets.iter().find(|d| d.name == name)
     }
@@ -747,18 +655,22 @@ impl NatsDataset {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     }
 
+    /// Mean final train accuracy over the seeds (`train-accuracy`).
     pub fn train_acc(&self) -> Option<f64> {
         self.mean(|r| Some(r.train_acc))
     }
 
+    /// Mean final `x-valid` accuracy over the seeds (`valid-accuracy`).
     pub fn valid_acc(&self) -> Option<f64> {
         self.mean(|r| r.valid_acc)
     }
 
+    /// Mean final test accuracy over the seeds (`test-accuracy`, see [`NatsRun::test_acc`]).
     pub fn test_acc(&self) -> Option<f64> {
         self.mean(|r| r.test_acc)
     }
 
+    /// Mean final `ori-test` accuracy of `cifar100` / `ImageNet16-120` (`valtest-accuracy`).
     pub fn valtest_acc(&self) -> Option<f64> {
         self.mean(|r| r.valtest_acc)
     }
@@ -783,8 +695,6 @@ pub fn read_arch(dir: &Path, index: usize) -> Result<NatsArchRecord> {
     let (arch_str, schedules) = parse_arch(&root, index).map_err(|m| data_error(&path, m))?;
     Ok(NatsArchRecord { path, index, arch_str, schedules })
 }
-
-type Parsed<T> = std::result::Result<T, String>;
 
 fn field<'v>(v: &'v PyValue, key: &str, at: &str) -> Parsed<&'v PyValue> {
     v.get(key).ok_or_else(|| format!("{at}: no '{key}'"))
@@ -923,210 +833,120 @@ mod tests {
     use bzip2::Compression;
     use bzip2::write::BzEncoder;
 
+    use super::PyValue as P;
     use super::*;
 
-    fn s(t: &str) -> PyValue {
-        PyValue::Str(t.to_owned())
+    fn s(t: &str) -> P {
+        P::Str(t.to_owned())
     }
 
-    fn dict(items: Vec<(&str, PyValue)>) -> PyValue {
-        PyValue::Dict(items.into_iter().map(|(k, v)| (s(k), v)).collect())
+    fn dict(items: Vec<(&str, P)>) -> P {
+        P::Dict(items.into_iter().map(|(k, v)| (s(k), v)).collect())
     }
 
-    fn ints(v: &[i64]) -> Vec<PyValue> {
-        v.iter().map(|&i| PyValue::Int(i)).collect()
+    fn ints(v: &[i64]) -> Vec<P> {
+        v.iter().map(|&i| P::Int(i)).collect()
     }
 
-    /// SHORT_BINUNICODE.
-    fn short_str(b: &mut Vec<u8>, t: &str) {
-        b.extend([0x8c, t.len() as u8]);
-        b.extend(t.as_bytes());
-    }
-
-    /// `numpy.dtype(code, False, True)` with its BUILD state of byte order `order`.
-    fn dtype_state(b: &mut Vec<u8>, order: &str) {
-        b.extend([b'(', b'K', 3]);
-        short_str(b, order);
-        b.extend([b'N', b'N', b'N', b'J', 0xff, 0xff, 0xff, 0xff, b'J', 0xff, 0xff, 0xff, 0xff, b'K', 0, b't', b'b']);
-    }
-
-    /// Hand-written protocol-4 pickle covering the opcodes the NATS files use and a few more.
+    /// Hand-written protocol-4 pickle covering the opcodes the NATS files use, and a few more.
     fn opcode_fixture() -> Vec<u8> {
-        let mut b = vec![b'}', 0x94, b'(']; // {} as memo 0, MARK
-        short_str(&mut b, "ints");
-        b.extend([0x94, b']', 0x94, b'(', b'K', 7, b'M', 0x2c, 0x01, b'J', 0xfb, 0xff, 0xff, 0xff]);
-        b.extend([0x8a, 5, 0, 0, 0, 0, 2, 0x8a, 1, 0x80, 0x8a, 0, b'e']); // LONG1 2**33, -128, 0; APPENDS
-        short_str(&mut b, "misc");
-        b.extend([b'(', b'N', 0x88, 0x89, b'G']);
-        b.extend(1.5f64.to_be_bytes());
-        b.push(b'X');
-        b.extend(6u32.to_le_bytes());
-        b.extend("héllo".as_bytes());
-        b.push(0x8d);
-        b.extend(2u64.to_le_bytes());
-        b.extend(b"u8");
-        b.extend([b'C', 2, b'y', b'z', b'B', 3, 0, 0, 0, b'a', b'b', b'c', b'N', b'0', b't']);
-        short_str(&mut b, "tuples");
-        b.extend([b'(', b')', b'K', 1, 0x85, b'K', 1, b'K', 2, 0x86, b'K', 1, b'K', 2, b'K', 3, 0x87, b'l']);
-        short_str(&mut b, "set");
-        b.extend([0x8f, b'(', b'K', 4, b'K', 5, 0x90]);
-        // numpy float64 0.25: STACK_GLOBAL, BINPUT 10 on the function, LONG_BINPUT 11 on the dtype.
-        short_str(&mut b, "f64");
-        short_str(&mut b, "numpy.core.multiarray");
-        short_str(&mut b, "scalar");
-        b.extend([0x93, b'q', 10]);
-        short_str(&mut b, "numpy");
-        short_str(&mut b, "dtype");
-        b.push(0x93);
-        short_str(&mut b, "f8");
-        b.extend([b'K', 0, b'K', 1, 0x87, b'R', b'r', 11, 0, 0, 0]);
-        dtype_state(&mut b, "<");
-        b.extend([b'C', 8]);
-        b.extend(0.25f64.to_le_bytes());
-        b.extend([0x86, b'R']);
-        // numpy int64 -7, big-endian, through GLOBAL and numpy 2's module name.
-        short_str(&mut b, "i64");
-        b.extend(b"cnumpy._core.multiarray\nscalar\ncnumpy\ndtype\n");
-        short_str(&mut b, "i8");
-        b.extend([0x89, 0x88, 0x87, b'R']);
-        dtype_state(&mut b, ">");
-        b.extend([b'C', 8]);
-        b.extend((-7i64).to_be_bytes());
-        b.extend([0x86, b'R']);
-        // The memoized function and dtype again (BINGET, LONG_BINGET): the dtype keeps its state.
-        short_str(&mut b, "f64_again");
-        b.extend([b'h', 10, b'j', 11, 0, 0, 0, b'C', 8]);
-        b.extend((-2.5f64).to_le_bytes());
-        b.extend([0x86, b'R']);
-        short_str(&mut b, "od");
-        b.extend(b"ccollections\nOrderedDict\n)R");
-        short_str(&mut b, "k");
-        b.extend([b'K', 9, b's']);
-        short_str(&mut b, "shared");
-        b.extend([b'h', 2]); // the list, memoized empty and filled afterwards
-        short_str(&mut b, "key_again");
-        b.extend([b'h', 1]);
-        short_str(&mut b, "obj");
-        b.extend(b"cmymod\nThing\nK\x01\x85\x81}");
-        short_str(&mut b, "x");
-        b.extend([b'K', 2, b's', b'b']);
-        short_str(&mut b, "dict_op");
-        b.push(b'(');
-        short_str(&mut b, "a");
-        b.extend([b'K', 1, b'd', b'2', b'0', b'u', b'.']); // DICT, DUP, POP, SETITEMS, STOP
-        let mut out = vec![0x80, 4, 0x95];
-        out.extend((b.len() as u64).to_le_bytes());
-        out.extend(b);
-        out
+        let body = [
+            // {} MEMOIZE MARK 'ints' MEMOIZE [] MEMOIZE MARK 7 300 -5 (BININT1, BININT2, BININT)
+            b"}\x94(\x8c\x04ints\x94]\x94(K\x07M\x2c\x01J\xfb\xff\xff\xff".as_slice(),
+            b"\x8a\x05\x00\x00\x00\x00\x02\x8a\x01\x80\x8a\x00e", // LONG1 2**33, -128, 0; APPENDS
+            // 'misc': MARK None True False 1.5 BINUNICODE BINUNICODE8 SHORT_BINBYTES BINBYTES None POP TUPLE
+            b"\x8c\x04misc(N\x88\x89G\x3f\xf8\x00\x00\x00\x00\x00\x00X\x06\x00\x00\x00h\xc3\xa9llo",
+            b"\x8d\x02\x00\x00\x00\x00\x00\x00\x00u8C\x02yzB\x03\x00\x00\x00abcN0t",
+            // 'tuples': MARK () (1,) (1, 2) (1, 2, 3) LIST; 'set': EMPTY_SET MARK 4 5 ADDITEMS
+            b"\x8c\x06tuples()K\x01\x85K\x01K\x02\x86K\x01K\x02K\x03\x87l\x8c\x03set\x8f(K\x04K\x05\x90",
+            // 'f64': numpy float64 0.25; STACK_GLOBAL, BINPUT 10 on `scalar`, LONG_BINPUT 11 on the dtype
+            b"\x8c\x03f64\x8c\x15numpy.core.multiarray\x8c\x06scalar\x93q\x0a\x8c\x05numpy\x8c\x05dtype\x93",
+            b"\x8c\x02f8K\x00K\x01\x87Rr\x0b\x00\x00\x00(K\x03\x8c\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
+            b"C\x08\x00\x00\x00\x00\x00\x00\xd0\x3f\x86R",
+            // 'i64': numpy int64 -7 with a big-endian dtype, through GLOBAL and numpy 2's module name
+            b"\x8c\x03i64cnumpy._core.multiarray\nscalar\ncnumpy\ndtype\n\x8c\x02i8\x89\x88\x87R",
+            b"(K\x03\x8c\x01>NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbC\x08\xff\xff\xff\xff\xff\xff\xff\xf9\x86R",
+            // 'f64_again': -2.5 through BINGET 10 and LONG_BINGET 11 (the dtype keeps its BUILD state)
+            b"\x8c\x09f64_againh\x0aj\x0b\x00\x00\x00C\x08\x00\x00\x00\x00\x00\x00\x04\xc0\x86R",
+            // 'od': OrderedDict() SETITEM; 'shared': BINGET 2, the list memoized before it was filled
+            b"\x8c\x02odccollections\nOrderedDict\n)R\x8c\x01kK\x09s\x8c\x06sharedh\x02\x8c\x09key_againh\x01",
+            // 'obj': NEWOBJ mymod.Thing(1), BUILD {'x': 2}; 'dict_op': MARK 'a' 1 DICT DUP POP; SETITEMS STOP
+            b"\x8c\x03objcmymod\nThing\nK\x01\x85\x81}\x8c\x01xK\x02sb\x8c\x07dict_op(\x8c\x01aK\x01d20u.",
+        ]
+        .concat();
+        [b"\x80\x04\x95".as_slice(), &(body.len() as u64).to_le_bytes(), &body].concat()
     }
 
     #[test]
     fn nats_decodes_every_opcode_exactly() {
-        let big = PyValue::List(ints(&[7, 300, -5, 1 << 33, -128, 0]));
+        let list = P::List(ints(&[7, 300, -5, 1 << 33, -128, 0]));
+        let bytes = |b: &[u8]| P::Bytes(b.to_vec());
+        let misc = vec![P::None, P::Bool(true), P::Bool(false), P::Float(1.5), s("héllo"), s("u8"), bytes(b"yz")];
+        let tuples = [&[][..], &[1], &[1, 2], &[1, 2, 3]].map(|t| P::Tuple(ints(t)));
+        let state = Some(Box::new(dict(vec![("x", P::Int(2))])));
         let expected = dict(vec![
-            ("ints", big.clone()),
-            (
-                "misc",
-                PyValue::Tuple(vec![
-                    PyValue::None,
-                    PyValue::Bool(true),
-                    PyValue::Bool(false),
-                    PyValue::Float(1.5),
-                    s("héllo"),
-                    s("u8"),
-                    PyValue::Bytes(b"yz".to_vec()),
-                    PyValue::Bytes(b"abc".to_vec()),
-                ]),
-            ),
-            (
-                "tuples",
-                PyValue::List(vec![
-                    PyValue::Tuple(vec![]),
-                    PyValue::Tuple(ints(&[1])),
-                    PyValue::Tuple(ints(&[1, 2])),
-                    PyValue::Tuple(ints(&[1, 2, 3])),
-                ]),
-            ),
-            ("set", PyValue::Set(ints(&[4, 5]))),
-            ("f64", PyValue::Float(0.25)),
-            ("i64", PyValue::Int(-7)),
-            ("f64_again", PyValue::Float(-2.5)),
-            ("od", dict(vec![("k", PyValue::Int(9))])),
-            ("shared", big),
+            ("ints", list.clone()),
+            ("misc", P::Tuple([misc, vec![bytes(b"abc")]].concat())),
+            ("tuples", P::List(tuples.to_vec())),
+            ("set", P::Set(ints(&[4, 5]))),
+            ("f64", P::Float(0.25)),
+            ("i64", P::Int(-7)),
+            ("f64_again", P::Float(-2.5)),
+            ("od", dict(vec![("k", P::Int(9))])),
+            ("shared", list),
             ("key_again", s("ints")),
-            (
-                "obj",
-                PyValue::Object {
-                    module: "mymod".into(),
-                    name: "Thing".into(),
-                    args: ints(&[1]),
-                    state: Some(Box::new(dict(vec![("x", PyValue::Int(2))]))),
-                },
-            ),
-            ("dict_op", dict(vec![("a", PyValue::Int(1))])),
+            ("obj", P::Object { module: "mymod".into(), name: "Thing".into(), args: ints(&[1]), state }),
+            ("dict_op", dict(vec![("a", P::Int(1))])),
         ]);
         let value = parse_pickle(&opcode_fixture()).unwrap();
         assert_eq!(value, expected);
-        assert_eq!(value.get("f64").and_then(PyValue::as_f64), Some(0.25));
-        assert_eq!(value.get("misc").and_then(PyValue::as_list).map(<[PyValue]>::len), Some(8));
-        assert_eq!(value.get("key_again").and_then(PyValue::as_str), Some("ints"));
+        assert_eq!(value.get("f64").and_then(P::as_f64), Some(0.25));
+        assert_eq!(value.get("misc").and_then(P::as_list).map(<[P]>::len), Some(8));
+        assert_eq!(value.get("key_again").and_then(P::as_str), Some("ints"));
+        assert_eq!(value.get("od").and_then(|d| d.get_item(&s("k"))).and_then(P::as_i64), Some(9));
         assert!(value.get("missing").is_none());
     }
 
     #[test]
     fn nats_numpy_scalar_dtypes() {
-        assert_eq!(numpy_value("f4", "<", &1.25f32.to_le_bytes()), Ok(PyValue::Float(1.25)));
-        assert_eq!(numpy_value("<i4", "|", &(-3i32).to_le_bytes()), Ok(PyValue::Int(-3)));
-        assert_eq!(numpy_value("u2", ">", &[1, 0]), Ok(PyValue::Int(256)));
-        assert_eq!(numpy_value("b1", "|", &[1]), Ok(PyValue::Bool(true)));
+        assert_eq!(numpy_value("f4", "<", &1.25f32.to_le_bytes()), Ok(P::Float(1.25)));
+        assert_eq!(numpy_value("<i4", "|", &(-3i32).to_le_bytes()), Ok(P::Int(-3)));
+        assert_eq!(numpy_value("u2", ">", &[1, 0]), Ok(P::Int(256)));
+        assert_eq!(numpy_value("b1", "|", &[1]), Ok(P::Bool(true)));
         assert!(numpy_value("c16", "<", &[0; 16]).unwrap_err().contains("unsupported numpy dtype"));
         assert!(numpy_value("f8", "<", &[0; 4]).unwrap_err().contains("4 bytes"));
     }
 
     /// A minimal pickler of [`PyValue`]s (objects as `REDUCE` plus `BUILD`), for fixtures.
-    fn encode(v: &PyValue, out: &mut Vec<u8>) {
-        let seq = |items: &[PyValue], out: &mut Vec<u8>, open: &[u8], close: u8| {
+    fn encode(v: &P, out: &mut Vec<u8>) {
+        let seq = |items: &[P], out: &mut Vec<u8>, open: &[u8], close: u8| {
             out.extend(open);
             items.iter().for_each(|i| encode(i, out));
             out.push(close);
         };
+        let sized = |out: &mut Vec<u8>, op: u8, b: &[u8]| {
+            out.push(op);
+            out.extend((b.len() as u32).to_le_bytes());
+            out.extend(b);
+        };
         match v {
-            PyValue::None => out.push(b'N'),
-            PyValue::Bool(b) => out.push(if *b { 0x88 } else { 0x89 }),
-            PyValue::Int(i) => {
-                out.extend([0x8a, 8]);
-                out.extend(i.to_le_bytes());
+            P::None => out.push(b'N'),
+            P::Bool(b) => out.push(if *b { 0x88 } else { 0x89 }),
+            P::Int(i) => out.extend([[0x8a, 8].as_slice(), &i.to_le_bytes()].concat()),
+            P::Float(x) => out.extend([b"G".as_slice(), &x.to_be_bytes()].concat()),
+            P::Str(t) => sized(out, b'X', t.as_bytes()),
+            P::Bytes(b) => sized(out, b'B', b),
+            P::List(items) => seq(items, out, b"](", b'e'),
+            P::Tuple(items) => seq(items, out, b"(", b't'),
+            P::Set(items) => seq(items, out, b"\x8f(", 0x90),
+            P::Dict(items) => {
+                let flat: Vec<P> = items.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect();
+                seq(&flat, out, b"}(", b'u');
             }
-            PyValue::Float(x) => {
-                out.push(b'G');
-                out.extend(x.to_be_bytes());
-            }
-            PyValue::Str(t) => {
-                out.push(b'X');
-                out.extend((t.len() as u32).to_le_bytes());
-                out.extend(t.as_bytes());
-            }
-            PyValue::Bytes(t) => {
-                out.push(b'B');
-                out.extend((t.len() as u32).to_le_bytes());
-                out.extend(t);
-            }
-            PyValue::List(items) => seq(items, out, b"](", b'e'),
-            PyValue::Tuple(items) => seq(items, out, b"(", b't'),
-            PyValue::Set(items) => seq(items, out, &[0x8f, b'('], 0x90),
-            PyValue::Dict(items) => {
-                out.extend(b"}(");
-                items.iter().for_each(|(k, v)| [k, v].into_iter().for_each(|x| encode(x, out)));
-                out.push(b'u');
-            }
-            PyValue::Global { module, name } => {
-                encode(&s(module), out);
-                encode(&s(name), out);
-                out.push(0x93);
-            }
-            PyValue::Object { module, name, args, state } => {
-                encode(&PyValue::Global { module: module.clone(), name: name.clone() }, out);
-                encode(&PyValue::Tuple(args.clone()), out);
+            P::Global { module, name } => seq(&[s(module), s(name)], out, b"", 0x93),
+            P::Object { module, name, args, state } => {
+                encode(&P::Global { module: module.clone(), name: name.clone() }, out);
+                seq(args, out, b"(", b't');
                 out.push(b'R');
                 if let Some(st) = state {
                     encode(st, out);
@@ -1136,36 +956,24 @@ mod tests {
         }
     }
 
-    fn pickle(v: &PyValue) -> Vec<u8> {
+    fn pickle(v: &P) -> Vec<u8> {
         let mut out = vec![0x80, 4];
         encode(v, &mut out);
         out.push(b'.');
         out
     }
 
-    fn np_f64(x: f64) -> PyValue {
-        let state = PyValue::Tuple(vec![
-            PyValue::Int(3),
-            s("<"),
-            PyValue::None,
-            PyValue::None,
-            PyValue::None,
-            PyValue::Int(-1),
-            PyValue::Int(-1),
-            PyValue::Int(0),
-        ]);
-        let dtype = PyValue::Object {
-            module: "numpy".into(),
-            name: "dtype".into(),
-            args: vec![s("f8"), PyValue::Bool(false), PyValue::Bool(true)],
-            state: Some(Box::new(state)),
+    /// A numpy float64 as numpy pickles it.
+    fn np_f64(x: f64) -> P {
+        let object = |module: &str, name: &str, args, state: Option<P>| P::Object {
+            module: module.into(),
+            name: name.into(),
+            args,
+            state: state.map(Box::new),
         };
-        PyValue::Object {
-            module: "numpy.core.multiarray".into(),
-            name: "scalar".into(),
-            args: vec![dtype, PyValue::Bytes(x.to_le_bytes().to_vec())],
-            state: None,
-        }
+        let state = P::Tuple([ints(&[3]), vec![s("<"), P::None, P::None, P::None], ints(&[-1, -1, 0])].concat());
+        let dtype = object("numpy", "dtype", vec![s("f8"), P::Bool(false), P::Bool(true)], Some(state));
+        object("numpy.core.multiarray", "scalar", vec![dtype, P::Bytes(x.to_le_bytes().to_vec())], None)
     }
 
     fn bz2(bytes: &[u8]) -> Vec<u8> {
@@ -1185,67 +993,70 @@ mod tests {
     #[test]
     fn nats_roundtrips_plain_values() {
         let v = dict(vec![
-            ("a", PyValue::List(vec![PyValue::Int(i64::MIN), PyValue::Float(-0.5), PyValue::None])),
-            ("b", PyValue::Tuple(vec![s("x"), PyValue::Bytes(vec![0, 255]), PyValue::Bool(true)])),
-            ("c", PyValue::Set(ints(&[1]))),
-            ("d", PyValue::Global { module: "m".into(), name: "f".into() }),
-            ("e", PyValue::Dict(vec![(PyValue::Tuple(vec![s("k"), PyValue::Int(1)]), PyValue::List(vec![]))])),
+            ("a", P::List(vec![P::Int(i64::MIN), P::Float(-0.5), P::None, P::Bool(true)])),
+            ("b", P::Tuple(vec![s("x"), P::Bytes(vec![0, 255]), P::Set(ints(&[1]))])),
+            ("c", P::Global { module: "m".into(), name: "f".into() }),
+            ("d", P::Dict(vec![(P::Tuple(vec![s("k"), P::Int(1)]), P::List(vec![]))])),
         ]);
         assert_eq!(parse_pickle(&pickle(&v)).unwrap(), v);
     }
 
-    /// One `ResultsCount`-like record of `epochs` epochs with the given final accuracies.
-    fn result(epochs: i64, train: f64, evals: &[(&str, f64)]) -> PyValue {
+    /// A `ResultsCount`-like record of `epochs` epochs with the given final accuracies.
+    fn result(epochs: i64, train: f64, evals: &[(&str, f64)]) -> P {
         let last = epochs - 1;
-        let per_epoch = |x: f64| PyValue::Dict((0..epochs).map(|e| (PyValue::Int(e), PyValue::Float(x))).collect());
         let at_last = |f: &dyn Fn(f64) -> f64| {
-            PyValue::Dict(evals.iter().map(|(n, a)| (s(&format!("{n}@{last}")), PyValue::Float(f(*a)))).collect())
+            P::Dict(evals.iter().map(|(n, a)| (s(&format!("{n}@{last}")), P::Float(f(*a)))).collect())
         };
         dict(vec![
-            ("epochs", PyValue::Int(epochs)),
-            ("train_acc1es", PyValue::Dict(vec![(PyValue::Int(last), PyValue::Float(train))])),
-            ("train_losses", PyValue::Dict(vec![(PyValue::Int(last), PyValue::Float(0.5))])),
-            ("train_times", per_epoch(2.0)),
+            ("epochs", P::Int(epochs)),
+            ("train_acc1es", P::Dict(vec![(P::Int(last), P::Float(train))])),
+            ("train_losses", P::Dict(vec![(P::Int(last), P::Float(0.5))])),
+            ("train_times", P::Dict((0..epochs).map(|e| (P::Int(e), P::Float(2.0))).collect())),
             ("params", np_f64(0.25)),
-            ("flop", PyValue::Float(10.0)),
-            ("latency", PyValue::List(vec![np_f64(0.01), np_f64(0.03)])),
-            ("eval_names", PyValue::List(evals.iter().map(|(n, _)| s(n)).collect())),
+            ("flop", P::Float(10.0)),
+            ("latency", P::List(vec![np_f64(0.01), np_f64(0.03)])),
+            ("eval_names", P::List(evals.iter().map(|(n, _)| s(n)).collect())),
             ("eval_acc1es", at_last(&|a| a)),
             ("eval_losses", at_last(&|_| 1.0)),
-            ("net_state_dict", PyValue::None),
+            ("net_state_dict", P::None),
         ])
+    }
+
+    /// An arch file holding `schedule` -> a record with the given results and seeds.
+    fn arch_pickle(schedule: &str, index: i64, results: Vec<(&str, i64, P)>) -> Vec<u8> {
+        let mut seeds: Vec<(&str, P)> = Vec::new();
+        for (name, seed, _) in &results {
+            match seeds.iter_mut().find(|(n, _)| n == name) {
+                Some((_, P::List(list))) => list.push(P::Int(*seed)),
+                _ => seeds.push((name, P::List(ints(&[*seed])))),
+            }
+        }
+        let results = results.into_iter().map(|(n, seed, r)| (P::Tuple(vec![s(n), P::Int(seed)]), r)).collect();
+        let record = dict(vec![
+            ("arch_index", P::Int(index)),
+            ("arch_str", s("|skip_connect~0|")),
+            ("all_results", P::Dict(results)),
+            ("dataset_seed", dict(seeds)),
+            ("clear_net_done", P::Bool(true)),
+        ]);
+        bz2(&pickle(&dict(vec![(schedule, record)])))
     }
 
     #[test]
     fn nats_reads_a_typed_record() {
-        let key = |d: &str, seed: i64| PyValue::Tuple(vec![s(d), PyValue::Int(seed)]);
-        let record = dict(vec![
-            ("arch_index", PyValue::Int(3)),
-            ("arch_str", s("|skip_connect~0|")),
-            (
-                "all_results",
-                PyValue::Dict(vec![
-                    (key("cifar10", 777), result(4, 90.0, &[("ori-test", 80.0)])),
-                    (key("cifar10", 888), result(4, 92.0, &[("ori-test", 82.0)])),
-                    (key("cifar100", 777), result(4, 60.0, &[("x-valid", 50.0), ("x-test", 51.0), ("ori-test", 50.5)])),
-                ]),
-            ),
-            (
-                "dataset_seed",
-                dict(vec![("cifar10", PyValue::List(ints(&[777, 888]))), ("cifar100", PyValue::List(ints(&[777])))]),
-            ),
-            ("clear_net_done", PyValue::Bool(true)),
-        ]);
         let dir = scratch("typed");
-        let file = arch_file(&dir, 3);
-        std::fs::write(&file, bz2(&pickle(&dict(vec![("200", record)])))).unwrap();
+        let c100 = [("x-valid", 50.0), ("x-test", 51.0), ("ori-test", 50.5)];
+        let results = vec![
+            ("cifar10", 777, result(4, 90.0, &[("ori-test", 80.0)])),
+            ("cifar10", 888, result(4, 92.0, &[("ori-test", 82.0)])),
+            ("cifar100", 777, result(4, 60.0, &c100)),
+        ];
+        std::fs::write(arch_file(&dir, 3), arch_pickle("200", 3, results)).unwrap();
 
         let rec = read_arch(&dir, 3).unwrap();
         assert_eq!((rec.index, rec.arch_str.as_str()), (3, "|skip_connect~0|"));
         let c10 = rec.dataset("200", "cifar10").unwrap();
-        assert_eq!(c10.runs.len(), 2);
-        assert_eq!(c10.test_acc(), Some(81.0));
-        assert_eq!(c10.train_acc(), Some(91.0));
+        assert_eq!((c10.runs.len(), c10.test_acc(), c10.train_acc()), (2, Some(81.0), Some(91.0)));
         assert_eq!((c10.valid_acc(), c10.valtest_acc()), (None, None));
         let run = c10.run(888).unwrap();
         assert_eq!((run.epochs, run.train_loss, run.params, run.flops), (4, Some(0.5), Some(0.25), Some(10.0)));
@@ -1258,80 +1069,59 @@ mod tests {
         let err = rec.schedule("12").unwrap_err().to_string();
         assert!(err.contains("000003.pickle.pbz2: no '12' schedule (has 200)"), "{err}");
         let err = rec.dataset("200", "ImageNet16-120").unwrap_err().to_string();
-        assert!(err.contains("no 'ImageNet16-120' results"), "{err}");
-        let err = read_arch(&dir, 4).unwrap_err();
-        assert!(matches!(err, Error::Io { .. }), "{err}");
-        std::fs::rename(&file, arch_file(&dir, 5)).unwrap();
+        assert!(err.contains("000003.pickle.pbz2: no 'ImageNet16-120' results in the '200' schedule"), "{err}");
+        std::fs::rename(arch_file(&dir, 3), arch_file(&dir, 5)).unwrap();
         let err = read_arch(&dir, 5).unwrap_err().to_string();
-        assert!(err.contains("schedule '200': arch_index is 3, expected 5"), "{err}");
+        assert!(err.contains("000005.pickle.pbz2: schedule '200': arch_index is 3, expected 5"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn nats_missing_record_key_names_file_and_place() {
-        let record = dict(vec![
-            ("arch_index", PyValue::Int(0)),
-            ("arch_str", s("a")),
-            (
-                "all_results",
-                PyValue::Dict(vec![(
-                    PyValue::Tuple(vec![s("cifar10"), PyValue::Int(1)]),
-                    dict(vec![("epochs", PyValue::Int(2))]),
-                )]),
-            ),
-            ("dataset_seed", dict(vec![("cifar10", PyValue::List(ints(&[1])))])),
-        ]);
         let dir = scratch("missing-key");
-        std::fs::write(arch_file(&dir, 0), bz2(&pickle(&dict(vec![("12", record)])))).unwrap();
+        let results = vec![("cifar10", 1, dict(vec![("epochs", P::Int(2))]))];
+        std::fs::write(arch_file(&dir, 0), arch_pickle("12", 0, results)).unwrap();
         let err = read_arch(&dir, 0).unwrap_err().to_string();
         assert!(err.contains("000000.pickle.pbz2: schedule '12', cifar10 seed 1: no 'train_acc1es'"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn pickle_error(bytes: &[u8]) -> String {
-        parse_pickle(bytes).unwrap_err().to_string()
-    }
-
     #[test]
     fn nats_pickle_errors() {
-        let mut truncated = opcode_fixture();
-        truncated.truncate(40);
-        assert!(pickle_error(&truncated).contains("truncated pickle"));
-        assert!(pickle_error(&[0x80, 4, 0x8c, 5, b'a']).contains("truncated pickle: 5 bytes needed, 1 left"));
-        assert!(pickle_error(&[0x80, 4, b'N']).contains("ended without STOP"));
-        assert!(pickle_error(&[0x80, 4, 0xff]).contains("unknown or unsupported opcode 0xff (at byte 2)"));
-        assert!(pickle_error(&[0x80, 4, b'K', 1, b's', b'.']).contains("stack underflow"));
-        assert!(pickle_error(&[b'(', b'N', b'.']).contains("stack underflow"));
-        assert!(pickle_error(&[b'N', b'u', b'.']).contains("no MARK"));
-        assert!(pickle_error(&[b'h', 3, b'.']).contains("memo index 3 is not defined"));
-        assert!(pickle_error(&[b'K', 1, b'K', 2, b's', b'.']).contains("cannot set items on a int"));
-        assert!(pickle_error(&[0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1, b'.']).contains("does not fit in 64 bits"));
-        // A list containing itself.
-        assert!(pickle_error(&[b']', 0x94, b'h', 0, b'a', b'.']).contains("nesting deeper"));
+        let error = |bytes: &[u8]| parse_pickle(bytes).unwrap_err().to_string();
+        let fixture = opcode_fixture();
+        assert!(error(&fixture[..40]).contains("truncated pickle"));
+        assert!(error(&fixture[..fixture.len() - 1]).contains("truncated pickle: ended without STOP"));
+        assert!(error(b"\x80\x04\x8c\x05a").contains("truncated pickle: 5 bytes needed, 1 left"));
+        assert!(error(b"\x80\x04\xff").contains("unknown or unsupported opcode 0xff (at byte 2)"));
+        assert!(error(b"\x80\x04K\x01s.").contains("stack underflow"));
+        assert!(error(b"(.").contains("stack underflow"));
+        assert!(error(b"Nu.").contains("no MARK"));
+        assert!(error(b"h\x03.").contains("memo index 3 is not defined"));
+        assert!(error(b"K\x01K\x02K\x03s.").contains("SETITEM(S) target is not a dict"));
+        assert!(error(b"NK\x01b.").contains("BUILD target is not an object"));
+        assert!(error(b"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.").contains("does not fit in 64 bits"));
+        assert!(error(b"]\x94h\x00a.").contains("nesting deeper")); // a list containing itself
     }
 
     #[test]
     fn nats_file_errors() {
         let dir = scratch("files");
-        let err = read_meta(&dir).unwrap_err();
-        assert!(matches!(err, Error::Io { .. }), "{err}");
-        std::fs::write(dir.join("meta.pickle.pbz2"), pickle(&PyValue::None)).unwrap();
-        let err = read_meta(&dir).unwrap_err().to_string();
-        assert!(err.contains("meta.pickle.pbz2: not a bzip2 file"), "{err}");
-        std::fs::write(dir.join("meta.pickle.pbz2"), b"BZh9 this is not compressed").unwrap();
-        let err = read_meta(&dir).unwrap_err().to_string();
-        assert!(err.contains("corrupt bzip2 data"), "{err}");
-        let mut cut = bz2(&opcode_fixture());
-        cut.truncate(cut.len() / 2);
-        std::fs::write(dir.join("meta.pickle.pbz2"), cut).unwrap();
-        assert!(read_meta(&dir).is_err());
-        std::fs::write(dir.join("meta.pickle.pbz2"), bz2(&[0x80, 4, 0xfe])).unwrap();
-        let err = read_meta(&dir).unwrap_err().to_string();
-        assert!(err.contains("meta.pickle.pbz2: bad pickle: unknown or unsupported opcode 0xfe"), "{err}");
-        let meta = dict(vec![("meta_archs", PyValue::List(vec![s("a")])), ("total_archs", PyValue::Int(2))]);
-        std::fs::write(dir.join("meta.pickle.pbz2"), bz2(&pickle(&meta))).unwrap();
-        let err = read_meta(&dir).unwrap_err().to_string();
-        assert!(err.contains("total_archs is 2 but meta_archs has 1 items"), "{err}");
+        let meta = dir.join("meta.pickle.pbz2");
+        let error = |bytes: &[u8]| {
+            std::fs::write(&meta, bytes).unwrap();
+            read_meta(&dir).unwrap_err().to_string()
+        };
+        assert!(matches!(read_meta(&dir), Err(Error::Io { .. })));
+        assert!(matches!(read_arch(&dir, 7), Err(Error::Io { .. })));
+        assert!(error(&pickle(&P::None)).contains("meta.pickle.pbz2: not a bzip2 file"));
+        assert!(error(b"BZh9 this is not compressed").contains("meta.pickle.pbz2: corrupt bzip2 data"));
+        let compressed = bz2(&opcode_fixture());
+        assert!(error(&compressed[..compressed.len() / 2]).contains("meta.pickle.pbz2: "));
+        assert!(error(&bz2(b"\x80\x04\xfe")).contains("meta.pickle.pbz2: bad pickle: unknown or unsupported opcode"));
+        let bad = dict(vec![("meta_archs", P::List(vec![s("a")])), ("total_archs", P::Int(2))]);
+        assert!(error(&bz2(&pickle(&bad))).contains("total_archs is 2 but meta_archs has 1 items"));
+        assert!(error(&bz2(&pickle(&dict(vec![])))).contains("meta: no 'meta_archs'"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1340,62 +1130,57 @@ mod tests {
         crate::data::for_tests(&format!("nats/{sub}/meta.pickle.pbz2")).map(|d| d.path.join("nats").join(sub))
     }
 
-    const TSS: &str = "NATS-tss-v1_0-3ffb9-simple";
-    const SSS: &str = "NATS-sss-v1_0-50262-simple";
-
     #[test]
     fn nats_real_topology_files_agree_with_the_nb201_csv() {
-        let (Some(dir), Some(data)) = (nats_dir(TSS), crate::data::for_tests("nb201/nb201_master.csv")) else {
+        let csv_file = "nb201/nb201_master.csv";
+        let (Some(dir), Some(data)) = (nats_dir("NATS-tss-v1_0-3ffb9-simple"), crate::data::for_tests(csv_file)) else {
             return;
         };
         let meta = read_meta(&dir).unwrap();
         assert_eq!((meta.archs.len(), meta.total_archs), (15_625, 15_625));
-        assert_eq!(
-            meta.archs[0],
-            "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
-        );
+        let arch0 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|";
+        assert_eq!(meta.archs[0], arch0);
         assert_eq!(meta.index_of(&meta.archs[284]), Some(284));
 
-        let mut csv = csv::Reader::from_path(data.path.join("nb201/nb201_master.csv")).unwrap();
+        let mut csv = csv::Reader::from_path(data.path.join(csv_file)).unwrap();
         let headers = csv.headers().unwrap().clone();
         let mut checked = 0;
         for row in csv.records() {
             let row = row.unwrap();
             let col = |name: &str| &row[headers.iter().position(|h| h == name).unwrap()];
-            let num = |name: &str| col(name).parse::<f64>().unwrap();
             let index: usize = col("idx").parse().unwrap();
             if ![0, 11, 284].contains(&index) {
                 continue;
             }
             let rec = read_arch(&dir, index).unwrap();
-            assert_eq!(rec.arch_str, col("arch_str"));
-            assert_eq!(rec.arch_str, meta.archs[index]);
+            assert_eq!((rec.arch_str.as_str(), rec.arch_str.as_str()), (col("arch_str"), meta.archs[index].as_str()));
             let ds = |hp: &str, name: &str| rec.dataset(hp, name).unwrap();
             let close = |got: Option<f64>, column: &str| {
-                let want = num(column);
+                let want: f64 = col(column).parse().unwrap();
                 assert!(got.is_some_and(|g| (g - want).abs() < 1e-3), "arch {index} {column}: {got:?} vs {want}");
             };
-            close(ds("200", "cifar10").test_acc(), "c10_test_acc");
-            close(ds("200", "cifar10-valid").valid_acc(), "c10v_valid_acc");
-            close(ds("200", "cifar10-valid").test_acc(), "c10v_test_acc");
-            close(ds("200", "cifar100").valid_acc(), "c100_valid_acc_derived");
-            close(ds("200", "cifar100").test_acc(), "c100_test_acc");
-            close(ds("200", "cifar100").valtest_acc(), "c100_valtest_acc");
-            close(ds("200", "ImageNet16-120").test_acc(), "in16_test_acc");
-            close(ds("200", "ImageNet16-120").valtest_acc(), "in16_valtest_acc");
-            close(ds("200", "cifar10-valid").train_acc(), "c10v_train_acc");
-            close(ds("200", "cifar10").runs[0].params, "params_c10_M");
-            close(ds("200", "cifar100").runs[0].params, "params_c100_M");
-            close(ds("200", "cifar10-valid").mean(|r| r.train_time_total), "train_time_c10v_s");
+            let (c10, c10v, c100, in16) =
+                (ds("200", "cifar10"), ds("200", "cifar10-valid"), ds("200", "cifar100"), ds("200", "ImageNet16-120"));
+            close(c10.test_acc(), "c10_test_acc");
+            close(c10v.valid_acc(), "c10v_valid_acc");
+            close(c10v.test_acc(), "c10v_test_acc");
+            close(c10v.train_acc(), "c10v_train_acc");
+            close(c100.valid_acc(), "c100_valid_acc_derived");
+            close(c100.test_acc(), "c100_test_acc");
+            close(c100.valtest_acc(), "c100_valtest_acc");
+            close(in16.test_acc(), "in16_test_acc");
+            close(in16.valtest_acc(), "in16_valtest_acc");
+            close(c10.runs[0].params, "params_c10_M");
+            close(c100.runs[0].params, "params_c100_M");
+            close(c10v.mean(|r| r.train_time_total), "train_time_c10v_s");
             close(ds("12", "cifar10").test_acc(), "e12_c10_test_acc");
             close(ds("12", "cifar10-valid").valid_acc(), "e12_c10v_valid_acc");
             close(ds("12", "cifar100").test_acc(), "e12_c100_test_acc");
             close(ds("12", "ImageNet16-120").valid_acc(), "e12_in16_valid_acc");
-            let runs = &ds("200", "cifar10-valid").runs;
-            assert_eq!(runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [777, 888, 999]);
-            assert!(runs.iter().all(|r| r.epochs == 200 && r.latency.is_some_and(|l| l > 0.0)));
+            assert_eq!(c10v.runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [777, 888, 999]);
+            assert!(c10v.runs.iter().all(|r| r.epochs == 200 && r.latency.is_some_and(|l| l > 0.0)));
             for (seed, column) in [(777, "c10v_valid_acc_s0"), (888, "c10v_valid_acc_s1"), (999, "c10v_valid_acc_s2")] {
-                close(ds("200", "cifar10-valid").run(seed).and_then(|r| r.valid_acc), column);
+                close(c10v.run(seed).and_then(|r| r.valid_acc), column);
             }
             checked += 1;
         }
@@ -1404,15 +1189,14 @@ mod tests {
 
     #[test]
     fn nats_real_size_space_files() {
-        let Some(dir) = nats_dir(SSS) else { return };
+        let Some(dir) = nats_dir("NATS-sss-v1_0-50262-simple") else { return };
         let meta = read_meta(&dir).unwrap();
         assert_eq!((meta.archs.len(), meta.total_archs), (32_768, 32_768));
         assert_eq!((meta.archs[0].as_str(), meta.archs[1].as_str()), ("8:8:8:8:8", "8:8:8:8:16"));
         assert!(meta.evaluated_indexes.is_empty());
         let rec = read_arch(&dir, 11).unwrap();
         assert_eq!(rec.arch_str, meta.archs[11]);
-        let hps: Vec<&str> = rec.schedules.iter().map(|s| s.hp.as_str()).collect();
-        assert_eq!(hps, ["01", "12", "90"]);
+        assert_eq!(rec.schedules.iter().map(|s| s.hp.as_str()).collect::<Vec<_>>(), ["01", "12", "90"]);
         let c100 = rec.dataset("90", "cifar100").unwrap();
         assert_eq!(c100.runs[0].epochs, 90);
         assert!(c100.test_acc().is_some_and(|a| (0.0..=100.0).contains(&a)));
