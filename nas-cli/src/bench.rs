@@ -8,6 +8,23 @@ use serde_json::json;
 pub enum BenchCommand {
     /// The best architectures of the NAS-Bench-201 table by one accuracy.
     Top(TopArgs),
+    /// One architecture's results from official NATS-Bench topology files (`*.pickle.pbz2`).
+    Nats(NatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// Architecture index.
+    idx: usize,
+    /// The benchmark directory (default: nats/NATS-tss-v1_0-3ffb9-simple in the data directory).
+    #[arg(long, value_name = "DIR")]
+    nats_dir: Option<std::path::PathBuf>,
+    /// Training schedule: 200 or 12 epochs.
+    #[arg(long, default_value = "200")]
+    hp: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -30,7 +47,44 @@ pub struct TopArgs {
 }
 
 pub fn run(cmd: BenchCommand, data: &DataDir) -> anyhow::Result<()> {
-    let BenchCommand::Top(args) = cmd;
+    match cmd {
+        BenchCommand::Top(args) => top(&args, data),
+        BenchCommand::Nats(args) => nats(&args, data),
+    }
+}
+
+fn nats(args: &NatsArgs, data: &DataDir) -> anyhow::Result<()> {
+    let dir = args.nats_dir.clone().unwrap_or_else(|| data.path.join("nats/NATS-tss-v1_0-3ffb9-simple"));
+    let record = nas_spaces::nats::read_arch(&dir, args.idx)?;
+    let schedule = record.schedule(&args.hp)?;
+    let datasets: Vec<_> = schedule
+        .datasets
+        .iter()
+        .map(|d| {
+            json!({"dataset": d.name, "seeds": d.runs.len(), "train": d.train_acc(), "valid": d.valid_acc(), "test": d.test_acc()})
+        })
+        .collect();
+    if args.json {
+        return crate::print_json(
+            &json!({"idx": args.idx, "arch": record.arch_str, "hp": args.hp, "datasets": datasets}),
+        );
+    }
+    println!("idx {}  {}  ({} epochs)", args.idx, record.arch_str, args.hp);
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
+    for d in &schedule.datasets {
+        println!(
+            "  {:<15} seeds {}  train {:>6}  valid {:>6}  test {:>6}",
+            d.name,
+            d.runs.len(),
+            fmt(d.train_acc()),
+            fmt(d.valid_acc()),
+            fmt(d.test_acc())
+        );
+    }
+    Ok(())
+}
+
+fn top(args: &TopArgs, data: &DataDir) -> anyhow::Result<()> {
     let dataset: Dataset = args.dataset.parse()?;
     let split: Split = args.metric.parse()?;
     let epochs = match args.epochs {

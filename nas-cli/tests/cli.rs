@@ -129,3 +129,21 @@ fn a_corrupt_table_is_reported_with_its_line() {
     assert!(err.contains("line 3") && err.contains("\"oops\""), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_nats_reads_the_official_files() {
+    if nas_spaces::data::for_tests("nats/NATS-tss-v1_0-3ffb9-simple/000011.pickle.pbz2").is_none() {
+        return;
+    }
+    let o = nas(&["bench", "nats", "11", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let c10 = v["datasets"].as_array().unwrap().iter().find(|d| d["dataset"] == "cifar10").unwrap();
+    // The same number as the master table's c10_test_acc for row 11.
+    let o = nas(&["arch", "show", "11", "--json"]);
+    let w: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["arch"], w["arch"]);
+    assert!((c10["test"].as_f64().unwrap() - w["accuracies"]["cifar10"]["test"].as_f64().unwrap()).abs() < 1e-3);
+    let o = nas(&["bench", "nats", "5", "--nats-dir", "/nonexistent"]);
+    assert!(!o.status.success() && stderr(&o).contains("000005.pickle.pbz2"), "{}", stderr(&o));
+}
