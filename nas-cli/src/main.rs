@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod arch;
 mod bench;
+mod search;
 mod space;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables.
@@ -33,6 +34,8 @@ enum Command {
     /// Query a benchmark table.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a search strategy many times on a benchmark table and report mean ± std accuracy.
+    Search(search::SearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Space(c) => space::run(c),
         Command::Arch(c) => arch::run(c, &data),
         Command::Bench(c) => bench::run(c, &data),
+        Command::Search(a) => search::run(a, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

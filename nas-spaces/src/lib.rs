@@ -8,4 +8,4 @@ pub mod nb201_table;
 
 pub use data::DataDir;
 pub use nb201::{Nb201Config, Nb201Space};
-pub use nb201_table::{Dataset, Epochs, Nb201Table, Split};
+pub use nb201_table::{Dataset, Epochs, Nb201Table, Split, TableEvaluator};

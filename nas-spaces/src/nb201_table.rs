@@ -322,6 +322,44 @@ impl Nb201Table {
     }
 }
 
+/// An [`Evaluator`](nas_core::Evaluator) that looks fitness up in the table and charges the
+/// benchmark's simulated training time, as NAS-Bench-201's searches do.
+#[derive(Clone, Copy, Debug)]
+pub struct TableEvaluator<'a> {
+    table: &'a Nb201Table,
+    dataset: Dataset,
+    split: Split,
+    epochs: Epochs,
+}
+
+impl Nb201Table {
+    /// Fitness = the `split` accuracy on `dataset` after `epochs`; each query costs that schedule's
+    /// training time. Errors when the table has no such accuracy or timing.
+    pub fn evaluator(&self, dataset: Dataset, split: Split, epochs: Epochs) -> Result<TableEvaluator<'_>> {
+        self.accuracy(0, dataset, split, epochs)?;
+        if self.train_time_s(0, dataset, epochs)?.is_none() {
+            return Err(Error::invalid(
+                "dataset",
+                format!(
+                    "the table has no training time for {dataset}; search on cifar10-valid, cifar100 or ImageNet16-120"
+                ),
+            ));
+        }
+        Ok(TableEvaluator { table: self, dataset, split, epochs })
+    }
+}
+
+impl nas_core::Evaluator for TableEvaluator<'_> {
+    fn evaluate(&self, g: &Genotype) -> Result<nas_core::Evaluation> {
+        let t = self.table;
+        let idx = t.index_of(g).ok_or_else(|| Error::invalid("genotype", format!("{g} is not in the table")))?;
+        let missing = |what: &str| Error::invalid("table", format!("row {idx} has no {what}"));
+        let fitness = t.accuracy(idx, self.dataset, self.split, self.epochs)?.ok_or_else(|| missing("accuracy"))?;
+        let cost_seconds = t.train_time_s(idx, self.dataset, self.epochs)?.ok_or_else(|| missing("training time"))?;
+        Ok(nas_core::Evaluation { fitness, cost_seconds })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
