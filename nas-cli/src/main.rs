@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 
 mod arch;
 mod bench;
+mod plot;
+mod progress;
+mod score;
 mod search;
 mod space;
 
@@ -34,6 +37,10 @@ enum Command {
     /// Query a benchmark table.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Compute training-free scores of architectures (cached).
+    Score(score::ScoreArgs),
+    /// Rank-correlate training-free scores with the benchmark's accuracies; optional scatter plot.
+    Correlate(score::CorrelateArgs),
     /// Run a search strategy many times on a benchmark table and report mean ± std accuracy.
     Search(search::SearchArgs),
 }
@@ -46,6 +53,8 @@ fn main() -> ExitCode {
         Command::Arch(c) => arch::run(c, &data),
         Command::Bench(c) => bench::run(c, &data),
         Command::Search(a) => search::run(a, &data),
+        Command::Score(a) => score::run_score(a, &data),
+        Command::Correlate(a) => score::run_correlate(a, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,10 @@ pub enum Error {
     #[error("numerical error: {0}")]
     Numerical(String),
 
+    /// The tensor backend (candle, CUDA) failed while running a network or kernel.
+    #[error("tensor backend: {0}")]
+    Backend(String),
+
     /// The requested feature or device is not available in this build or on this machine.
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -19,6 +19,7 @@ pub mod count;
 pub mod error;
 pub mod genotype;
 pub mod graph;
+pub mod stats;
 pub mod traits;
 
 pub use count::Counts;

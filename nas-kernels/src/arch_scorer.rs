@@ -1,0 +1,146 @@
+//! Scores architectures of a search space through the score cache: the one entry point the CLI
+//! and score-based search strategies use.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use nas_core::{Evaluation, Evaluator, Genotype, Result, SearchSpace};
+
+use crate::cache::{ScoreCache, ScoreRecord, images_key};
+use crate::images::{ImageBatch, random_crops};
+use crate::scores::{Proxy, score, snip_and_grad_norm};
+
+/// Inputs for `linear_regions`: this many random crops of the image batch, of the thin space's input size.
+pub const LINEAR_REGION_INPUTS: usize = 3000;
+
+/// A computed (or cached) score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    pub score: f64,
+    /// Seconds spent computing it (the original computation's time when cached).
+    pub seconds: f64,
+    pub cached: bool,
+}
+
+/// Scores genotypes of one space on one image batch with one initialisation seed.
+pub struct ArchScorer<'a> {
+    space: &'a dyn SearchSpace,
+    thin_space: Option<&'a dyn SearchSpace>,
+    images: ImageBatch,
+    images_key: String,
+    crops: ImageBatch,
+    crops_key: String,
+    seed: u64,
+    cache: RefCell<ScoreCache>,
+}
+
+impl std::fmt::Debug for ArchScorer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchScorer")
+            .field("space", &self.space.name())
+            .field("images", &self.images.source)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ArchScorer<'a> {
+    /// `thin_space`, when given, builds the (narrow) networks whose linear regions are counted,
+    /// on random crops of its input size; without it the space's own networks are used on the full images.
+    pub fn new(
+        space: &'a dyn SearchSpace,
+        thin_space: Option<&'a dyn SearchSpace>,
+        images: ImageBatch,
+        seed: u64,
+        cache: ScoreCache,
+    ) -> Result<Self> {
+        let crops = match thin_space.map(|t| t.genotype_at(0).and_then(|g| t.to_network(&g))).transpose()? {
+            Some(net) => {
+                let size = net.input_id().map_or(images.height, |id| net.node(id).shape.h);
+                random_crops(&images, size, LINEAR_REGION_INPUTS, seed)?
+            }
+            None => images.clone(),
+        };
+        Ok(ArchScorer {
+            space,
+            thin_space,
+            images_key: images_key(&images),
+            crops_key: images_key(&crops),
+            images,
+            crops,
+            seed,
+            cache: RefCell::new(cache),
+        })
+    }
+
+    pub fn images(&self) -> &ImageBatch {
+        &self.images
+    }
+
+    pub fn space(&self) -> &dyn SearchSpace {
+        self.space
+    }
+
+    /// The score of `g`, from the cache when it holds it, else computed and added to the cache.
+    pub fn score(&self, g: &Genotype, proxy: Proxy) -> Result<Scored> {
+        let arch = self.space.format(g);
+        let (images, key) = match proxy {
+            Proxy::LinearRegions => (&self.crops, self.crops_key.as_str()),
+            p if p.uses_images() => (&self.images, self.images_key.as_str()),
+            _ => (&self.images, "none"),
+        };
+        let batch = if key == "none" { 0 } else { images.len() };
+        let space_name = self.space.name();
+        if let Some(v) = self.cache.borrow().get(space_name, &arch, proxy.name(), key, batch, self.seed) {
+            return Ok(Scored { score: v, seconds: 0.0, cached: true });
+        }
+        let started = Instant::now();
+        let network = match (proxy, self.thin_space) {
+            (Proxy::LinearRegions, Some(thin)) => thin.to_network(g)?,
+            _ => self.space.to_network(g)?,
+        };
+        // snip and grad_norm come from the same backward pass: keep both.
+        let values = match proxy {
+            Proxy::Snip | Proxy::GradNorm => {
+                let (snip, grad_norm) = snip_and_grad_norm(&network, images, self.seed)?;
+                vec![(Proxy::Snip, snip), (Proxy::GradNorm, grad_norm)]
+            }
+            _ => vec![(proxy, score(proxy, &network, images, self.seed)?)],
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let mut mine = f64::NAN;
+        for (p, value) in values {
+            if value.is_nan() {
+                return Err(nas_core::Error::Numerical(format!("{p} produced NaN")));
+            }
+            self.cache.borrow_mut().insert(&ScoreRecord {
+                space: space_name.into(),
+                arch: arch.clone(),
+                proxy: p.name().into(),
+                images: key.into(),
+                batch,
+                seed: self.seed,
+                score: value,
+                seconds,
+            })?;
+            if p == proxy {
+                mine = value;
+            }
+        }
+        Ok(Scored { score: mine, seconds, cached: false })
+    }
+}
+
+/// A score as a search fitness (no simulated training time is charged).
+#[derive(Debug)]
+pub struct ScoreEvaluator<'s, 'a> {
+    pub scorer: &'s ArchScorer<'a>,
+    pub proxy: Proxy,
+}
+
+impl Evaluator for ScoreEvaluator<'_, '_> {
+    fn evaluate(&self, g: &Genotype) -> Result<Evaluation> {
+        let s = self.scorer.score(g, self.proxy)?;
+        Ok(Evaluation { fitness: s.score, cost_seconds: 0.0 })
+    }
+}

@@ -1,0 +1,315 @@
+//! NASWOT kernels (Mellor et al., "Neural Architecture Search without Training", ICML 2021),
+//! as `shared/docs/algorithms.md` §2 defines them.
+//!
+//! For a batch of `B` images, the input of every ReLU is binarised per image (`c = 1` where
+//! `x > 0`); over all ReLUs each image gets a code of `N_A` bits, and
+//! `K[i][j] = N_A - Hamming(c_i, c_j)`. The score is `log|det K|` (natural log, f64, by Cholesky):
+//! higher is better. A singular `K` (two images with the same code) scores `-inf`.
+//!
+//! Codes are packed 64 units to a `u64` word, and `K` is accumulated layer by layer from
+//! popcounts of XORed words, so the codes of the whole network are never held at once.
+
+use nas_core::{Error, Result};
+
+/// Binary codes of a batch: image `i` owns words `i*words_per_image .. (i+1)*words_per_image`;
+/// unit `u` is bit `u % 64` of word `u / 64`. Padding bits of the last word are zero.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BitCodes {
+    batch: usize,
+    units: usize,
+    words_per_image: usize,
+    words: Vec<u64>,
+}
+
+impl BitCodes {
+    /// Packs activations laid out `[batch][units]` (a ReLU input flattened per image): bit = `x > 0`.
+    pub fn pack(activations: &[f32], batch: usize, units: usize) -> Result<Self> {
+        if batch == 0 || units == 0 {
+            return Err(Error::invalid("codes", format!("batch {batch} and units {units} must be positive")));
+        }
+        if activations.len() != batch * units {
+            return Err(Error::invalid(
+                "codes",
+                format!("{} activations do not fill a batch of {batch} x {units} units", activations.len()),
+            ));
+        }
+        let words_per_image = units.div_ceil(64);
+        let mut words = vec![0u64; batch * words_per_image];
+        let per_thread = batch.div_ceil(threads_for(batch * units));
+        std::thread::scope(|scope| {
+            for (src, dst) in activations.chunks(per_thread * units).zip(words.chunks_mut(per_thread * words_per_image))
+            {
+                scope.spawn(move || {
+                    for (image, out) in src.chunks_exact(units).zip(dst.chunks_exact_mut(words_per_image)) {
+                        pack_signs(image, out);
+                    }
+                });
+            }
+        });
+        Ok(BitCodes { batch, units, words_per_image, words })
+    }
+
+    /// Codes from booleans, one `Vec` per image (all the same length).
+    pub fn from_bools(codes: &[Vec<bool>]) -> Result<Self> {
+        let units = codes.first().map_or(0, Vec::len);
+        if let Some(bad) = codes.iter().find(|c| c.len() != units) {
+            return Err(Error::invalid("codes", format!("codes of {units} and {} units in one batch", bad.len())));
+        }
+        let flat: Vec<f32> = codes.iter().flatten().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        Self::pack(&flat, codes.len(), units)
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    pub fn words_per_image(&self) -> usize {
+        self.words_per_image
+    }
+
+    /// All words, image after image.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    fn image(&self, i: usize) -> &[u64] {
+        &self.words[i * self.words_per_image..(i + 1) * self.words_per_image]
+    }
+}
+
+/// Accumulates `K` over the layers of a network for one batch.
+#[derive(Clone, Debug)]
+pub struct KAccumulator {
+    batch: usize,
+    units: u64,
+    /// Hamming distances, upper triangle of a row-major `batch x batch` matrix.
+    hamming: Vec<u64>,
+}
+
+/// Threads for `work` elementary steps: one below about a million, else every core.
+fn threads_for(work: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if work < 1 << 20 { 1 } else { cores }
+}
+
+/// Words per block when sweeping all image pairs: 128 images x 512 words = 512 KiB stays in L2.
+const BLOCK_WORDS: usize = 512;
+
+impl KAccumulator {
+    pub fn new(batch: usize) -> Self {
+        KAccumulator { batch, units: 0, hamming: vec![0; batch * batch] }
+    }
+
+    /// Packs one layer's activations (`[batch][units_per_image]`) and adds them to `K`.
+    pub fn add_layer(&mut self, activations: &[f32], units_per_image: usize) -> Result<()> {
+        let codes = BitCodes::pack(activations, self.batch, units_per_image)?;
+        self.add_codes(&codes)
+    }
+
+    /// Adds the codes of one layer.
+    pub fn add_codes(&mut self, codes: &BitCodes) -> Result<()> {
+        if codes.batch != self.batch {
+            return Err(Error::invalid("codes", format!("batch {} added to a K of batch {}", codes.batch, self.batch)));
+        }
+        let b = self.batch;
+        let n = codes.words_per_image;
+        // Rows of the upper triangle, dealt round-robin to the threads (row i has b - i - 1 pairs).
+        let threads = threads_for(b * b * n / 8);
+        let mut groups: Vec<Vec<(usize, &mut [u64])>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, row) in self.hamming.chunks_mut(b).enumerate() {
+            groups[i % threads].push((i, row));
+        }
+        std::thread::scope(|scope| {
+            for mut rows in groups {
+                scope.spawn(move || {
+                    for start in (0..n).step_by(BLOCK_WORDS) {
+                        let end = (start + BLOCK_WORDS).min(n);
+                        for (i, row) in rows.iter_mut() {
+                            let a = &codes.image(*i)[start..end];
+                            for (j, h) in row.iter_mut().enumerate().skip(*i + 1) {
+                                *h += xor_popcount(a, &codes.image(j)[start..end]);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        self.units += codes.units as u64;
+        Ok(())
+    }
+
+    /// Units seen so far (`N_A`).
+    pub fn units(&self) -> u64 {
+        self.units
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// `K` as a full symmetric row-major `batch x batch` matrix.
+    pub fn k(&self) -> Vec<u64> {
+        let b = self.batch;
+        let mut k = vec![self.units; b * b];
+        for i in 0..b {
+            for j in i + 1..b {
+                let v = self.units - self.hamming[i * b + j];
+                k[i * b + j] = v;
+                k[j * b + i] = v;
+            }
+        }
+        k
+    }
+
+    /// The NASWOT score `log|det K|`; `-inf` for a singular `K`.
+    pub fn score(&self) -> Result<f64> {
+        let k: Vec<f64> = self.k().into_iter().map(|v| v as f64).collect();
+        log_det_spd(&k, self.batch)
+    }
+}
+
+/// Packs `x > 0` of each value into bits, 64 to a word (`out.len() == x.len().div_ceil(64)`), with
+/// AVX2 compares and mask extraction where the CPU has them.
+#[allow(unsafe_code)]
+fn pack_signs(x: &[f32], out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, the only feature the function enables.
+            return unsafe { pack_signs_avx2(x, out) };
+        }
+    }
+    pack_signs_portable(x, out);
+}
+
+fn pack_signs_portable(x: &[f32], out: &mut [u64]) {
+    for (chunk, w) in x.chunks(64).zip(out.iter_mut()) {
+        *w = chunk.iter().enumerate().fold(0u64, |acc, (b, &v)| acc | (u64::from(v > 0.0) << b));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+fn pack_signs_avx2(x: &[f32], out: &mut [u64]) {
+    use std::arch::x86_64::{_CMP_GT_OQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
+    let full = x.len() / 64;
+    for (chunk, w) in x.chunks_exact(64).zip(out.iter_mut()) {
+        let mut word = 0u64;
+        for (k, eight) in chunk.chunks_exact(8).enumerate() {
+            // SAFETY: `eight` holds exactly 8 f32, the width of one unaligned 256-bit load.
+            let v = unsafe { _mm256_loadu_ps(eight.as_ptr()) };
+            let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, _mm256_setzero_ps()));
+            word |= (mask as u64 & 0xff) << (8 * k);
+        }
+        *w = word;
+    }
+    pack_signs_portable(&x[full * 64..], &mut out[full..]);
+}
+
+/// Sum of popcounts of `a XOR b`, with the hardware popcount instruction where the CPU has it.
+#[allow(unsafe_code)]
+fn xor_popcount(a: &[u64], b: &[u64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports `popcnt`, the only feature the function enables.
+            return unsafe { xor_popcount_popcnt(a, b) };
+        }
+    }
+    xor_popcount_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn xor_popcount_popcnt(a: &[u64], b: &[u64]) -> u64 {
+    xor_popcount_portable(a, b)
+}
+
+#[inline(always)]
+fn xor_popcount_portable(a: &[u64], b: &[u64]) -> u64 {
+    a.iter().zip(b).map(|(x, y)| u64::from((x ^ y).count_ones())).sum()
+}
+
+/// `log det` of a symmetric positive semi-definite `n x n` matrix (row-major) by Cholesky in f64.
+/// Returns `-inf` when a pivot falls to `n * eps * max|diag|` or below (singular up to rounding).
+/// NaN or infinite entries are an error.
+pub fn log_det_spd(k: &[f64], n: usize) -> Result<f64> {
+    if k.len() != n * n {
+        return Err(Error::invalid("matrix", format!("{} entries for a {n} x {n} matrix", k.len())));
+    }
+    if let Some(bad) = k.iter().find(|v| !v.is_finite()) {
+        return Err(Error::Numerical(format!("matrix entry {bad} in log-determinant")));
+    }
+    let max_diag = (0..n).map(|i| k[i * n + i].abs()).fold(0.0, f64::max);
+    let tol = n as f64 * f64::EPSILON * max_diag;
+    // Cholesky-Banachiewicz, row by row: L[i][j] = (A[i][j] - L[i][..j] . L[j][..j]) / L[j][j].
+    let mut l = vec![0.0; n * n];
+    let mut log_det = 0.0;
+    for i in 0..n {
+        let (done, rest) = l.split_at_mut(i * n);
+        let row_i = &mut rest[..n];
+        for j in 0..i {
+            let row_j = &done[j * n..j * n + j + 1];
+            let dot: f64 = row_i[..j].iter().zip(&row_j[..j]).map(|(a, b)| a * b).sum();
+            row_i[j] = (k[i * n + j] - dot) / row_j[j];
+        }
+        let d = k[i * n + i] - row_i[..i].iter().map(|v| v * v).sum::<f64>();
+        if d.is_nan() {
+            return Err(Error::Numerical("NaN pivot in log-determinant".into()));
+        }
+        if d <= tol {
+            return Ok(f64::NEG_INFINITY);
+        }
+        row_i[i] = d.sqrt();
+        log_det += d.ln();
+    }
+    Ok(log_det)
+}
+
+/// Plain implementations that the fast kernels are tested against.
+pub mod reference {
+    /// `K` by its definition, `sum over units of c_i c_j + (1 - c_i)(1 - c_j)`, row-major.
+    pub fn k_matrix(codes: &[Vec<bool>]) -> Vec<u64> {
+        let b = codes.len();
+        let mut k = vec![0; b * b];
+        for i in 0..b {
+            for j in 0..b {
+                k[i * b + j] = codes[i].iter().zip(&codes[j]).filter(|(x, y)| x == y).count() as u64;
+            }
+        }
+        k
+    }
+
+    /// `log|det A|` by Gaussian elimination with partial pivoting; `-inf` when a pivot is zero
+    /// or below `n * eps * max|A|`.
+    pub fn log_det(a: &[f64], n: usize) -> f64 {
+        let mut m = a.to_vec();
+        let scale = m.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+        let tol = n as f64 * f64::EPSILON * scale;
+        let mut log_det = 0.0;
+        for c in 0..n {
+            let p = (c..n).max_by(|&x, &y| m[x * n + c].abs().total_cmp(&m[y * n + c].abs())).unwrap_or(c);
+            if m[p * n + c].abs() <= tol {
+                return f64::NEG_INFINITY;
+            }
+            for col in 0..n {
+                m.swap(c * n + col, p * n + col);
+            }
+            let pivot = m[c * n + c];
+            log_det += pivot.abs().ln();
+            for r in c + 1..n {
+                let f = m[r * n + c] / pivot;
+                for col in c..n {
+                    m[r * n + col] -= f * m[c * n + col];
+                }
+            }
+        }
+        log_det
+    }
+}

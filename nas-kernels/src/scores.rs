@@ -1,0 +1,389 @@
+//! Training-free scores of untrained networks, as `shared/docs/algorithms.md` §2–3 defines them.
+//!
+//! Every score is oriented so that **higher is better**: the NTK condition number is reported
+//! negated (`-kappa`), synflow as the natural log of its sum. Conv and linear weights are the
+//! "weights" of the per-weight measures (biases and batch-norm parameters are not summed).
+//!
+//! | proxy | what it computes | batch |
+//! |---|---|---|
+//! | `naswot` | `log|det K|`, K from the binary codes of every ReLU input | images |
+//! | `synflow` | `ln sum |W * dR/dW|`, `|W|`, f64, no batch norm, input all ones, R = sum of outputs | 1 |
+//! | `snip` | `sum |W * dL/dW|`, L = cross-entropy | images |
+//! | `grad_norm` | `sum over layers ||dL/dW||_2` | images |
+//! | `grasp` | `sum -W * Hg`, g = dL/dW | images |
+//! | `fisher` | per output channel `0.5 * mean_images (sum_positions a * dL/da)^2`, summed | images |
+//! | `jacob_cov` | `-sum(log(s + k) + 1/(s + k))`, s = eigenvalues of the correlation of per-image input Jacobians | images |
+//! | `ntk` | `-lambda_max / lambda_min` of `G G^T`, G = per-image gradients of the summed logits | first 72 |
+//! | `linear_regions` | distinct ReLU sign patterns over the inputs given | inputs |
+//! | `params`, `flops` | exact counts (`nas_core::count`) | none |
+//!
+//! Deviation: candle has no second-order backward, so `grasp` takes the Hessian-vector product
+//! `Hg` as a central difference of gradients, `(grad L(W + e g) - grad L(W - e g)) / 2e`, with
+//! `e = 1e-3 * ||W|| / ||g||` (in f64, so the difference keeps about ten significant digits).
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor, Var};
+use nas_core::graph::Network;
+use nas_core::{Error, Result};
+
+use crate::cpu::CpuNet;
+use crate::images::ImageBatch;
+use crate::linalg::{corrcoef_rows, sym_eigenvalues};
+use crate::naswot::KAccumulator;
+use crate::net::{CandleNet, Pass, backend, to_f64_vec};
+
+/// A training-free score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proxy {
+    Naswot,
+    Synflow,
+    Snip,
+    GradNorm,
+    Grasp,
+    Fisher,
+    JacobCov,
+    Ntk,
+    LinearRegions,
+    Params,
+    Flops,
+}
+
+impl Proxy {
+    pub const ALL: [Proxy; 11] = [
+        Proxy::Naswot,
+        Proxy::Synflow,
+        Proxy::Snip,
+        Proxy::GradNorm,
+        Proxy::Grasp,
+        Proxy::Fisher,
+        Proxy::JacobCov,
+        Proxy::Ntk,
+        Proxy::LinearRegions,
+        Proxy::Params,
+        Proxy::Flops,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Proxy::Naswot => "naswot",
+            Proxy::Synflow => "synflow",
+            Proxy::Snip => "snip",
+            Proxy::GradNorm => "grad_norm",
+            Proxy::Grasp => "grasp",
+            Proxy::Fisher => "fisher",
+            Proxy::JacobCov => "jacob_cov",
+            Proxy::Ntk => "ntk",
+            Proxy::LinearRegions => "linear_regions",
+            Proxy::Params => "params",
+            Proxy::Flops => "flops",
+        }
+    }
+
+    /// Parses a proxy name (also accepts `-` for `_`).
+    pub fn parse(s: &str) -> Result<Proxy> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        Proxy::ALL.into_iter().find(|p| p.name() == norm).ok_or_else(|| {
+            let names: Vec<&str> = Proxy::ALL.iter().map(|p| p.name()).collect();
+            Error::invalid("proxy", format!("{s:?} is not one of {}", names.join(", ")))
+        })
+    }
+
+    /// Parses a comma-separated list.
+    pub fn parse_list(s: &str) -> Result<Vec<Proxy>> {
+        let list: Vec<Proxy> =
+            s.split(',').filter(|p| !p.trim().is_empty()).map(Proxy::parse).collect::<Result<_>>()?;
+        if list.is_empty() {
+            return Err(Error::invalid("proxy", format!("{s:?} names no proxy")));
+        }
+        Ok(list)
+    }
+
+    /// Whether the score reads the image batch (and so depends on it).
+    pub fn uses_images(self) -> bool {
+        !matches!(self, Proxy::Synflow | Proxy::Params | Proxy::Flops)
+    }
+}
+
+impl std::fmt::Display for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Images per NTK evaluation (TE-NAS on NAS-Bench-201).
+pub const NTK_BATCH: usize = 72;
+
+/// Computes `proxy` for `network` on `images` with parameters initialised from `seed`.
+/// For `linear_regions`, `images` are the inputs whose patterns are counted.
+pub fn score(proxy: Proxy, network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let value = match proxy {
+        Proxy::Params => network.counts().params as f64,
+        Proxy::Flops => network.counts().flops as f64,
+        Proxy::Naswot => naswot(network, images, seed)?,
+        Proxy::Synflow => synflow(network, seed)?,
+        Proxy::Snip => snip_and_grad_norm(network, images, seed)?.0,
+        Proxy::GradNorm => snip_and_grad_norm(network, images, seed)?.1,
+        Proxy::Grasp => grasp(network, images, seed)?,
+        Proxy::Fisher => fisher(network, images, seed)?,
+        Proxy::JacobCov => jacob_cov(network, images, seed)?,
+        Proxy::Ntk => ntk(network, &images.first(images.len().min(NTK_BATCH))?, seed)?,
+        Proxy::LinearRegions => linear_regions(network, images, seed)?,
+    };
+    if value.is_nan() {
+        return Err(Error::Numerical(format!("{proxy} produced NaN")));
+    }
+    Ok(value)
+}
+
+fn input(cn: &CandleNet, images: &ImageBatch) -> Result<Tensor> {
+    cn.tensor(images.pixels.clone(), &[images.len(), images.channels, images.height, images.width])
+}
+
+/// NASWOT: `log|det K|` over the ReLU inputs of one forward pass; `-inf` for a singular K.
+/// Runs on the fast CPU path, codes packed as each ReLU is reached.
+/// With the `cuda` feature and a usable GPU, the K step runs there ([`k_step_device`] says where).
+pub fn naswot(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let b = images.len();
+    let net = CpuNet::new(network, seed)?;
+    #[cfg(feature = "cuda")]
+    if let Ok(mut acc) = crate::cuda::GpuKAccumulator::new(b) {
+        net.forward(&images.pixels, b, &mut |_, x| acc.add_codes(&crate::naswot::BitCodes::pack(x, b, x.len() / b)?))?;
+        return acc.score();
+    }
+    let mut acc = KAccumulator::new(b);
+    net.forward(&images.pixels, b, &mut |_, x| acc.add_layer(x, x.len() / b))?;
+    acc.score()
+}
+
+/// Where NASWOT's K step runs in this process, in words (`gpu`, or `cpu` and why not the GPU).
+pub fn k_step_device() -> String {
+    #[cfg(feature = "cuda")]
+    return match crate::cuda::unavailable_reason() {
+        None => "gpu (cuda)".into(),
+        Some(why) => format!("cpu (built with cuda, but {why})"),
+    };
+    #[cfg(not(feature = "cuda"))]
+    "cpu".into()
+}
+
+/// NASWOT on the candle path: the reference the fast path is tested against.
+pub fn naswot_candle(network: &Network, images: &ImageBatch, seed: u64) -> Result<KAccumulator> {
+    let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
+    let b = images.len();
+    let mut acc = KAccumulator::new(b);
+    let mut record = |_, x: &Tensor| -> Result<()> {
+        let values = x.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(backend)?;
+        acc.add_layer(&values, values.len() / b)
+    };
+    cn.forward(&input(&cn, images)?, &mut Pass { on_relu_input: Some(&mut record), ..Pass::default() })?;
+    Ok(acc)
+}
+
+/// synflow: `ln sum |W * dR/dW|` of the linearised network (see the module doc).
+pub fn synflow(network: &Network, seed: u64) -> Result<f64> {
+    let cn = CandleNet::new(network, seed, DType::F64, &Device::Cpu)?;
+    cn.abs_params()?;
+    let shape = network.input_id().map(|id| network.node(id).shape).ok_or_else(no_input)?;
+    let ones = Tensor::ones((1, shape.c, shape.h, shape.w), DType::F64, cn.device()).map_err(backend)?;
+    let out = cn.forward(&ones, &mut Pass { bypass_batch_norm: true, ..Pass::default() })?;
+    let grads = out.output.sum_all().and_then(|r| r.backward()).map_err(backend)?;
+    let sum = weight_measure(&cn, &grads, |w, g| (w * g)?.abs()?.sum_all()?.to_scalar::<f64>())?;
+    Ok(sum.ln())
+}
+
+fn no_input() -> Error {
+    Error::invalid("network", "it has no input node")
+}
+
+/// `(snip, grad_norm)` from one backward pass of the cross-entropy.
+pub fn snip_and_grad_norm(network: &Network, images: &ImageBatch, seed: u64) -> Result<(f64, f64)> {
+    let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
+    let grads = cross_entropy_grads(&cn, images)?;
+    let to_f64 = |t: Tensor| t.to_dtype(DType::F64)?.to_scalar::<f64>();
+    let snip = weight_measure(&cn, &grads, |w, g| to_f64((w * g)?.abs()?.sum_all()?))?;
+    let grad_norm = weight_measure(&cn, &grads, |_, g| Ok(to_f64(g.sqr()?.sum_all()?)?.sqrt()))?;
+    Ok((snip, grad_norm))
+}
+
+/// Gradients of the mean cross-entropy of the batch.
+fn cross_entropy_grads(cn: &CandleNet, images: &ImageBatch) -> Result<GradStore> {
+    let (logits, _) = cn.logits(&input(cn, images)?, &mut Pass::default())?;
+    cross_entropy(&logits, images)?.backward().map_err(backend)
+}
+
+fn cross_entropy(logits: &Tensor, images: &ImageBatch) -> Result<Tensor> {
+    let labels = Tensor::new(images.labels.as_slice(), logits.device()).map_err(backend)?;
+    let logits = logits.to_dtype(DType::F32).map_err(backend)?;
+    candle_nn::loss::cross_entropy(&logits, &labels).map_err(backend)
+}
+
+/// Sums `f(W, dW)` over every conv and linear weight.
+fn weight_measure(
+    cn: &CandleNet,
+    grads: &GradStore,
+    f: impl Fn(&Tensor, &Tensor) -> candle_core::Result<f64>,
+) -> Result<f64> {
+    let mut total = 0.0;
+    for (_, p) in cn.params() {
+        if let Some(w) = p.weight() {
+            // A weight the output does not depend on has no gradient: it adds nothing.
+            if let Some(g) = grads.get(w.as_tensor()) {
+                total += f(w.as_tensor(), g).map_err(backend)?;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// GraSP: `sum -W * Hg` with a finite-difference Hessian-vector product (see the module doc).
+pub fn grasp(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let cn = CandleNet::new(network, seed, DType::F64, &Device::Cpu)?;
+    let weights: Vec<Var> = cn.params().filter_map(|(_, p)| p.weight().cloned()).collect();
+    let grads_at = |cn: &CandleNet| -> Result<Vec<Tensor>> {
+        let grads = cross_entropy_grads(cn, images)?;
+        weights
+            .iter()
+            .map(|w| match grads.get(w.as_tensor()) {
+                Some(g) => g.to_dtype(DType::F64).map_err(backend),
+                None => w.as_tensor().zeros_like().map_err(backend),
+            })
+            .collect()
+    };
+    let g = grads_at(&cn)?;
+    let originals: Vec<Tensor> =
+        weights.iter().map(|w| w.as_tensor().copy()).collect::<candle_core::Result<_>>().map_err(backend)?;
+    let norm = |ts: &[Tensor]| -> Result<f64> {
+        let mut s = 0.0;
+        for t in ts {
+            s += t.sqr().and_then(|t| t.sum_all()).and_then(|t| t.to_scalar::<f64>()).map_err(backend)?;
+        }
+        Ok(s.sqrt())
+    };
+    let g_norm = norm(&g)?;
+    if g_norm == 0.0 {
+        return Ok(0.0);
+    }
+    let eps = 1e-3 * norm(&originals)? / g_norm;
+    let shifted = |sign: f64| -> Result<Vec<Tensor>> {
+        for ((w, w0), gi) in weights.iter().zip(&originals).zip(&g) {
+            w.set(&(w0 + (gi * (sign * eps)).map_err(backend)?).map_err(backend)?).map_err(backend)?;
+        }
+        grads_at(&cn)
+    };
+    let plus = shifted(1.0)?;
+    let minus = shifted(-1.0)?;
+    let mut total = 0.0;
+    for ((w0, p), m) in originals.iter().zip(&plus).zip(&minus) {
+        let hg = ((p - m).map_err(backend)? / (2.0 * eps)).map_err(backend)?;
+        total -= (w0 * hg).and_then(|t| t.sum_all()).and_then(|t| t.to_scalar::<f64>()).map_err(backend)?;
+    }
+    Ok(total)
+}
+
+/// Fisher: per output channel of every conv and linear layer, `0.5 * mean over images of
+/// (sum over positions of a * dL/da)^2`, summed.
+pub fn fisher(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
+    let (logits, probes) =
+        cn.logits(&input(&cn, images)?, &mut Pass { probe_layer_outputs: true, ..Pass::default() })?;
+    let grads = cross_entropy(&logits, images)?.backward().map_err(backend)?;
+    let mut total = 0.0;
+    for p in probes {
+        let Some(g) = grads.get(p.probe.as_tensor()) else { continue };
+        let per_channel = (&p.value * g).map_err(backend)?;
+        let per_channel = if per_channel.rank() == 4 { per_channel.sum((2, 3)) } else { Ok(per_channel) };
+        let v = per_channel
+            .and_then(|t| t.to_dtype(DType::F64))
+            .and_then(|t| t.sqr())
+            .and_then(|t| t.mean(0))
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.to_scalar::<f64>())
+            .map_err(backend)?;
+        total += 0.5 * v;
+    }
+    Ok(total)
+}
+
+/// jacob_cov: `-sum(log(s + k) + 1/(s + k))`, `k = 1e-5`, over the eigenvalues `s` of the
+/// correlation matrix of the per-image Jacobians `d(sum of outputs)/d(input)`.
+pub fn jacob_cov(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
+    let x = Var::from_tensor(&input(&cn, images)?).map_err(backend)?;
+    let out = cn.forward(x.as_tensor(), &mut Pass::default())?;
+    let grads = out.output.sum_all().and_then(|s| s.backward()).map_err(backend)?;
+    let b = images.len();
+    let j = match grads.get(x.as_tensor()) {
+        Some(g) => to_f64_vec(g)?,
+        None => vec![0.0; images.pixels.len()],
+    };
+    let corr = corrcoef_rows(&j, b, j.len() / b);
+    if corr.iter().any(|v| v.is_nan()) {
+        return Err(Error::Numerical("jacob_cov: an image has a constant input Jacobian (correlation is NaN)".into()));
+    }
+    let k = 1e-5;
+    let eig = sym_eigenvalues(&corr, b)?;
+    Ok(-eig.iter().map(|s| (s + k).ln() + 1.0 / (s + k)).sum::<f64>())
+}
+
+/// NTK condition number, negated: `-lambda_max / lambda_min` of `G G^T`, where row `i` of `G` is the
+/// gradient of image `i`'s summed logits with respect to every weight (conv, linear and batch-norm
+/// scale, as TE-NAS takes all parameters named `weight`), from one batched forward pass.
+pub fn ntk(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
+    let (logits, _) = cn.logits(&input(&cn, images)?, &mut Pass::default())?;
+    let weights: Vec<&Var> = cn
+        .params()
+        .filter_map(|(_, p)| match p {
+            crate::net::Params::BatchNorm { scale, .. } => Some(scale),
+            other => other.weight(),
+        })
+        .collect();
+    let b = images.len();
+    let mut rows = Vec::with_capacity(b);
+    for i in 0..b {
+        let grads = logits.narrow(0, i, 1).and_then(|r| r.sum_all()).and_then(|s| s.backward()).map_err(backend)?;
+        let mut row = Vec::new();
+        for w in &weights {
+            match grads.get(w.as_tensor()) {
+                Some(g) => row.extend(to_f64_vec(g)?),
+                None => row.extend(std::iter::repeat_n(0.0, w.as_tensor().elem_count())),
+            }
+        }
+        rows.push(row);
+    }
+    let mut gram = vec![0.0; b * b];
+    for i in 0..b {
+        for j in i..b {
+            let v: f64 = rows[i].iter().zip(&rows[j]).map(|(a, c)| a * c).sum();
+            gram[i * b + j] = v;
+            gram[j * b + i] = v;
+        }
+    }
+    let eig = sym_eigenvalues(&gram, b)?;
+    let (min, max) = (eig[0], eig[b - 1]);
+    Ok(if min <= 0.0 { f64::NEG_INFINITY } else { -max / min })
+}
+
+/// Linear regions: the number of distinct sign patterns of all ReLU inputs over the given inputs,
+/// run in batches of at most 1,000 (batch-norm statistics per batch, as TE-NAS does).
+pub fn linear_regions(network: &Network, inputs: &ImageBatch, seed: u64) -> Result<f64> {
+    let net = CpuNet::new(network, seed)?;
+    let per = inputs.channels * inputs.height * inputs.width;
+    let mut patterns = std::collections::HashSet::new();
+    for chunk in inputs.pixels.chunks(1000 * per) {
+        let b = chunk.len() / per;
+        let mut codes: Vec<Vec<u64>> = vec![Vec::new(); b];
+        net.forward(chunk, b, &mut |_, x| {
+            for (code, image) in codes.iter_mut().zip(x.chunks_exact(x.len() / b)) {
+                code.extend(
+                    image
+                        .chunks(64)
+                        .map(|w| w.iter().enumerate().fold(0u64, |a, (i, &v)| a | (u64::from(v > 0.0) << i))),
+                );
+            }
+            Ok(())
+        })?;
+        patterns.extend(codes);
+    }
+    Ok(patterns.len() as f64)
+}

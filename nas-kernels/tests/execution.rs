@@ -1,0 +1,154 @@
+#![allow(clippy::unwrap_used)]
+//! The fast CPU forward pass against the candle network (its reference), and the scores on
+//! small networks: each fast path agrees with its plain counterpart on fresh random inputs.
+
+use candle_core::{DType, Device};
+use nas_core::graph::{Network, Op, PoolKind, Shape};
+use nas_core::{Genotype, SearchSpace};
+use nas_kernels::cpu::CpuNet;
+use nas_kernels::images::{self, ImageBatch};
+use nas_kernels::net::{CandleNet, Pass};
+use nas_kernels::scores::{self, Proxy, naswot, naswot_candle};
+use nas_spaces::{Nb201Config, Nb201Space};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn small_nb201() -> Nb201Space {
+    Nb201Space::new(Nb201Config { channels: 4, cells_per_stage: 1, num_classes: 10, input: Shape::new(3, 16, 16) })
+}
+
+fn random_batch(rng: &mut ChaCha8Rng, n: usize, shape: Shape) -> ImageBatch {
+    images::synthetic(n, shape.c, shape.h, shape.w, 10, rng.random())
+}
+
+/// Max |a - b| relative to max |b|.
+fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn compare_outputs(net: &Network, batch: &ImageBatch, seed: u64) {
+    let cpu = CpuNet::new(net, seed).unwrap();
+    let mut cpu_relus = Vec::new();
+    let fast = cpu
+        .forward(&batch.pixels, batch.len(), &mut |_, x| {
+            cpu_relus.push(x.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    let cn = CandleNet::new(net, seed, DType::F32, &Device::Cpu).unwrap();
+    let x = cn.tensor(batch.pixels.clone(), &[batch.len(), batch.channels, batch.height, batch.width]).unwrap();
+    let mut candle_relus = Vec::new();
+    let mut record = |_, t: &candle_core::Tensor| {
+        candle_relus.push(t.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        Ok(())
+    };
+    let out = cn.forward(&x, &mut Pass { on_relu_input: Some(&mut record), ..Pass::default() }).unwrap();
+    let reference = out.output.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(rel_diff(&fast.data, &reference) < 1e-4, "outputs differ by {}", rel_diff(&fast.data, &reference));
+    assert_eq!(cpu_relus.len(), candle_relus.len());
+    for (a, b) in cpu_relus.iter().zip(&candle_relus) {
+        assert!(rel_diff(a, b) < 1e-4, "ReLU inputs differ by {}", rel_diff(a, b));
+    }
+}
+
+#[test]
+fn fast_forward_matches_candle_on_random_nb201_networks() {
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    let space = small_nb201();
+    for _ in 0..6 {
+        let g = space.sample(&mut rng);
+        let n = rng.random_range(2..9);
+        let batch = random_batch(&mut rng, n, space.config().input);
+        compare_outputs(&space.to_network(&g).unwrap(), &batch, rng.random());
+    }
+}
+
+#[test]
+fn fast_forward_matches_candle_on_every_op() {
+    // Conv with bias, groups and stride 2, max and average pools, concat, a linear head with bias.
+    let mut net = Network::new();
+    let x = net.input("x", Shape::new(4, 10, 10)).unwrap();
+    let conv = |cin, cout, k, stride, padding, groups| Op::Conv2d {
+        in_channels: cin,
+        out_channels: cout,
+        kernel: k,
+        stride,
+        padding,
+        groups,
+        bias: true,
+    };
+    let a = net.add("a", conv(4, 6, 3, 2, 1, 2), &[x]).unwrap();
+    let b = net.add("b", Op::Pool { kind: PoolKind::Max, kernel: 2, stride: 2, padding: 0 }, &[x]).unwrap();
+    let b = net.add("b.conv", conv(4, 6, 1, 1, 0, 1), &[b]).unwrap();
+    let b = net.add("b.pad", conv(6, 6, 3, 1, 1, 3), &[b]).unwrap();
+    let c = net.add("cat", Op::Concat, &[a, b]).unwrap();
+    let c = net.add("bn", Op::BatchNorm { channels: 12, affine: false }, &[c]).unwrap();
+    let r = net.add("relu", Op::Relu, &[c]).unwrap();
+    let avg = Op::Pool { kind: PoolKind::Avg { count_include_pad: true }, kernel: 3, stride: 2, padding: 1 };
+    let p = net.add("avg", avg, &[r]).unwrap();
+    let g = net.add("gap", Op::GlobalAvgPool, &[p]).unwrap();
+    net.add("fc", Op::Linear { in_features: 12, out_features: 5, bias: true }, &[g]).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    for _ in 0..3 {
+        let batch = random_batch(&mut rng, 5, Shape::new(4, 10, 10));
+        compare_outputs(&net, &batch, rng.random());
+    }
+}
+
+#[test]
+fn fast_naswot_matches_the_candle_path() {
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    let space = small_nb201();
+    for _ in 0..4 {
+        let g = space.sample(&mut rng);
+        let net = space.to_network(&g).unwrap();
+        let batch = random_batch(&mut rng, 16, space.config().input);
+        let seed = rng.random();
+        let fast = naswot(&net, &batch, seed).unwrap();
+        let reference = naswot_candle(&net, &batch, seed).unwrap().score().unwrap();
+        // Float rounding may flip a unit whose input is within ~1e-7 of zero; nothing more.
+        if fast.is_finite() || reference.is_finite() {
+            assert!((fast - reference).abs() <= 1e-3 * reference.abs().max(1.0), "{fast} vs {reference}");
+        }
+    }
+}
+
+#[test]
+fn every_proxy_scores_a_small_network_and_all_none_cells_are_singular() {
+    let space = small_nb201();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = random_batch(&mut rng, 12, space.config().input);
+    let g =
+        space.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|").unwrap();
+    let net = space.to_network(&g).unwrap();
+    for proxy in Proxy::ALL {
+        let s = scores::score(proxy, &net, &batch, 0).unwrap();
+        assert!(s.is_finite(), "{proxy} gave {s}");
+        assert_eq!(s, scores::score(proxy, &net, &batch, 0).unwrap(), "{proxy} is not deterministic");
+    }
+    // Cells that output zero leave every ReLU input of the reductions and head constant: K is singular.
+    let none = space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|").unwrap();
+    let s = naswot(&space.to_network(&none).unwrap(), &batch, 0).unwrap();
+    assert_eq!(s, f64::NEG_INFINITY);
+    assert!(Proxy::parse("nasbot").unwrap_err().to_string().contains("nasbot"));
+}
+
+#[test]
+fn bad_batches_are_errors() {
+    let space = small_nb201();
+    let net = space.to_network(&Genotype(vec![3; 6])).unwrap();
+    let wrong = images::synthetic(4, 3, 8, 8, 10, 0);
+    assert!(naswot(&net, &wrong, 0).is_err());
+    let dir = std::env::temp_dir().join(format!("nas-images-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("short.bin");
+    std::fs::write(&path, vec![0u8; 3073 * 2 + 5]).unwrap();
+    let e = images::read_cifar10(&path, 1).unwrap_err().to_string();
+    assert!(e.contains("6151 bytes"), "{e}");
+    std::fs::write(&path, vec![0u8; 3073 * 2]).unwrap();
+    let e = images::read_cifar10(&path, 3).unwrap_err().to_string();
+    assert!(e.contains("3 images") && e.contains("holding 2"), "{e}");
+    assert_eq!(images::read_cifar10(&path, 2).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
