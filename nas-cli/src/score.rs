@@ -64,12 +64,19 @@ impl ScoringArgs {
         }
     }
 
-    /// Says where NASWOT's K step runs when the build could use a GPU.
-    pub fn report_device(&self, proxies: &[Proxy]) {
+    /// The scorer of `space` for these proxies: images, initialisation seed and cache. Says where
+    /// NASWOT's K step runs when the build could use a GPU.
+    pub fn scorer<'a>(
+        &self,
+        space: &'a Nb201Space,
+        thin: &'a Nb201Space,
+        proxies: &[Proxy],
+    ) -> anyhow::Result<ArchScorer<'a>> {
         let device = nas_kernels::scores::k_step_device();
         if proxies.contains(&Proxy::Naswot) && device != "cpu" {
             eprintln!("note: NASWOT K step on {device}");
         }
+        Ok(ArchScorer::new(space, Some(thin), self.image_batch(proxies)?, self.init_seed, self.open_cache()?)?)
     }
 
     pub fn open_cache(&self) -> anyhow::Result<ScoreCache> {
@@ -188,15 +195,8 @@ pub fn run_score(args: ScoreArgs, data: &DataDir) -> anyhow::Result<()> {
         let (i, n) = parse_shard(shard)?;
         genotypes = genotypes.into_iter().skip(i).step_by(n).collect();
     }
-    args.scoring.report_device(&proxies);
     let thin = thin_nb201();
-    let scorer = ArchScorer::new(
-        &space,
-        Some(&thin),
-        args.scoring.image_batch(&proxies)?,
-        args.scoring.init_seed,
-        args.scoring.open_cache()?,
-    )?;
+    let scorer = args.scoring.scorer(&space, &thin, &proxies)?;
     let mut progress = Progress::new("scoring", genotypes.len() * proxies.len());
     if !args.json {
         println!("{:<90} {:<14} {:>14} {:>9}", "arch", "proxy", "score", "seconds");
@@ -261,15 +261,8 @@ pub fn run_correlate(args: CorrelateArgs, data: &DataDir) -> anyhow::Result<()> 
     let table = Nb201Table::load(data)?;
     let accuracy = table.column(column)?;
     let genotypes = sample_distinct(&space, args.sample, args.seed)?;
-    args.scoring.report_device(&proxies);
     let thin = thin_nb201();
-    let scorer = ArchScorer::new(
-        &space,
-        Some(&thin),
-        args.scoring.image_batch(&proxies)?,
-        args.scoring.init_seed,
-        args.scoring.open_cache()?,
-    )?;
+    let scorer = args.scoring.scorer(&space, &thin, &proxies)?;
     let mut progress = Progress::new("scoring", genotypes.len() * proxies.len());
     let mut rows = Vec::new();
     let mut panels = Vec::new();

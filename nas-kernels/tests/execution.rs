@@ -140,6 +140,13 @@ fn bad_batches_are_errors() {
     let net = space.to_network(&Genotype(vec![3; 6])).unwrap();
     let wrong = images::synthetic(4, 3, 8, 8, 10, 0);
     assert!(naswot(&net, &wrong, 0).is_err());
+    // A NaN inside a score is an error naming the score, never a NaN result.
+    let mut poisoned = images::synthetic(4, 3, 16, 16, 10, 0);
+    poisoned.pixels[5] = f32::NAN;
+    for proxy in [Proxy::Snip, Proxy::Fisher] {
+        let e = scores::score(proxy, &net, &poisoned, 0).unwrap_err().to_string();
+        assert!(e.contains("NaN") && e.contains(proxy.name()), "{e}");
+    }
     let dir = std::env::temp_dir().join(format!("nas-images-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("short.bin");
