@@ -1,11 +1,15 @@
-//! Network execution and training-free scoring kernels of the NAS toolkit.
+//! Network execution and training-free scores of the NAS toolkit.
 //!
-//! [`naswot`] holds the NASWOT kernels: bit-packed binary codes of ReLU activations, the kernel
-//! matrix `K` accumulated layer by layer with popcounts, and its log-determinant. Each fast kernel
-//! has a plain reference in [`naswot::reference`] and tests comparing the two on random inputs.
+//! * [`net`] runs any architecture graph as a candle network (with backward), [`cpu`] is the fast
+//!   forward pass of the gradient-free scores; both start from [`net::initial_weights`].
+//! * [`naswot`] holds NASWOT's kernels (bit-packed codes, the popcount `K`, the Cholesky
+//!   log-determinant) beside the plain references they are tested against.
+//! * [`scores`] computes every proxy ([`Proxy`]); [`ArchScorer`] scores genotypes of a space through
+//!   the [`cache`] of computed scores, on an [`images`] batch.
+//! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
-//! This is the only crate of the workspace allowed `unsafe` (for CPU feature dispatch and, later,
-//! CUDA); every `unsafe` block states why it is sound.
+//! This is the only crate of the workspace with `unsafe`: CPU feature dispatch, the `gemm` call and
+//! CUDA launches; every block states why it is sound.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arch_scorer;
