@@ -8,7 +8,7 @@ use nas_core::{Evaluation, Evaluator, Genotype, Result, SearchSpace};
 
 use crate::cache::{ScoreCache, ScoreRecord, images_key};
 use crate::images::{ImageBatch, random_crops};
-use crate::scores::{Proxy, score, snip_and_grad_norm};
+use crate::scores::{Proxy, score_with_siblings};
 
 /// Inputs for `linear_regions`: this many random crops of the image batch, of the thin space's input size.
 pub const LINEAR_REGION_INPUTS: usize = 3000;
@@ -17,7 +17,7 @@ pub const LINEAR_REGION_INPUTS: usize = 3000;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scored {
     pub score: f64,
-    /// Seconds spent computing it (the original computation's time when cached).
+    /// Seconds spent computing it; 0 when it came from the cache.
     pub seconds: f64,
     pub cached: bool,
 }
@@ -99,20 +99,11 @@ impl<'a> ArchScorer<'a> {
             (Proxy::LinearRegions, Some(thin)) => thin.to_network(g)?,
             _ => self.space.to_network(g)?,
         };
-        // snip and grad_norm come from the same backward pass: keep both.
-        let values = match proxy {
-            Proxy::Snip | Proxy::GradNorm => {
-                let (snip, grad_norm) = snip_and_grad_norm(&network, images, self.seed)?;
-                vec![(Proxy::Snip, snip), (Proxy::GradNorm, grad_norm)]
-            }
-            _ => vec![(proxy, score(proxy, &network, images, self.seed)?)],
-        };
+        // Proxies computed by the same pass (snip and grad_norm) are cached together.
+        let values = score_with_siblings(proxy, &network, images, self.seed)?;
         let seconds = started.elapsed().as_secs_f64();
-        let mut mine = f64::NAN;
+        let mut mine = None;
         for (p, value) in values {
-            if value.is_nan() {
-                return Err(nas_core::Error::Numerical(format!("{p} produced NaN")));
-            }
             self.cache.borrow_mut().insert(&ScoreRecord {
                 space: space_name.into(),
                 arch: arch.clone(),
@@ -124,10 +115,11 @@ impl<'a> ArchScorer<'a> {
                 seconds,
             })?;
             if p == proxy {
-                mine = value;
+                mine = Some(value);
             }
         }
-        Ok(Scored { score: mine, seconds, cached: false })
+        let score = mine.ok_or_else(|| nas_core::Error::Numerical(format!("{proxy} was not computed")))?;
+        Ok(Scored { score, seconds, cached: false })
     }
 }
 

@@ -36,12 +36,6 @@ impl CpuNet {
         Ok(CpuNet { net: net.clone(), weights, threads })
     }
 
-    /// Uses at most `n` threads (at least 1).
-    pub fn with_threads(mut self, n: usize) -> Self {
-        self.threads = n.max(1);
-        self
-    }
-
     /// Runs the network on `batch` inputs (`pixels` = `[batch, C, H, W]`), calling `on_relu_input`
     /// with the input of every ReLU (`[batch, units]`); returns the output.
     pub fn forward(
@@ -64,18 +58,14 @@ impl CpuNet {
         for id in self.net.node_ids() {
             let node = self.net.node(id);
             let inputs = self.net.inputs_of(id);
-            // ReLU, add and identity reuse their first input's buffer when nothing else reads it.
-            let reusable = matches!(node.op, Op::Relu | Op::Add | Op::Identity)
+            // Elementwise ops reuse their first input's buffer when nothing else reads it.
+            let reusable = matches!(node.op, Op::Relu | Op::Add | Op::Identity | Op::BatchNorm { .. })
                 && readers[inputs[0].index()] == 1
                 && inputs[0] != out_id
                 && inputs.iter().filter(|&&i| i == inputs[0]).count() == 1;
             let mut first = if reusable { values[inputs[0].index()].take() } else { None };
-            let arg = |k: usize| -> Result<&Act> {
-                values[inputs[k].index()].as_ref().ok_or_else(|| Error::Graph {
-                    node: node.name.clone(),
-                    reason: "an input was dropped before it was read".into(),
-                })
-            };
+            let arg =
+                |k: usize| -> Result<&Act> { values[inputs[k].index()].as_ref().ok_or_else(|| dropped(&node.name)) };
             let y: Act = match &node.op {
                 Op::Input { .. } => Act { data: pixels.to_vec(), shape: in_shape },
                 Op::Relu => {
@@ -103,7 +93,13 @@ impl CpuNet {
                     };
                     conv2d(&arg(0)?.data, batch, &geometry, weight, bias.as_deref(), self.threads)
                 }
-                Op::BatchNorm { .. } => batch_norm(arg(0)?, batch),
+                Op::BatchNorm { .. } => batch_norm(
+                    match first.take() {
+                        Some(x) => x,
+                        None => arg(0)?.clone(),
+                    },
+                    batch,
+                ),
                 Op::Pool { kind, kernel, stride, padding } => {
                     pool(arg(0)?, batch, *kind, *kernel, *stride, *padding, node.shape)?
                 }
@@ -172,8 +168,12 @@ impl CpuNet {
             }
             values[id.index()] = Some(y);
         }
-        values[out_id.index()].take().ok_or_else(|| missing_weights("output"))
+        values[out_id.index()].take().ok_or_else(|| dropped(&self.net.node(out_id).name))
     }
+}
+
+fn dropped(name: &str) -> Error {
+    Error::Graph { node: name.into(), reason: "its value was dropped before it was read".into() }
 }
 
 fn missing_weights(name: &str) -> Error {
@@ -308,9 +308,9 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
     Act { data, shape: out }
 }
 
-/// Training-mode batch norm with scale 1 and shift 0 (the untrained network's values):
+/// Training-mode batch norm with scale 1 and shift 0 (the untrained network's values), in place:
 /// per channel, mean and biased variance over images and positions (in f64), eps 1e-5.
-fn batch_norm(x: &Act, batch: usize) -> Act {
+fn batch_norm(mut x: Act, batch: usize) -> Act {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
     let mut sum = vec![0.0f64; c];
     let mut sq = vec![0.0f64; c];
@@ -335,17 +335,19 @@ fn batch_norm(x: &Act, batch: usize) -> Act {
             (mean as f32, (1.0 / (var + 1e-5).sqrt()) as f32)
         })
         .collect();
-    let mut data = x.data.clone();
-    for image in data.chunks_exact_mut(c * hw) {
+    for image in x.data.chunks_exact_mut(c * hw) {
         for (plane, &(mean, inv)) in image.chunks_exact_mut(hw).zip(&stats) {
             plane.iter_mut().for_each(|v| *v = (*v - mean) * inv);
         }
     }
-    Act { data, shape: x.shape }
+    x
 }
 
 fn pool(x: &Act, batch: usize, kind: PoolKind, k: usize, stride: usize, pad: usize, out: Shape) -> Result<Act> {
     let (h, w) = (x.shape.h, x.shape.w);
+    if matches!(kind, PoolKind::Max) && pad > 0 {
+        return Err(Error::Unavailable("padded max pooling is not supported".into()));
+    }
     if let (PoolKind::Avg { count_include_pad }, 1) = (kind, stride) {
         return Ok(box_filter(x, k, pad, count_include_pad, out));
     }
@@ -364,9 +366,6 @@ fn pool(x: &Act, batch: usize, kind: PoolKind, k: usize, stride: usize, pad: usi
                     }
                 }
                 data.push(match kind {
-                    PoolKind::Max if pad > 0 => {
-                        return Err(Error::Unavailable("padded max pooling is not supported".into()));
-                    }
                     PoolKind::Max => acc,
                     PoolKind::Avg { count_include_pad: true } => acc / (k * k) as f32,
                     PoolKind::Avg { count_include_pad: false } => acc / count.max(1) as f32,

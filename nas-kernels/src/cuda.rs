@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use nas_core::{Error, Result};
 
-use crate::naswot::{BitCodes, log_det_spd};
+use crate::naswot::{BitCodes, k_from_hamming, score_of_k};
 
 const SOURCE: &str = include_str!("kernels/naswot.cu");
 
@@ -94,21 +94,11 @@ impl GpuKAccumulator {
     /// `K` as a full symmetric row-major `batch x batch` matrix.
     pub fn k(&self) -> Result<Vec<u64>> {
         let hamming = self.stream.clone_dtoh(&self.hamming).map_err(driver)?;
-        let b = self.batch;
-        let mut k = vec![self.units; b * b];
-        for i in 0..b {
-            for j in i + 1..b {
-                let v = self.units - hamming[i * b + j];
-                k[i * b + j] = v;
-                k[j * b + i] = v;
-            }
-        }
-        Ok(k)
+        Ok(k_from_hamming(&hamming, self.units, self.batch))
     }
 
     /// The NASWOT score `log|det K|`; `-inf` for a singular `K`.
     pub fn score(&self) -> Result<f64> {
-        let k: Vec<f64> = self.k()?.into_iter().map(|v| v as f64).collect();
-        log_det_spd(&k, self.batch)
+        score_of_k(&self.k()?, self.batch)
     }
 }

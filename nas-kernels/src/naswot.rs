@@ -154,23 +154,32 @@ impl KAccumulator {
 
     /// `K` as a full symmetric row-major `batch x batch` matrix.
     pub fn k(&self) -> Vec<u64> {
-        let b = self.batch;
-        let mut k = vec![self.units; b * b];
-        for i in 0..b {
-            for j in i + 1..b {
-                let v = self.units - self.hamming[i * b + j];
-                k[i * b + j] = v;
-                k[j * b + i] = v;
-            }
-        }
-        k
+        k_from_hamming(&self.hamming, self.units, self.batch)
     }
 
     /// The NASWOT score `log|det K|`; `-inf` for a singular `K`.
     pub fn score(&self) -> Result<f64> {
-        let k: Vec<f64> = self.k().into_iter().map(|v| v as f64).collect();
-        log_det_spd(&k, self.batch)
+        score_of_k(&self.k(), self.batch)
     }
+}
+
+/// `K = N_A - Hamming` as a full symmetric matrix, from the upper triangle of Hamming distances.
+pub(crate) fn k_from_hamming(hamming: &[u64], units: u64, b: usize) -> Vec<u64> {
+    let mut k = vec![units; b * b];
+    for i in 0..b {
+        for j in i + 1..b {
+            let v = units - hamming[i * b + j];
+            k[i * b + j] = v;
+            k[j * b + i] = v;
+        }
+    }
+    k
+}
+
+/// The NASWOT score of `K`: `log|det K|` in f64, `-inf` when singular.
+pub(crate) fn score_of_k(k: &[u64], b: usize) -> Result<f64> {
+    let k: Vec<f64> = k.iter().map(|&v| v as f64).collect();
+    log_det_spd(&k, b)
 }
 
 /// Packs `x > 0` of each value into bits, 64 to a word (`out.len() == x.len().div_ceil(64)`), with

@@ -29,7 +29,7 @@ use nas_core::{Error, Result};
 use crate::cpu::CpuNet;
 use crate::images::ImageBatch;
 use crate::linalg::{corrcoef_rows, sym_eigenvalues};
-use crate::naswot::KAccumulator;
+use crate::naswot::{BitCodes, KAccumulator};
 use crate::net::{CandleNet, Pass, backend, to_f64_vec};
 
 /// A training-free score.
@@ -116,23 +116,41 @@ pub const NTK_BATCH: usize = 72;
 /// Computes `proxy` for `network` on `images` with parameters initialised from `seed`.
 /// For `linear_regions`, `images` are the inputs whose patterns are counted.
 pub fn score(proxy: Proxy, network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
-    let value = match proxy {
-        Proxy::Params => network.counts().params as f64,
-        Proxy::Flops => network.counts().flops as f64,
-        Proxy::Naswot => naswot(network, images, seed)?,
-        Proxy::Synflow => synflow(network, seed)?,
-        Proxy::Snip => snip_and_grad_norm(network, images, seed)?.0,
-        Proxy::GradNorm => snip_and_grad_norm(network, images, seed)?.1,
-        Proxy::Grasp => grasp(network, images, seed)?,
-        Proxy::Fisher => fisher(network, images, seed)?,
-        Proxy::JacobCov => jacob_cov(network, images, seed)?,
-        Proxy::Ntk => ntk(network, &images.first(images.len().min(NTK_BATCH))?, seed)?,
-        Proxy::LinearRegions => linear_regions(network, images, seed)?,
+    let values = score_with_siblings(proxy, network, images, seed)?;
+    values
+        .into_iter()
+        .find(|(p, _)| *p == proxy)
+        .map(|(_, v)| v)
+        .ok_or_else(|| Error::Numerical(format!("{proxy} was not among the scores its pass computed")))
+}
+
+/// Computes `proxy` and every other proxy its pass yields at no extra cost (snip and grad_norm
+/// come from one backward pass). A NaN in any of them is an error naming it.
+pub fn score_with_siblings(
+    proxy: Proxy,
+    network: &Network,
+    images: &ImageBatch,
+    seed: u64,
+) -> Result<Vec<(Proxy, f64)>> {
+    let values = match proxy {
+        Proxy::Snip | Proxy::GradNorm => {
+            let (snip, grad_norm) = snip_and_grad_norm(network, images, seed)?;
+            vec![(Proxy::Snip, snip), (Proxy::GradNorm, grad_norm)]
+        }
+        Proxy::Params => vec![(proxy, network.counts().params as f64)],
+        Proxy::Flops => vec![(proxy, network.counts().flops as f64)],
+        Proxy::Naswot => vec![(proxy, naswot(network, images, seed)?)],
+        Proxy::Synflow => vec![(proxy, synflow(network, seed)?)],
+        Proxy::Grasp => vec![(proxy, grasp(network, images, seed)?)],
+        Proxy::Fisher => vec![(proxy, fisher(network, images, seed)?)],
+        Proxy::JacobCov => vec![(proxy, jacob_cov(network, images, seed)?)],
+        Proxy::Ntk => vec![(proxy, ntk(network, &images.first(images.len().min(NTK_BATCH))?, seed)?)],
+        Proxy::LinearRegions => vec![(proxy, linear_regions(network, images, seed)?)],
     };
-    if value.is_nan() {
-        return Err(Error::Numerical(format!("{proxy} produced NaN")));
+    if let Some((p, _)) = values.iter().find(|(_, v)| v.is_nan()) {
+        return Err(Error::Numerical(format!("{p} produced NaN")));
     }
-    Ok(value)
+    Ok(values)
 }
 
 fn input(cn: &CandleNet, images: &ImageBatch) -> Result<Tensor> {
@@ -147,7 +165,7 @@ pub fn naswot(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> 
     let net = CpuNet::new(network, seed)?;
     #[cfg(feature = "cuda")]
     if let Ok(mut acc) = crate::cuda::GpuKAccumulator::new(b) {
-        net.forward(&images.pixels, b, &mut |_, x| acc.add_codes(&crate::naswot::BitCodes::pack(x, b, x.len() / b)?))?;
+        net.forward(&images.pixels, b, &mut |_, x| acc.add_codes(&BitCodes::pack(x, b, x.len() / b)?))?;
         return acc.score();
     }
     let mut acc = KAccumulator::new(b);
@@ -374,12 +392,9 @@ pub fn linear_regions(network: &Network, inputs: &ImageBatch, seed: u64) -> Resu
         let b = chunk.len() / per;
         let mut codes: Vec<Vec<u64>> = vec![Vec::new(); b];
         net.forward(chunk, b, &mut |_, x| {
-            for (code, image) in codes.iter_mut().zip(x.chunks_exact(x.len() / b)) {
-                code.extend(
-                    image
-                        .chunks(64)
-                        .map(|w| w.iter().enumerate().fold(0u64, |a, (i, &v)| a | (u64::from(v > 0.0) << i))),
-                );
+            let layer = BitCodes::pack(x, b, x.len() / b)?;
+            for (code, words) in codes.iter_mut().zip(layer.words().chunks_exact(layer.words_per_image())) {
+                code.extend_from_slice(words);
             }
             Ok(())
         })?;
