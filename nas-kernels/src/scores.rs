@@ -231,8 +231,7 @@ fn cross_entropy_grads(cn: &CandleNet, images: &ImageBatch) -> Result<GradStore>
 
 fn cross_entropy(logits: &Tensor, images: &ImageBatch) -> Result<Tensor> {
     let labels = Tensor::new(images.labels.as_slice(), logits.device()).map_err(backend)?;
-    let logits = logits.to_dtype(DType::F32).map_err(backend)?;
-    candle_nn::loss::cross_entropy(&logits, &labels).map_err(backend)
+    candle_nn::loss::cross_entropy(logits, &labels).map_err(backend)
 }
 
 /// Sums `f(W, dW)` over every conv and linear weight.
@@ -262,7 +261,7 @@ pub fn grasp(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
         weights
             .iter()
             .map(|w| match grads.get(w.as_tensor()) {
-                Some(g) => g.to_dtype(DType::F64).map_err(backend),
+                Some(g) => Ok(g.clone()),
                 None => w.as_tensor().zeros_like().map_err(backend),
             })
             .collect()
