@@ -15,6 +15,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod cost_table;
 pub mod count;
 pub mod error;
 pub mod genotype;
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod stats;
 pub mod traits;
 
+pub use cost_table::AdditiveCost;
 pub use count::Counts;
 pub use error::{Error, Result};
 pub use genotype::{Decision, Genotype};

@@ -213,3 +213,21 @@ fn network_graph_has_the_benchmark_structure() {
     let back: nas_core::Network = serde_json::from_str(&json).unwrap();
     assert_eq!(back, net);
 }
+
+#[test]
+fn hw_nas_bench_reads_every_device_and_marks_missing_values() {
+    let Some(dir) = data::for_tests(nas_spaces::hw_nas_bench::FILE) else { return };
+    let hw = nas_spaces::HwNasBench::load(&dir).unwrap();
+    assert_eq!(hw.datasets().count(), 3);
+    assert!(hw.metrics().iter().any(|m| m == "pixel3_latency"));
+    let lat = hw.column(Dataset::Cifar10, "edgegpu_latency").unwrap();
+    assert_eq!(lat.len(), 15_625);
+    assert!((lat[0] - 5.8074185).abs() < 1e-9);
+    assert!(lat.iter().all(|v| v.is_finite() && *v > 0.0));
+    // Edge TPU has -1 where it could not run: read as missing.
+    let tpu = hw.column(Dataset::Cifar10, "edgetpu_latency").unwrap();
+    assert!(tpu.iter().any(|v| v.is_nan()) || tpu.iter().all(|v| *v > 0.0));
+    let e = hw.column(Dataset::Cifar10, "tpu").unwrap_err().to_string();
+    assert!(e.contains("\"tpu\"") && e.contains("edgegpu_latency"), "{e}");
+    assert!(hw.value(15_625, Dataset::Cifar10, "edgegpu_latency").is_err());
+}
