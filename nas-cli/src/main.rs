@@ -12,6 +12,7 @@ mod plot;
 mod progress;
 mod score;
 mod search;
+mod search_state;
 mod space;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables.

@@ -1,4 +1,4 @@
-//! Scatter plots as SVG: one panel per proxy, score against accuracy.
+//! Plots as SVG: scatter panels (score against accuracy) and search curves (median and quartiles).
 
 use std::fmt::Write as _;
 
@@ -87,6 +87,91 @@ pub fn svg(panels: &[Panel]) -> String {
             );
         }
     }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Step curves (one per run: `(x, y)` with `y` holding from `x` on) summarised on a grid of x as the
+/// median line inside the band between the first and third quartiles.
+pub fn bands_svg(title: &str, x_label: &str, y_label: &str, runs: &[Vec<(f64, f64)>]) -> String {
+    const GRID: usize = 200;
+    let (lo, hi) = range(runs.iter().flatten().map(|p| p.0));
+    let mut rows = Vec::new();
+    for k in 0..=GRID {
+        let x = lo + (hi - lo) * k as f64 / GRID as f64;
+        let mut ys: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.iter().take_while(|p| p.0 <= x).last().map(|p| p.1))
+            .filter(|y| y.is_finite())
+            .collect();
+        if ys.len() * 2 < runs.len() {
+            continue; // fewer than half the runs have an answer yet
+        }
+        ys.sort_by(f64::total_cmp);
+        let q = |f: f64| ys[((ys.len() - 1) as f64 * f).round() as usize];
+        rows.push((x, q(0.25), q(0.5), q(0.75)));
+    }
+    let (y0, y1) = range(rows.iter().flat_map(|r| [r.1, r.3]));
+    let (x0, x1) = match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => (a.0, b.0),
+        _ => range(rows.iter().map(|r| r.0)),
+    };
+    let (w, h) = (2.0 * W, 1.5 * H);
+    let px = |x: f64| PAD + (x - x0) / (x1 - x0) * (w - 1.5 * PAD);
+    let py = |y: f64| h - PAD - (y - y0) / (y1 - y0) * (h - 1.8 * PAD);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = write!(
+        s,
+        r##"<rect x="{PAD}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+        0.8 * PAD,
+        w - 1.5 * PAD,
+        h - 1.8 * PAD
+    );
+    let _ = write!(s, r#"<text x="{}" y="20" text-anchor="middle" font-size="13">{}</text>"#, w / 2.0, esc(title));
+    let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, w / 2.0, h - 10.0, esc(x_label));
+    let _ = write!(
+        s,
+        r#"<text x="12" y="{}" text-anchor="middle" transform="rotate(-90 12 {})">{}</text>"#,
+        h / 2.0,
+        h / 2.0,
+        esc(y_label)
+    );
+    for t in 0..=4 {
+        let f = f64::from(t) / 4.0;
+        let (xv, yv) = (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f);
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+            px(xv),
+            h - PAD + 14.0,
+            tick(xv)
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            PAD - 4.0,
+            py(yv) + 4.0,
+            tick(yv)
+        );
+    }
+    let line = |pts: &mut dyn Iterator<Item = (f64, f64)>| {
+        pts.map(|(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect::<Vec<_>>().join(" ")
+    };
+    let band =
+        format!("{} {}", line(&mut rows.iter().map(|r| (r.0, r.3))), line(&mut rows.iter().rev().map(|r| (r.0, r.1))));
+    let _ = write!(s, r##"<polygon points="{band}" fill="#1f77b4" fill-opacity="0.25" stroke="none"/>"##);
+    let median = line(&mut rows.iter().map(|r| (r.0, r.2)));
+    let _ = write!(s, r##"<polyline points="{median}" fill="none" stroke="#1f77b4" stroke-width="2"/>"##);
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{:.1}" fill="#1f77b4">median (line), quartiles (band) over {} runs</text>"##,
+        PAD + 8.0,
+        0.8 * PAD + 16.0,
+        runs.len()
+    );
     s.push_str("</svg>\n");
     s
 }

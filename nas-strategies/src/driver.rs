@@ -1,7 +1,5 @@
 //! The search loop: ask the strategy, evaluate, tell, record, until the budget is spent.
 
-use std::ops::ControlFlow;
-
 use nas_core::{Error, Evaluation, Evaluator, Genotype, Observer, Result, SearchSpace, Strategy};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -88,10 +86,43 @@ pub fn search(
     evaluator: &dyn Evaluator,
     budget: Budget,
     rng: &mut dyn RngCore,
+    observer: Option<&mut dyn Observer>,
+) -> Result<SearchResult> {
+    resume(space, strategy, evaluator, budget, rng, Vec::new(), observer)
+}
+
+/// Continues a search from the `history` an interrupted run of it saved. The strategy and `rng`
+/// must be fresh and set up exactly as for the original run: the history is replayed through them
+/// (the strategy proposes, the recorded evaluation answers) without calling the evaluator, which
+/// rebuilds the generator's and the strategy's state; the search then goes on as if it had never
+/// stopped, so the result equals that of an uninterrupted run. A history that the strategy does
+/// not reproduce (another seed, strategy or space) is an error, not a silent restart. The observer
+/// sees only the new evaluations.
+pub fn resume(
+    space: &dyn SearchSpace,
+    strategy: &mut dyn Strategy,
+    evaluator: &dyn Evaluator,
+    budget: Budget,
+    rng: &mut dyn RngCore,
+    history: Vec<Record>,
     mut observer: Option<&mut dyn Observer>,
 ) -> Result<SearchResult> {
-    let mut result = SearchResult::default();
-    let mut clock_s = 0.0;
+    for (step, record) in history.iter().enumerate() {
+        let g = strategy.propose(space, rng)?;
+        if g != record.genotype {
+            return Err(Error::invalid(
+                "resumed history",
+                format!(
+                    "step {step} recorded {} but this search proposes {}: it was saved by a different search",
+                    space.format(&record.genotype),
+                    space.format(&g)
+                ),
+            ));
+        }
+        strategy.observe(&g, &record.evaluation);
+    }
+    let mut clock_s = history.last().map_or(0.0, |r| r.clock_s);
+    let mut result = SearchResult { history };
     while !budget.spent(result.history.len(), clock_s) {
         let g = strategy.propose(space, rng)?;
         space.validate(&g)?;
@@ -105,13 +136,11 @@ pub fn search(
         strategy.observe(&g, &evaluation);
         clock_s += evaluation.cost_seconds;
         let step = result.history.len();
-        if let Some(obs) = observer.as_deref_mut() {
-            if obs.on_evaluation(step, &g, &evaluation) == ControlFlow::Break(()) {
-                result.history.push(Record { genotype: g, evaluation, clock_s });
-                break;
-            }
-        }
+        let stop = observer.as_deref_mut().is_some_and(|obs| obs.on_evaluation(step, &g, &evaluation).is_break());
         result.history.push(Record { genotype: g, evaluation, clock_s });
+        if stop {
+            break;
+        }
     }
     Ok(result)
 }

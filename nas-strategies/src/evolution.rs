@@ -14,6 +14,8 @@ pub struct RegularizedEvolution {
     population_size: usize,
     sample_size: usize,
     population: VecDeque<(Genotype, f64)>,
+    /// Genotypes to propose before any random one (AREA's best-scored start).
+    initial: VecDeque<Genotype>,
 }
 
 impl RegularizedEvolution {
@@ -25,20 +27,14 @@ impl RegularizedEvolution {
                 format!("population {population_size} and sample {sample_size} must be at least 1"),
             ));
         }
-        Ok(RegularizedEvolution { population_size, sample_size, population: VecDeque::new() })
+        Ok(RegularizedEvolution { population_size, sample_size, population: VecDeque::new(), initial: VecDeque::new() })
     }
 
-    /// Seeds the population with already evaluated genotypes (AREA seeds it with the best scored
-    /// ones); at most `population_size` are kept, the last ones given.
-    pub fn seed_population(&mut self, members: impl IntoIterator<Item = (Genotype, f64)>) {
-        for m in members {
-            self.push(m);
-        }
-    }
-
-    /// The current population, oldest first.
-    pub fn population(&self) -> impl Iterator<Item = &(Genotype, f64)> {
-        self.population.iter()
+    /// Proposes these genotypes first, in order, before filling the rest of the population with
+    /// random samples. AREA (Mellor et al. 2021) starts from the best-scored of a random sample.
+    pub fn starting_from(mut self, genotypes: impl IntoIterator<Item = Genotype>) -> Self {
+        self.initial.extend(genotypes);
+        self
     }
 
     fn push(&mut self, member: (Genotype, f64)) {
@@ -55,6 +51,9 @@ impl Strategy for RegularizedEvolution {
     }
 
     fn propose(&mut self, space: &dyn SearchSpace, rng: &mut dyn RngCore) -> Result<Genotype> {
+        if let Some(g) = self.initial.pop_front() {
+            return Ok(g);
+        }
         if self.population.len() < self.population_size {
             return Ok(space.sample(rng));
         }

@@ -1,5 +1,7 @@
-//! Search strategies over the core traits. Strategies see only a space's decisions and the
-//! fitness an [`nas_core::Evaluator`] reports; they never read a benchmark file.
+//! Search strategies over the core traits: random search, regularized evolution (and AREA's
+//! score-seeded start), neighbourhood-aware evaluation, and a driver whose searches resume
+//! exactly. Strategies see only a space's decisions and the fitness an [`nas_core::Evaluator`]
+//! reports; they never read a benchmark file.
 //!
 //! ```
 //! use nas_core::{Decision, Evaluation, Evaluator, Genotype, Network, Result, SearchSpace};
@@ -31,8 +33,10 @@
 
 mod driver;
 mod evolution;
+mod neighbourhood;
 mod random;
 
-pub use driver::{Budget, Record, SearchResult, search};
+pub use driver::{Budget, Record, SearchResult, resume, search};
 pub use evolution::RegularizedEvolution;
+pub use neighbourhood::NeighbourhoodMean;
 pub use random::RandomSearch;

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::cell::Cell;
+use std::ops::ControlFlow;
 
-use nas_core::{Decision, Evaluation, Evaluator, Genotype, Network, Result, SearchSpace, Strategy};
-use nas_strategies::{Budget, RandomSearch, RegularizedEvolution, search};
+use nas_core::{Decision, Evaluation, Evaluator, Genotype, Network, Observer, Result, SearchSpace, Strategy};
+use nas_strategies::{Budget, NeighbourhoodMean, RandomSearch, RegularizedEvolution, resume, search};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -47,8 +48,14 @@ impl Evaluator for Distance<'_> {
     }
 }
 
+/// Every strategy, fresh, with the evaluations it needs on the toy space.
 fn strategies() -> Vec<(Box<dyn Strategy>, usize)> {
-    vec![(Box::new(RandomSearch), 2000), (Box::new(RegularizedEvolution::new(10, 3).unwrap()), 300)]
+    let area_start = vec![Genotype(vec![0; 5]), Genotype(vec![1; 5])];
+    vec![
+        (Box::new(RandomSearch), 2000),
+        (Box::new(RegularizedEvolution::new(10, 3).unwrap()), 300),
+        (Box::new(RegularizedEvolution::new(10, 3).unwrap().starting_from(area_start)), 300),
+    ]
 }
 
 fn toy() -> Toy {
@@ -105,4 +112,79 @@ fn bad_parameters_are_errors() {
     assert!(Budget::new(None, None).is_err());
     assert!(RegularizedEvolution::new(0, 3).is_err());
     assert!(RegularizedEvolution::new(10, 0).is_err());
+}
+
+/// Stops a search after a given number of evaluations, as a kill would.
+struct StopAfter(usize);
+
+impl Observer for StopAfter {
+    fn on_evaluation(&mut self, step: usize, _: &Genotype, _: &Evaluation) -> ControlFlow<()> {
+        if step + 1 >= self.0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }
+}
+
+#[test]
+fn an_interrupted_search_resumes_to_the_uninterrupted_result() {
+    let space = toy();
+    for (i, (_, evals)) in strategies().into_iter().enumerate() {
+        let budget = Budget::evaluations(evals.min(120)).unwrap();
+        let eval = Distance { space: &space, calls: Cell::new(0) };
+        let fresh = || strategies().swap_remove(i).0;
+        let full = search(&space, fresh().as_mut(), &eval, budget, &mut ChaCha8Rng::seed_from_u64(4), None).unwrap();
+        for cut in [1, 2, 9, 10, 11, 57, 119] {
+            let mut stop = StopAfter(cut);
+            let mut rng = ChaCha8Rng::seed_from_u64(4);
+            let part = search(&space, fresh().as_mut(), &eval, budget, &mut rng, Some(&mut stop)).unwrap();
+            assert_eq!(part.history.len(), cut);
+            let calls = eval.calls.get();
+            let mut rng = ChaCha8Rng::seed_from_u64(4);
+            let resumed = resume(&space, fresh().as_mut(), &eval, budget, &mut rng, part.history, None).unwrap();
+            assert_eq!(resumed, full, "strategy {i}, cut at {cut}");
+            assert_eq!(eval.calls.get() - calls, full.history.len() - cut, "replayed steps are not re-evaluated");
+        }
+        // A history saved by another search is refused.
+        let part = search(&space, fresh().as_mut(), &eval, budget, &mut ChaCha8Rng::seed_from_u64(5), None).unwrap();
+        let err =
+            resume(&space, fresh().as_mut(), &eval, budget, &mut ChaCha8Rng::seed_from_u64(4), part.history, None)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("different search"), "{err}");
+    }
+}
+
+#[test]
+fn area_start_is_proposed_first() {
+    let space = toy();
+    let eval = Distance { space: &space, calls: Cell::new(0) };
+    let start = vec![Genotype(vec![2, 0, 1, 2, 0]), Genotype(vec![0; 5])];
+    let mut rea = RegularizedEvolution::new(10, 3).unwrap().starting_from(start.clone());
+    let r = search(&space, &mut rea, &eval, Budget::evaluations(3).unwrap(), &mut ChaCha8Rng::seed_from_u64(0), None)
+        .unwrap();
+    assert_eq!(r.history[0].genotype, start[0]);
+    assert_eq!(r.history[1].genotype, start[1]);
+}
+
+#[test]
+fn neighbourhood_aware_random_search_finds_the_flat_optimum_and_pays_each_member_once() {
+    let space = toy();
+    for seed in 0..3 {
+        let inner = Distance { space: &space, calls: Cell::new(0) };
+        let na = NeighbourhoodMean::new(&space, &inner);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let r = search(&space, &mut RandomSearch, &na, Budget::evaluations(1500).unwrap(), &mut rng, None).unwrap();
+        assert_eq!(r.best().unwrap().genotype.0, TARGET, "seed {seed}");
+        // 243 genotypes: each evaluated (and charged 10 s) at most once.
+        assert_eq!(inner.calls.get(), na.evaluated());
+        assert!(na.evaluated() <= 243);
+        assert_eq!(r.history.last().unwrap().clock_s, 10.0 * inner.calls.get() as f64);
+        // The target's neighbourhood: itself (0) and 10 neighbours at distances summing to 13.
+        let target = r.best().unwrap();
+        assert!((target.evaluation.fitness + 13.0 / 11.0).abs() < 1e-12);
+        // Free neighbours: each evaluation charges the candidate only.
+        let inner = Distance { space: &space, calls: Cell::new(0) };
+        let na = NeighbourhoodMean::new(&space, &inner).with_free_neighbours();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let r = search(&space, &mut RandomSearch, &na, Budget::seconds(200.0).unwrap(), &mut rng, None).unwrap();
+        assert_eq!(r.history.len(), 20);
+    }
 }

@@ -1,0 +1,227 @@
+//! End-to-end tests of `nas search`: the published tables, resuming after a kill, state-file
+//! errors, and the score-based strategies with and without the benchmark data.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn nas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn have_table() -> bool {
+    nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE).is_some()
+}
+
+fn search_json(args: &[&str]) -> Value {
+    let mut all = vec!["search"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let o = nas(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(stdout(&o).trim()).unwrap()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nas-search-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn search_reproduces_the_benchmark_papers_rs_and_rea() {
+    if !have_table() {
+        return;
+    }
+    // 200 runs in CI; the README gives the 500-run figures. Published: REA 93.92, RS 93.70.
+    let rea = search_json(&["--strategy", "rea", "--runs", "200", "--seed", "0"]);
+    let rs = search_json(&["--strategy", "random", "--runs", "200", "--seed", "0"]);
+    let c10 = |v: &Value| v["results"]["cifar10"]["test_mean"].as_f64().unwrap();
+    assert!((c10(&rea) - 93.92).abs() < 0.3, "{}", c10(&rea));
+    assert!((c10(&rs) - 93.70).abs() < 0.3, "{}", c10(&rs));
+    assert!(c10(&rea) > c10(&rs));
+    for d in ["cifar10", "cifar100", "ImageNet16-120"] {
+        for k in ["test_mean", "test_std", "valid_mean", "valid_std"] {
+            assert!(rea["results"][d][k].as_f64().is_some(), "{d} {k}");
+        }
+    }
+    assert_eq!(rea["strategy"], "rea");
+    assert_eq!(rea["runs"], 200);
+    assert_eq!(rea["archs"].as_array().unwrap().len(), 200);
+    assert!(rea["seconds"].as_f64().is_some());
+    // Same seed, same table; another seed, another one.
+    let again = search_json(&["--strategy", "rea", "--runs", "200", "--seed", "0"]);
+    assert_eq!(again["results"], rea["results"]);
+    let other = search_json(&["--strategy", "rea", "--runs", "200", "--seed", "1"]);
+    assert_ne!(other["results"], rea["results"]);
+    // Neighbourhood-aware random search runs and charges the neighbours unless told not to.
+    let na = search_json(&["--strategy", "na-random", "--runs", "20"]);
+    let na_free = search_json(&["--strategy", "na-random", "--runs", "20", "--free-neighbours"]);
+    assert!(na["mean_evaluations"].as_f64().unwrap() < na_free["mean_evaluations"].as_f64().unwrap() / 5.0);
+}
+
+#[test]
+fn search_rejects_bad_input() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["search", "--strategy", "bogus"], "unknown strategy \"bogus\""),
+        (&["search", "--dataset", "mnist"], "unknown dataset \"mnist\""),
+        (&["search", "--budget-seconds", "0"], "0 seconds"),
+        (&["search", "--runs", "0"], "--runs 0"),
+        (&["search", "--population", "0"], "population 0"),
+        (&["search", "--strategy", "naswot", "--n", "0"], "--n 0"),
+        (&["search", "--strategy", "naswot", "--proxy", "bogus"], "bogus"),
+    ];
+    for (args, needle) in cases {
+        let o = nas(args);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+/// The results of a search JSON without its wall time.
+fn results(v: &Value) -> (Value, Value) {
+    (v["results"].clone(), v["archs"].clone())
+}
+
+#[test]
+fn a_killed_search_resumes_to_the_uninterrupted_result() {
+    if !have_table() {
+        return;
+    }
+    let dir = scratch("kill");
+    let state = dir.join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let args = ["search", "--strategy", "rea", "--runs", "1500", "--seed", "3", "--json"];
+    let uninterrupted = search_json(&args[1..args.len() - 1]);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(args)
+        .args(["--state", state_arg, "--checkpoint-seconds", "0.05"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !state.exists() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let done = saved["runs"].as_array().unwrap().len();
+    eprintln!("killed after {done} of 1500 runs");
+
+    let mut resumed = args.to_vec();
+    resumed.extend(["--state", state_arg]);
+    let o = nas(&resumed);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(results(&resumed), results(&uninterrupted));
+    if done < 1500 {
+        assert!(stderr(&o).contains(&format!("resuming from {done} completed run(s)")), "{}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_broken_or_foreign_state_file_is_an_error_and_is_left_as_it_is() {
+    if !have_table() {
+        return;
+    }
+    let dir = scratch("state");
+    let state = dir.join("state.json");
+    let s = state.to_str().unwrap();
+    let o = nas(&["search", "--runs", "3", "--state", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let good = std::fs::read(&state).unwrap();
+
+    // Another search's settings.
+    let o = nas(&["search", "--runs", "3", "--seed", "1", "--state", s]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("belongs to another search") && err.contains("seed"), "{err}");
+    assert_eq!(std::fs::read(&state).unwrap(), good);
+
+    // Truncated, and not JSON at all.
+    for broken in [&good[..good.len() / 2], b"garbage".as_slice()] {
+        std::fs::write(&state, broken).unwrap();
+        let o = nas(&["search", "--runs", "3", "--state", s]);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains("corrupt or truncated"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert_eq!(std::fs::read(&state).unwrap(), broken);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn naswot_search_runs_without_any_data_and_reports_the_chosen_network() {
+    let dir = scratch("nodata");
+    let o = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(["search", "--strategy", "naswot", "--n", "3", "--batch", "8", "--no-cache", "--json"])
+        .env("NAS_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("synthetic batch") && err.contains("no benchmark table"), "{err}");
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["runs"], 1);
+    assert!(v["results"].is_null());
+    let chosen = &v["chosen"];
+    assert!(chosen["arch"].as_str().unwrap().starts_with('|'));
+    assert!(chosen["params"].as_u64().unwrap() > 0 && chosen["flops"].as_u64().unwrap() > 0);
+    assert!(chosen["score"].as_f64().is_some() || chosen["score"] == "-inf");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn score_based_searches_add_accuracies_when_the_table_is_there() {
+    if !have_table() {
+        return;
+    }
+    let dir = scratch("scored");
+    let cache = dir.join("scores.jsonl");
+    let c = cache.to_str().unwrap();
+    let one = search_json(&["--strategy", "naswot", "--n", "3", "--batch", "8", "--cache", c]);
+    let acc = &one["chosen"]["test_accuracy"];
+    assert!(acc["cifar10"].as_f64().unwrap() > 10.0 && acc["ImageNet16-120"].as_f64().is_some());
+    assert!(one["results"]["cifar10"]["test_mean"].as_f64().is_some());
+    // Two runs: run 0 is the single run above, its scores now come from the cache.
+    let two = search_json(&["--strategy", "naswot", "--n", "3", "--batch", "8", "--cache", c, "--runs", "2"]);
+    assert_eq!(two["archs"][0], one["archs"][0]);
+    let area = search_json(&[
+        "--strategy",
+        "area",
+        "--n",
+        "4",
+        "--batch",
+        "8",
+        "--cache",
+        c,
+        "--runs",
+        "2",
+        "--budget-seconds",
+        "3000",
+    ]);
+    assert_eq!(area["runs"], 2);
+    assert!(area["results"]["cifar10"]["test_mean"].as_f64().unwrap() > 80.0);
+    let plot = dir.join("curve.svg");
+    let o = nas(&["search", "--runs", "20", "--plot", plot.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("over 20 runs"));
+    let _ = std::fs::remove_dir_all(dir);
+}
