@@ -139,11 +139,20 @@ pub fn run(args: SearchArgs, data: &DataDir) -> anyhow::Result<()> {
     let scorer = if kind.scores() { Some(args.scoring.scorer(&space, &thin, &[proxy])?) } else { None };
     let score_eval = scorer.as_ref().map(|scorer| ScoreEvaluator { scorer, proxy });
 
+    // Everything a run's outcome depends on; a state file written under other settings is refused.
     let config = json!({
-        "space": space.name(), "strategy": args.strategy, "seed": args.seed, "dataset": dataset.name(),
-        "fitness_epochs": args.fitness_epochs, "budget_seconds": args.budget_seconds,
-        "population": args.population, "sample_size": args.sample_size, "n": n, "proxy": proxy.name(),
-        "free_neighbours": args.free_neighbours, "images": scorer.as_ref().map(|s| s.images().source.clone()), "batch": args.scoring.batch,
+        "space": space.name(),
+        "strategy": args.strategy,
+        "seed": args.seed,
+        "dataset": dataset.name(),
+        "fitness_epochs": args.fitness_epochs,
+        "budget_seconds": args.budget_seconds,
+        "population": args.population,
+        "sample_size": args.sample_size,
+        "free_neighbours": args.free_neighbours,
+        "n": n,
+        "proxy": proxy.name(),
+        "images": scorer.as_ref().map(|s| nas_kernels::cache::images_key(s.images())),
         "init_seed": args.scoring.init_seed,
     });
     let mut state = match &args.state {
@@ -310,24 +319,25 @@ fn curves(
 
 fn print_text(args: &SearchArgs, kind: Kind, out: &Value, n: usize) {
     let runs = out["runs"].as_u64().unwrap_or(0);
+    let images = out["images"].as_str().unwrap_or("");
+    let fitness = format!("fitness {}-epoch {} validation", args.fitness_epochs, args.dataset);
     let what = match kind {
-        Kind::Naswot => {
-            format!("N = {n} networks scored with {} on {}", args.proxy, out["images"].as_str().unwrap_or(""))
+        Kind::Naswot => format!("N = {n} networks scored with {} on {images}", args.proxy),
+        Kind::Area => {
+            format!("{n} scored with {} on {images}, then {} simulated s, {fitness}", args.proxy, args.budget_seconds)
         }
-        Kind::Area => format!("{n} scored, then {} simulated s", args.budget_seconds),
-        _ => format!("{} simulated s", args.budget_seconds),
+        _ => format!("{} simulated s, {fitness}", args.budget_seconds),
     };
     println!(
-        "{} on nb201, {runs} run(s), {what}, fitness {}-epoch {} validation, seed {}, {:.1} evaluations per run",
+        "{} on nb201, {runs} run(s) with seed {}: {what}; {:.1} evaluations per run",
         args.strategy,
-        args.fitness_epochs,
-        args.dataset,
         args.seed,
         out["mean_evaluations"].as_f64().unwrap_or_default()
     );
     if let Some(c) = out.get("chosen") {
         let score = match &c["score"] {
             Value::Null => String::new(),
+            Value::Number(s) => format!(", {} {:.3}", args.proxy, s.as_f64().unwrap_or(f64::NAN)),
             s => format!(", {} {s}", args.proxy),
         };
         println!(
@@ -344,7 +354,7 @@ fn print_text(args: &SearchArgs, kind: Kind, out: &Value, n: usize) {
             println!("  test accuracy (200 epochs): {}", parts.join(", "));
         }
     }
-    if let Value::Object(results) = &out["results"] {
+    if let (Value::Object(results), true) = (&out["results"], runs > 1) {
         println!("{:<16} {:>16} {:>16}", "dataset", "valid (%)", "test (%)");
         for d in REPORTED {
             let r = &results[d.name()];
