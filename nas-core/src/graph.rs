@@ -290,6 +290,18 @@ impl Network {
         v
     }
 
+    /// How many times each node's value is read, by node index (a node that reads the same
+    /// input twice counts twice): what an executor needs to free values after their last read.
+    pub fn read_counts(&self) -> Vec<usize> {
+        let mut reads = vec![0; self.len()];
+        for e in self.graph.edge_indices() {
+            if let Some((from, _)) = self.graph.edge_endpoints(e) {
+                reads[from.index()] += 1;
+            }
+        }
+        reads
+    }
+
     /// The underlying petgraph graph, for algorithms that want it.
     pub fn graph(&self) -> &DiGraph<Node, u32> {
         &self.graph

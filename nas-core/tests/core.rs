@@ -29,6 +29,8 @@ fn shapes_are_inferred() {
     assert_eq!(shapes[4], Shape::new(4, 2, 2));
     assert_eq!(shapes[5], Shape::new(8, 2, 2));
     assert_eq!(n.output_shape(), Some(Shape::new(5, 1, 1)));
+    // The pool is read twice by the concat: executors free a value after its last read.
+    assert_eq!(n.read_counts(), vec![1, 1, 1, 1, 2, 1, 1, 0]);
 }
 
 #[test]

@@ -83,5 +83,26 @@ fn full_score(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, k_step, log_det, full_score);
+/// snip + grad_norm (one forward and one backward pass of the cross-entropy at batch 128) on the
+/// fast CPU path and on candle's autograd, light network (candle takes about a minute per heavy one).
+fn gradient_score(c: &mut Criterion) {
+    let space = nas_spaces::Nb201Space::default();
+    let images = match nas_spaces::data::for_tests("images/cifar10_test_first846.bin") {
+        Some(dir) => images::read_cifar10(&dir.file("images/cifar10_test_first846.bin").unwrap(), 128).unwrap(),
+        None => images::synthetic(128, 3, 32, 32, 10, 0),
+    };
+    let arch = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|avg_pool_3x3~2|";
+    let net = space.to_network(&space.parse(arch).unwrap()).unwrap();
+    let mut group = c.benchmark_group("snip_score");
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("cpu", "light"), |b| {
+        b.iter(|| nas_kernels::scores::snip_and_grad_norm(&net, &images, 0).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("candle", "light"), |b| {
+        b.iter(|| nas_kernels::scores::snip_and_grad_norm_candle(&net, &images, 0).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, k_step, log_det, full_score, gradient_score);
 criterion_main!(benches);

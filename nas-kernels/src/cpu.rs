@@ -13,6 +13,9 @@ use nas_core::{Error, Result};
 
 use crate::net::{Init, initial_weights};
 
+mod backward;
+pub use backward::{Gradients, Tape};
+
 /// An activation of a whole batch, `[batch, c, h, w]` row-major.
 #[derive(Clone, Debug)]
 pub struct Act {
@@ -44,6 +47,19 @@ impl CpuNet {
         batch: usize,
         on_relu_input: &mut dyn FnMut(NodeId, &[f32]) -> Result<()>,
     ) -> Result<Act> {
+        let out_id = self.net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?;
+        let mut values = self.run(pixels, batch, on_relu_input, false)?;
+        values[out_id.index()].take().ok_or_else(|| dropped(&self.net.node(out_id).name))
+    }
+
+    /// The value of every node (`keep`), or only the output's, with buffers reused and freed.
+    fn run(
+        &self,
+        pixels: &[f32],
+        batch: usize,
+        on_relu_input: &mut dyn FnMut(NodeId, &[f32]) -> Result<()>,
+        keep: bool,
+    ) -> Result<Vec<Option<Act>>> {
         let input_id = self.net.input_id().ok_or_else(|| Error::invalid("network", "it has no input node"))?;
         let out_id = self.net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?;
         let in_shape = self.net.node(input_id).shape;
@@ -53,13 +69,14 @@ impl CpuNet {
                 format!("{} values for a batch of {batch} inputs of {in_shape}", pixels.len()),
             ));
         }
-        let mut readers: Vec<usize> = self.net.node_ids().map(|id| self.net.consumers_of(id).len()).collect();
+        let mut readers = self.net.read_counts();
         let mut values: Vec<Option<Act>> = vec![None; self.net.len()];
         for id in self.net.node_ids() {
             let node = self.net.node(id);
             let inputs = self.net.inputs_of(id);
             // Elementwise ops reuse their first input's buffer when nothing else reads it.
-            let reusable = matches!(node.op, Op::Relu | Op::Add | Op::Identity | Op::BatchNorm { .. })
+            let reusable = !keep
+                && matches!(node.op, Op::Relu | Op::Add | Op::Identity | Op::BatchNorm { .. })
                 && readers[inputs[0].index()] == 1
                 && inputs[0] != out_id
                 && inputs.iter().filter(|&&i| i == inputs[0]).count() == 1;
@@ -162,13 +179,13 @@ impl CpuNet {
             };
             for i in inputs {
                 readers[i.index()] -= 1;
-                if readers[i.index()] == 0 && i != out_id {
+                if readers[i.index()] == 0 && i != out_id && !keep {
                     values[i.index()] = None;
                 }
             }
             values[id.index()] = Some(y);
         }
-        values[out_id.index()].take().ok_or_else(|| dropped(&self.net.node(out_id).name))
+        Ok(values)
     }
 }
 
@@ -311,6 +328,18 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
 /// Training-mode batch norm with scale 1 and shift 0 (the untrained network's values), in place:
 /// per channel, mean and biased variance over images and positions (in f64), eps 1e-5.
 fn batch_norm(mut x: Act, batch: usize) -> Act {
+    let hw = x.shape.h * x.shape.w;
+    let stats = channel_stats(&x, batch);
+    for image in x.data.chunks_exact_mut(x.shape.c * hw) {
+        for (plane, &(mean, inv)) in image.chunks_exact_mut(hw).zip(&stats) {
+            plane.iter_mut().for_each(|v| *v = (*v - mean) * inv);
+        }
+    }
+    x
+}
+
+/// Per channel of a batch: the mean and `1 / sqrt(var + 1e-5)` (biased variance, sums in f64).
+fn channel_stats(x: &Act, batch: usize) -> Vec<(f32, f32)> {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
     let mut sum = vec![0.0f64; c];
     let mut sq = vec![0.0f64; c];
@@ -326,21 +355,14 @@ fn batch_norm(mut x: Act, batch: usize) -> Act {
         }
     }
     let n = (batch * hw) as f64;
-    let stats: Vec<(f32, f32)> = sum
-        .iter()
+    sum.iter()
         .zip(&sq)
         .map(|(s, q)| {
             let mean = s / n;
             let var = (q / n - mean * mean).max(0.0);
             (mean as f32, (1.0 / (var + 1e-5).sqrt()) as f32)
         })
-        .collect();
-    for image in x.data.chunks_exact_mut(c * hw) {
-        for (plane, &(mean, inv)) in image.chunks_exact_mut(hw).zip(&stats) {
-            plane.iter_mut().for_each(|v| *v = (*v - mean) * inv);
-        }
-    }
-    x
+        .collect()
 }
 
 fn pool(x: &Act, batch: usize, kind: PoolKind, k: usize, stride: usize, pad: usize, out: Shape) -> Result<Act> {

@@ -4,19 +4,42 @@
 ///
 /// # Panics
 /// If a slice is shorter than its matrix (a caller bug, never user input).
-#[allow(unsafe_code)]
 pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    product(m, n, k, (a, false), (b, false), c, false);
+}
+
+/// `c (+)= op(a) x op(b)` with `op(a)` `m x k` and `op(b)` `k x n`; a matrix flagged `true` is
+/// stored transposed (row-major `k x m`, resp. `n x k`). With `accumulate`, `c` is added to.
+///
+/// # Panics
+/// If a slice is shorter than its matrix (a caller bug, never user input).
+#[allow(unsafe_code)]
+pub fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    (a, a_t): (&[f32], bool),
+    (b, b_t): (&[f32], bool),
+    c: &mut [f32],
+    accumulate: bool,
+) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul: slices shorter than {m}x{k}x{n}");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        c[..m * n].fill(0.0);
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
         return;
     }
-    // SAFETY: the three slices hold at least m*k, k*n and m*n elements (checked above); the
-    // strides describe dense row-major matrices inside them; `c` is borrowed mutably, so it does
-    // not alias `a` or `b`; `read_dst = false` means `c`'s old values are not read.
+    // (column stride, row stride) of each operand as the gemm crate takes them.
+    let (a_cs, a_rs) = if a_t { (m as isize, 1) } else { (1, k as isize) };
+    let (b_cs, b_rs) = if b_t { (k as isize, 1) } else { (1, n as isize) };
+    // SAFETY: the three slices hold at least m*k, k*n and m*n elements (checked above) and the
+    // strides describe dense matrices of those sizes inside them (row-major or its transpose);
+    // `c` is borrowed mutably, so it does not alias `a` or `b`; with `read_dst = false` `c`'s old
+    // values are not read, with `true` they are initialised floats.
     unsafe {
         gemm::gemm(
             m,
@@ -25,14 +48,14 @@ pub fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32])
             c.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            accumulate,
             a.as_ptr(),
-            1,
-            k as isize,
+            a_cs,
+            a_rs,
             b.as_ptr(),
-            1,
-            n as isize,
-            0.0,
+            b_cs,
+            b_rs,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -56,6 +79,14 @@ mod tests {
                 let e: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
                 assert!((c[i * n + j] - e).abs() < 1e-5);
             }
+        }
+        // Transposed operands and accumulation: c + a^T-stored x b^T-stored.
+        let at: Vec<f32> = (0..k * m).map(|q| a[(q % m) * k + q / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|q| b[(q % k) * n + q / k]).collect();
+        let mut d = c.clone();
+        super::product(m, n, k, (&at, true), (&bt, true), &mut d, true);
+        for (x, y) in d.iter().zip(&c) {
+            assert!((x - 2.0 * y).abs() < 1e-5);
         }
     }
 }

@@ -175,7 +175,7 @@ impl CandleNet {
         }
         let x = x.to_dtype(self.dtype).map_err(backend)?;
         // Consumers left per node, so activations are dropped as soon as nothing reads them.
-        let mut readers: Vec<usize> = self.net.node_ids().map(|id| self.net.consumers_of(id).len()).collect();
+        let mut readers = self.net.read_counts();
         let mut values: Vec<Option<Tensor>> = vec![None; self.net.len()];
         let mut probes = Vec::new();
         let out_id = self.net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?;

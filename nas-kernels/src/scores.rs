@@ -17,6 +17,10 @@
 //! | `linear_regions` | distinct ReLU sign patterns over the inputs given | inputs |
 //! | `params`, `flops` | exact counts (`nas_core::count`) | none |
 //!
+//! Paths: naswot, linear_regions, snip, grad_norm, fisher and jacob_cov run on the fast CPU
+//! network (`crate::cpu`, with its own backward pass); their candle versions (`*_candle`) are the
+//! references the tests compare them with. synflow (f64), grasp and ntk run on candle.
+//!
 //! Deviation: candle has no second-order backward, so `grasp` takes the Hessian-vector product
 //! `Hg` as a central difference of gradients, `(grad L(W + e g) - grad L(W - e g)) / 2e`, with
 //! `e = 1e-3 * ||W|| / ||g||` (in f64, so the difference keeps about ten significant digits).
@@ -213,8 +217,8 @@ fn no_input() -> Error {
     Error::invalid("network", "it has no input node")
 }
 
-/// `(snip, grad_norm)` from one backward pass of the cross-entropy.
-pub fn snip_and_grad_norm(network: &Network, images: &ImageBatch, seed: u64) -> Result<(f64, f64)> {
+/// `(snip, grad_norm)` on the candle path: the reference of [`snip_and_grad_norm`].
+pub fn snip_and_grad_norm_candle(network: &Network, images: &ImageBatch, seed: u64) -> Result<(f64, f64)> {
     let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
     let grads = cross_entropy_grads(&cn, images)?;
     let to_f64 = |t: Tensor| t.to_dtype(DType::F64)?.to_scalar::<f64>();
@@ -299,7 +303,7 @@ pub fn grasp(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
 
 /// Fisher: per output channel of every conv and linear layer, `0.5 * mean over images of
 /// (sum over positions of a * dL/da)^2`, summed.
-pub fn fisher(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+pub fn fisher_candle(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
     let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
     let (logits, probes) =
         cn.logits(&input(&cn, images)?, &mut Pass { probe_layer_outputs: true, ..Pass::default() })?;
@@ -323,7 +327,7 @@ pub fn fisher(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> 
 
 /// jacob_cov: `-sum(log(s + k) + 1/(s + k))`, `k = 1e-5`, over the eigenvalues `s` of the
 /// correlation matrix of the per-image Jacobians `d(sum of outputs)/d(input)`.
-pub fn jacob_cov(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+pub fn jacob_cov_candle(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
     let cn = CandleNet::new(network, seed, DType::F32, &Device::Cpu)?;
     let x = Var::from_tensor(&input(&cn, images)?).map_err(backend)?;
     let out = cn.forward(x.as_tensor(), &mut Pass::default())?;
@@ -333,13 +337,92 @@ pub fn jacob_cov(network: &Network, images: &ImageBatch, seed: u64) -> Result<f6
         Some(g) => to_f64_vec(g)?,
         None => vec![0.0; images.pixels.len()],
     };
-    let corr = corrcoef_rows(&j, b, j.len() / b);
+    jacob_cov_of(&j, b)
+}
+
+/// jacob_cov from the per-image input Jacobians (`b` rows).
+fn jacob_cov_of(j: &[f64], b: usize) -> Result<f64> {
+    let corr = corrcoef_rows(j, b, j.len() / b);
     if corr.iter().any(|v| v.is_nan()) {
         return Err(Error::Numerical("jacob_cov: an image has a constant input Jacobian (correlation is NaN)".into()));
     }
     let k = 1e-5;
     let eig = sym_eigenvalues(&corr, b)?;
     Ok(-eig.iter().map(|s| (s + k).ln() + 1.0 / (s + k)).sum::<f64>())
+}
+
+/// `(snip, grad_norm)` from one backward pass of the mean cross-entropy, on the fast CPU path.
+pub fn snip_and_grad_norm(network: &Network, images: &ImageBatch, seed: u64) -> Result<(f64, f64)> {
+    let (net, tape) = cpu_tape(network, images, seed)?;
+    let d = cross_entropy_grad(net.output(&tape)?, &images.labels)?;
+    let grads = net.backward(&tape, &d, &mut |_, _, _| {})?;
+    let (mut snip, mut grad_norm) = (0.0, 0.0);
+    for (_, w, dw) in &grads.weights {
+        snip += w.iter().zip(dw).map(|(&a, &b)| f64::from((a * b).abs())).sum::<f64>();
+        grad_norm += dw.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+    }
+    Ok((snip, grad_norm))
+}
+
+/// fisher: per output channel of every conv and linear layer, `0.5 * mean over images of
+/// (sum over positions a * dL/da)^2`, summed; on the fast CPU path.
+pub fn fisher(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let (net, tape) = cpu_tape(network, images, seed)?;
+    let d = cross_entropy_grad(net.output(&tape)?, &images.labels)?;
+    let b = images.len();
+    let mut total = 0.0;
+    net.backward(&tape, &d, &mut |_, a, g| {
+        let (c, hw) = (a.shape.c, a.shape.h * a.shape.w);
+        let mut per_channel = vec![0.0f64; c];
+        for (ai, gi) in a.data.chunks_exact(c * hw).zip(g.chunks_exact(c * hw)) {
+            for (ch, acc) in per_channel.iter_mut().enumerate() {
+                let r = ch * hw..(ch + 1) * hw;
+                let s: f64 = ai[r.clone()].iter().zip(&gi[r]).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
+                *acc += s * s;
+            }
+        }
+        total += 0.5 * per_channel.iter().sum::<f64>() / b as f64;
+    })?;
+    Ok(total)
+}
+
+/// jacob_cov: `-sum(log(s + k) + 1/(s + k))`, `k = 1e-5`, over the eigenvalues `s` of the
+/// correlation matrix of the per-image Jacobians `d(sum of outputs)/d(input)`; fast CPU path.
+pub fn jacob_cov(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let (net, tape) = cpu_tape(network, images, seed)?;
+    let ones = vec![1.0f32; net.output(&tape)?.data.len()];
+    let grads = net.backward(&tape, &ones, &mut |_, _, _| {})?;
+    let j: Vec<f64> = grads.input.iter().map(|&v| f64::from(v)).collect();
+    jacob_cov_of(&j, images.len())
+}
+
+fn cpu_tape(network: &Network, images: &ImageBatch, seed: u64) -> Result<(CpuNet, crate::cpu::Tape)> {
+    let net = CpuNet::new(network, seed)?;
+    let tape = net.forward_tape(&images.pixels, images.len())?;
+    Ok((net, tape))
+}
+
+/// `dL/d(logits)` of the mean cross-entropy: `(softmax - onehot) / batch`.
+fn cross_entropy_grad(logits: &crate::cpu::Act, labels: &[u32]) -> Result<Vec<f32>> {
+    let classes = logits.shape.numel();
+    let b = labels.len();
+    if logits.data.len() != b * classes {
+        return Err(Error::invalid("labels", format!("{b} labels for {} logits", logits.data.len())));
+    }
+    let mut d = vec![0.0f32; b * classes];
+    for ((row, out), &label) in logits.data.chunks_exact(classes).zip(d.chunks_exact_mut(classes)).zip(labels) {
+        let label = label as usize;
+        if label >= classes {
+            return Err(Error::invalid("labels", format!("label {label} with {classes} classes")));
+        }
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        for (k, (o, e)) in out.iter_mut().zip(&exp).enumerate() {
+            *o = ((e / sum - f64::from(u8::from(k == label))) / b as f64) as f32;
+        }
+    }
+    Ok(d)
 }
 
 /// NTK condition number, negated: `-lambda_max / lambda_min` of `G G^T`, where row `i` of `G` is the

@@ -159,3 +159,102 @@ fn bad_batches_are_errors() {
     assert_eq!(images::read_cifar10(&path, 2).unwrap().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The every-op graph with pools that have a backward (average instead of max).
+fn every_differentiable_op() -> Network {
+    let mut net = Network::new();
+    let x = net.input("x", Shape::new(4, 10, 10)).unwrap();
+    let conv = |cin, cout, k, stride, padding, groups| Op::Conv2d {
+        in_channels: cin,
+        out_channels: cout,
+        kernel: k,
+        stride,
+        padding,
+        groups,
+        bias: true,
+    };
+    let a = net.add("a", conv(4, 6, 3, 2, 1, 2), &[x]).unwrap();
+    let avg2 = Op::Pool { kind: PoolKind::Avg { count_include_pad: false }, kernel: 2, stride: 2, padding: 0 };
+    let b = net.add("b", avg2, &[x]).unwrap();
+    let b = net.add("b.conv", conv(4, 6, 1, 1, 0, 1), &[b]).unwrap();
+    let b = net.add("b.pad", conv(6, 6, 3, 1, 1, 3), &[b]).unwrap();
+    let c = net.add("cat", Op::Concat, &[a, b]).unwrap();
+    let c = net.add("bn", Op::BatchNorm { channels: 12, affine: false }, &[c]).unwrap();
+    let r = net.add("relu", Op::Relu, &[c]).unwrap();
+    let avg = Op::Pool { kind: PoolKind::Avg { count_include_pad: true }, kernel: 3, stride: 2, padding: 1 };
+    let p = net.add("avg", avg, &[r]).unwrap();
+    let z = net.add("zero", Op::Zero, &[p]).unwrap();
+    let p = net.add("sum", Op::Add, &[p, z, p]).unwrap();
+    let g = net.add("gap", Op::GlobalAvgPool, &[p]).unwrap();
+    net.add("fc", Op::Linear { in_features: 12, out_features: 5, bias: true }, &[g]).unwrap();
+    net
+}
+
+/// The fast backward pass against candle's autograd: every weight gradient of the cross-entropy
+/// and the input gradient of the summed outputs, then the four scores built on them.
+fn compare_gradients(net: &Network, batch: &ImageBatch, seed: u64) {
+    let cpu = CpuNet::new(net, seed).unwrap();
+    let tape = cpu.forward_tape(&batch.pixels, batch.len()).unwrap();
+    let ones = vec![1.0f32; cpu.output(&tape).unwrap().data.len()];
+    let fast = cpu.backward(&tape, &ones, &mut |_, _, _| {}).unwrap();
+
+    let cn = CandleNet::new(net, seed, DType::F32, &Device::Cpu).unwrap();
+    let x = cn.tensor(batch.pixels.clone(), &[batch.len(), batch.channels, batch.height, batch.width]).unwrap();
+    let x = candle_core::Var::from_tensor(&x).unwrap();
+    let out = cn.forward(x.as_tensor(), &mut Pass::default()).unwrap();
+    let grads = out.output.sum_all().unwrap().backward().unwrap();
+    // An output that does not depend on the input (a cell of only `none`) has no input gradient.
+    let reference = match grads.get(x.as_tensor()) {
+        Some(g) => g.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        None => vec![0.0; batch.pixels.len()],
+    };
+    assert!(
+        rel_diff(&fast.input, &reference) < 1e-3,
+        "input gradients differ by {}",
+        rel_diff(&fast.input, &reference)
+    );
+    let mut compared = 0;
+    for (id, p) in cn.params() {
+        let (Some(w), Some((_, _, dw))) = (p.weight(), fast.weights.iter().find(|(n, _, _)| *n == id)) else {
+            continue;
+        };
+        let reference = match grads.get(w.as_tensor()) {
+            Some(g) => g.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            None => vec![0.0; dw.len()],
+        };
+        assert!(rel_diff(dw, &reference) < 1e-3, "weight gradients of {id:?} differ by {}", rel_diff(dw, &reference));
+        compared += 1;
+    }
+    assert_eq!(compared, fast.weights.len());
+
+    let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(1e-12);
+    let (snip, grad_norm) = scores::snip_and_grad_norm(net, batch, seed).unwrap();
+    let (snip_ref, grad_norm_ref) = scores::snip_and_grad_norm_candle(net, batch, seed).unwrap();
+    assert!(close(snip, snip_ref, 1e-3), "snip {snip} vs {snip_ref}");
+    assert!(close(grad_norm, grad_norm_ref, 1e-3), "grad_norm {grad_norm} vs {grad_norm_ref}");
+    let (fisher, fisher_ref) =
+        (scores::fisher(net, batch, seed).unwrap(), scores::fisher_candle(net, batch, seed).unwrap());
+    assert!(close(fisher, fisher_ref, 1e-3), "fisher {fisher} vs {fisher_ref}");
+    match (scores::jacob_cov(net, batch, seed), scores::jacob_cov_candle(net, batch, seed)) {
+        (Ok(jc), Ok(jc_ref)) => assert!(close(jc, jc_ref, 1e-2), "jacob_cov {jc} vs {jc_ref}"),
+        // A constant Jacobian is an error on both paths.
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("jacob_cov {a:?} vs {b:?}"),
+    }
+}
+
+#[test]
+fn fast_gradients_match_candle_on_random_nb201_networks_and_every_op() {
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    let space = small_nb201();
+    for _ in 0..4 {
+        let g = space.sample(&mut rng);
+        let n = rng.random_range(3..9);
+        let batch = random_batch(&mut rng, n, space.config().input);
+        compare_gradients(&space.to_network(&g).unwrap(), &batch, rng.random());
+    }
+    for _ in 0..2 {
+        let batch = random_batch(&mut rng, 5, Shape::new(4, 10, 10));
+        compare_gradients(&every_differentiable_op(), &batch, rng.random());
+    }
+}

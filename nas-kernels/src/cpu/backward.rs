@@ -1,0 +1,320 @@
+//! Reverse mode through [`CpuNet`]: the gradients that snip, grad_norm, fisher and jacob_cov need,
+//! at the speed of the fast forward pass. The candle network ([`crate::net::CandleNet`]) is the
+//! reference: `tests/execution.rs` compares every gradient with candle's autograd on random networks.
+//!
+//! The forward pass keeps every node's value (the [`Tape`]); the backward pass walks the nodes in
+//! reverse order, accumulating `dL/d(value)` per node and `dL/dW` per conv and linear layer.
+//! Batch norm runs in training mode with scale 1 and shift 0, so its gradient is the standard
+//! batch-statistics one with those values.
+
+use nas_core::graph::{NodeId, Op, PoolKind, Shape};
+use nas_core::{Error, Result};
+
+use super::{Act, ConvGeometry, CpuNet, channel_stats, dropped, im2col, missing_weights};
+use crate::gemm::product;
+
+/// Every node's value after one forward pass.
+#[derive(Debug)]
+pub struct Tape {
+    values: Vec<Option<Act>>,
+    batch: usize,
+}
+
+impl Tape {
+    /// The value of a node.
+    pub fn value(&self, id: NodeId) -> Result<&Act> {
+        self.values.get(id.index()).and_then(Option::as_ref).ok_or_else(|| dropped(&format!("{id:?}")))
+    }
+}
+
+/// What one backward pass yields.
+#[derive(Debug)]
+pub struct Gradients {
+    /// `dL/d(input)`, `[batch, C, H, W]`.
+    pub input: Vec<f32>,
+    /// `(node, W, dL/dW)` for every conv and linear layer that the output depends on.
+    pub weights: Vec<(NodeId, Vec<f32>, Vec<f32>)>,
+}
+
+impl CpuNet {
+    /// The forward pass, keeping every node's value for [`CpuNet::backward`].
+    pub fn forward_tape(&self, pixels: &[f32], batch: usize) -> Result<Tape> {
+        Ok(Tape { values: self.run(pixels, batch, &mut |_, _| Ok(()), true)?, batch })
+    }
+
+    /// The network's output on the tape.
+    pub fn output<'t>(&self, tape: &'t Tape) -> Result<&'t Act> {
+        tape.value(self.net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?)
+    }
+
+    /// Back-propagates `d_output` (`dL/d(output)`, the output's shape) through the tape. `on_grad`
+    /// sees each conv and linear layer's output value and its gradient (fisher reads them).
+    pub fn backward(
+        &self,
+        tape: &Tape,
+        d_output: &[f32],
+        on_grad: &mut dyn FnMut(NodeId, &Act, &[f32]),
+    ) -> Result<Gradients> {
+        let net = &self.net;
+        let batch = tape.batch;
+        let out_id = net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?;
+        let input_id = net.input_id().ok_or_else(|| Error::invalid("network", "it has no input node"))?;
+        if d_output.len() != tape.value(out_id)?.data.len() {
+            return Err(Error::invalid(
+                "output gradient",
+                format!("{} values for an output of {}", d_output.len(), tape.value(out_id)?.data.len()),
+            ));
+        }
+        let mut grads: Vec<Option<Vec<f32>>> = vec![None; net.len()];
+        grads[out_id.index()] = Some(d_output.to_vec());
+        let mut weights = Vec::new();
+        let mut d_input = None;
+        let ids: Vec<NodeId> = net.node_ids().collect();
+        for &id in ids.iter().rev() {
+            let Some(g) = grads[id.index()].take() else { continue };
+            let node = net.node(id);
+            let inputs = net.inputs_of(id);
+            let x = |k: usize| tape.value(inputs[k]);
+            match &node.op {
+                Op::Input { .. } => d_input = Some(g),
+                Op::Relu => {
+                    let dx = x(0)?.data.iter().zip(&g).map(|(&v, &d)| if v > 0.0 { d } else { 0.0 }).collect();
+                    add_grad(&mut grads, inputs[0], dx);
+                }
+                Op::Identity => add_grad(&mut grads, inputs[0], g),
+                Op::Add => {
+                    for &i in &inputs {
+                        add_grad(&mut grads, i, g.clone());
+                    }
+                }
+                Op::Zero => {}
+                Op::Concat => {
+                    let mut offset = 0;
+                    let out_per = node.shape.numel();
+                    for &i in &inputs {
+                        let per = tape.value(i)?.shape.numel();
+                        let dx =
+                            g.chunks_exact(out_per).flat_map(|img| img[offset..offset + per].iter().copied()).collect();
+                        add_grad(&mut grads, i, dx);
+                        offset += per;
+                    }
+                }
+                Op::BatchNorm { .. } => {
+                    let (xv, y) = (x(0)?, tape.value(id)?);
+                    add_grad(&mut grads, inputs[0], batch_norm_backward(xv, &y.data, &g, batch));
+                }
+                Op::GlobalAvgPool => {
+                    let xs = x(0)?.shape;
+                    let hw = xs.h * xs.w;
+                    let dx = g.iter().flat_map(|&d| std::iter::repeat_n(d / hw as f32, hw)).collect();
+                    add_grad(&mut grads, inputs[0], dx);
+                }
+                Op::Pool { kind, kernel, stride, padding } => {
+                    let PoolKind::Avg { count_include_pad } = *kind else {
+                        return Err(Error::Unavailable("gradients through max pooling are not supported".into()));
+                    };
+                    let dx =
+                        avg_pool_backward(x(0)?.shape, node.shape, &g, *kernel, *stride, *padding, count_include_pad);
+                    add_grad(&mut grads, inputs[0], dx);
+                }
+                Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
+                    let w = &self.weights[id.index()].as_ref().ok_or_else(|| missing_weights(&node.name))?.weight;
+                    on_grad(id, tape.value(id)?, &g);
+                    let geometry = ConvGeometry {
+                        cin: *in_channels,
+                        cout: *out_channels,
+                        k: *kernel,
+                        stride: *stride,
+                        pad: *padding,
+                        groups: *groups,
+                        input: x(0)?.shape,
+                        output: node.shape,
+                    };
+                    let (dx, dw) = conv2d_backward(&x(0)?.data, &g, batch, &geometry, w, self.threads);
+                    add_grad(&mut grads, inputs[0], dx);
+                    weights.push((id, w.clone(), dw));
+                }
+                Op::Linear { in_features, out_features, .. } => {
+                    let w = &self.weights[id.index()].as_ref().ok_or_else(|| missing_weights(&node.name))?.weight;
+                    on_grad(id, tape.value(id)?, &g);
+                    let (i, o) = (*in_features, *out_features);
+                    let mut dw = vec![0.0f32; o * i];
+                    product(o, i, batch, (&g, true), (&x(0)?.data, false), &mut dw, false);
+                    let mut dx = vec![0.0f32; batch * i];
+                    product(batch, i, o, (&g, false), (w, false), &mut dx, false);
+                    add_grad(&mut grads, inputs[0], dx);
+                    weights.push((id, w.clone(), dw));
+                }
+                Op::Choice { .. } => {
+                    return Err(Error::Unavailable(format!(
+                        "node {:?} is a choice: run a chosen sub-network",
+                        node.name
+                    )));
+                }
+            }
+        }
+        let input = d_input.unwrap_or_else(|| vec![0.0; batch * net.node(input_id).shape.numel()]);
+        weights.reverse();
+        Ok(Gradients { input, weights })
+    }
+}
+
+fn add_grad(grads: &mut [Option<Vec<f32>>], id: NodeId, g: Vec<f32>) {
+    match &mut grads[id.index()] {
+        Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+        slot => *slot = Some(g),
+    }
+}
+
+/// `y = (x - mean) * inv` per channel over the batch: `dx = inv * (g - mean(g) - y * mean(g * y))`.
+fn batch_norm_backward(x: &Act, y: &[f32], g: &[f32], batch: usize) -> Vec<f32> {
+    let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
+    let stats = channel_stats(x, batch);
+    let mut sg = vec![0.0f64; c];
+    let mut sgy = vec![0.0f64; c];
+    for (gi, yi) in g.chunks_exact(c * hw).zip(y.chunks_exact(c * hw)) {
+        for ch in 0..c {
+            let (gp, yp) = (&gi[ch * hw..(ch + 1) * hw], &yi[ch * hw..(ch + 1) * hw]);
+            sg[ch] += gp.iter().map(|&v| f64::from(v)).sum::<f64>();
+            sgy[ch] += gp.iter().zip(yp).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
+        }
+    }
+    let n = (batch * hw) as f64;
+    let mut dx = vec![0.0f32; g.len()];
+    for ((di, gi), yi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(y.chunks_exact(c * hw)) {
+        for ch in 0..c {
+            let (mg, mgy, inv) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32, stats[ch].1);
+            let r = ch * hw..(ch + 1) * hw;
+            for ((d, &gv), &yv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&yi[r]) {
+                *d = inv * (gv - mg - yv * mgy);
+            }
+        }
+    }
+    dx
+}
+
+/// Each output's gradient spread evenly over the inputs its window averaged.
+fn avg_pool_backward(
+    input: Shape,
+    output: Shape,
+    g: &[f32],
+    k: usize,
+    stride: usize,
+    pad: usize,
+    count_include_pad: bool,
+) -> Vec<f32> {
+    let (h, w) = (input.h, input.w);
+    let mut dx = vec![0.0f32; g.len() / (output.h * output.w) * h * w];
+    for (plane, gp) in dx.chunks_exact_mut(h * w).zip(g.chunks_exact(output.h * output.w)) {
+        for oy in 0..output.h {
+            for ox in 0..output.w {
+                let (y0, x0) = ((oy * stride) as isize - pad as isize, (ox * stride) as isize - pad as isize);
+                let (ys, xs) =
+                    (y0.max(0)..(y0 + k as isize).min(h as isize), x0.max(0)..(x0 + k as isize).min(w as isize));
+                let count = if count_include_pad { k * k } else { ys.len() * xs.len() };
+                let share = gp[oy * output.w + ox] / count.max(1) as f32;
+                for iy in ys {
+                    for ix in xs.clone() {
+                        plane[iy as usize * w + ix as usize] += share;
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// Per image and group: `dW += dy x col^T` and `dcol = W^T x dy`, folded back onto the input
+/// (col2im). Images are split over threads, each with its own `dW`, summed at the end.
+fn conv2d_backward(
+    x: &[f32],
+    dy: &[f32],
+    batch: usize,
+    g: &ConvGeometry,
+    w: &[f32],
+    threads: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let in_per = g.input.numel();
+    let out_per = g.output.numel();
+    let positions = g.output.h * g.output.w;
+    let cin_g = g.cin / g.groups;
+    let cout_g = g.cout / g.groups;
+    let depth = cin_g * g.k * g.k;
+    let plane_g = cin_g * g.input.h * g.input.w;
+    let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
+    let mut dx = vec![0.0f32; batch * in_per];
+    let per_thread = batch.div_ceil(threads.max(1));
+    let partial: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = x
+            .chunks(per_thread * in_per)
+            .zip(dy.chunks(per_thread * out_per))
+            .zip(dx.chunks_mut(per_thread * in_per))
+            .map(|((xs, dys), dxs)| {
+                s.spawn(move || {
+                    let mut dw = vec![0.0f32; w.len()];
+                    let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+                    let mut dcol = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+                    for ((xi, dyi), dxi) in
+                        xs.chunks_exact(in_per).zip(dys.chunks_exact(out_per)).zip(dxs.chunks_exact_mut(in_per))
+                    {
+                        for grp in 0..g.groups {
+                            let xg = &xi[grp * plane_g..(grp + 1) * plane_g];
+                            let dyg = &dyi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
+                            let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
+                            let dwg = &mut dw[grp * cout_g * depth..(grp + 1) * cout_g * depth];
+                            let dxg = &mut dxi[grp * plane_g..(grp + 1) * plane_g];
+                            if direct {
+                                product(cout_g, depth, positions, (dyg, false), (xg, true), dwg, true);
+                                product(depth, positions, cout_g, (wg, true), (dyg, false), dxg, true);
+                            } else {
+                                im2col(xg, cin_g, g, &mut col);
+                                product(cout_g, depth, positions, (dyg, false), (&col, true), dwg, true);
+                                product(depth, positions, cout_g, (wg, true), (dyg, false), &mut dcol, false);
+                                col2im(&dcol, cin_g, g, dxg);
+                            }
+                        }
+                    }
+                    dw
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut dw = vec![0.0f32; w.len()];
+    for p in partial {
+        if p.len() != dw.len() {
+            continue; // a thread that panicked; cannot happen with checked geometry
+        }
+        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    }
+    (dx, dw)
+}
+
+/// The transpose of [`im2col`]: adds row `(c, ky, kx)` of `col` back onto input
+/// `(c, oy*stride + ky - pad, ox*stride + kx - pad)` where that lies inside the image.
+fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
+    let (h, w) = (g.input.h, g.input.w);
+    let (oh, ow) = (g.output.h, g.output.w);
+    let (s, pad) = (g.stride as isize, g.pad as isize);
+    let mut rows = col.chunks_exact(oh * ow);
+    for plane in dx.chunks_exact_mut(h * w).take(cin) {
+        for ky in 0..g.k as isize {
+            for kx in 0..g.k as isize {
+                let Some(src) = rows.next() else { return };
+                for (oy, line) in src.chunks_exact(ow).enumerate() {
+                    let iy = oy as isize * s + ky - pad;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
+                    for (ox, &v) in line.iter().enumerate() {
+                        let ix = ox as isize * s + kx - pad;
+                        if ix >= 0 && ix < w as isize {
+                            dst[ix as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
