@@ -181,6 +181,8 @@ fn every_differentiable_op() -> Network {
     let c = net.add("cat", Op::Concat, &[a, b]).unwrap();
     let c = net.add("bn", Op::BatchNorm { channels: 12, affine: false }, &[c]).unwrap();
     let r = net.add("relu", Op::Relu, &[c]).unwrap();
+    let same = Op::Pool { kind: PoolKind::Avg { count_include_pad: false }, kernel: 3, stride: 1, padding: 1 };
+    let r = net.add("avg.same", same, &[r]).unwrap();
     let avg = Op::Pool { kind: PoolKind::Avg { count_include_pad: true }, kernel: 3, stride: 2, padding: 1 };
     let p = net.add("avg", avg, &[r]).unwrap();
     let z = net.add("zero", Op::Zero, &[p]).unwrap();

@@ -204,6 +204,24 @@ fn avg_pool_backward(
     count_include_pad: bool,
 ) -> Vec<f32> {
     let (h, w) = (input.h, input.w);
+    let count = |o: usize, len: usize| {
+        let start = (o * stride) as isize - pad as isize;
+        ((start + k as isize).min(len as isize) - start.max(0)).max(1) as usize
+    };
+    if stride == 1 && input == output && 2 * pad + 1 == k {
+        // A centred stride-1 window is its own transpose: spread g / count with the forward box filter.
+        let mut scaled = g.to_vec();
+        for plane in scaled.chunks_exact_mut(h * w) {
+            for (oy, line) in plane.chunks_exact_mut(w).enumerate() {
+                for (ox, v) in line.iter_mut().enumerate() {
+                    let n = if count_include_pad { k * k } else { count(oy, h) * count(ox, w) };
+                    *v *= (k * k) as f32 / n as f32;
+                }
+            }
+        }
+        let spread = super::box_filter(&Act { data: scaled, shape: output }, k, pad, true, input);
+        return spread.data;
+    }
     let mut dx = vec![0.0f32; g.len() / (output.h * output.w) * h * w];
     for (plane, gp) in dx.chunks_exact_mut(h * w).zip(g.chunks_exact(output.h * output.w)) {
         for oy in 0..output.h {
