@@ -26,64 +26,97 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - 0.03 * span, hi + 0.03 * span)
 }
 
-/// Writes the panels side by side, three to a row, as one SVG document. Non-finite points are left out.
-pub fn svg(panels: &[Panel]) -> String {
-    let cols = panels.len().clamp(1, 3);
-    let rows = panels.len().div_ceil(3).max(1);
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="11">"#,
-        W * cols as f64,
-        H * rows as f64
-    );
-    s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
-    for (i, p) in panels.iter().enumerate() {
-        let (ox, oy) = ((i % 3) as f64 * W, (i / 3) as f64 * H);
-        let (x0, x1) = range(p.points.iter().map(|q| q.0));
-        let (y0, y1) = range(p.points.iter().map(|q| q.1));
-        let px = |x: f64| ox + PAD + (x - x0) / (x1 - x0) * (W - 1.5 * PAD);
-        let py = |y: f64| oy + H - PAD - (y - y0) / (y1 - y0) * (H - 1.8 * PAD);
-        let (left, top, width, height) = (ox + PAD, oy + 0.8 * PAD, W - 1.5 * PAD, H - 1.8 * PAD);
-        let _ =
-            write!(s, r##"<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#444"/>"##);
-        let (cx, cy) = (ox + W / 2.0, oy + H / 2.0);
+/// A plot area at `(ox, oy)` of size `w x h` showing `x` and `y` ranges.
+struct Frame {
+    ox: f64,
+    oy: f64,
+    w: f64,
+    h: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn px(&self, x: f64) -> f64 {
+        self.ox + PAD + (x - self.x.0) / (self.x.1 - self.x.0) * (self.w - 1.5 * PAD)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        self.oy + self.h - PAD - (y - self.y.0) / (self.y.1 - self.y.0) * (self.h - 1.8 * PAD)
+    }
+
+    /// The box, the title, the axis labels and five ticks on each axis.
+    fn draw(&self, s: &mut String, title: &str, x_label: &str, y_label: &str) {
+        let (ox, oy, w, h) = (self.ox, self.oy, self.w, self.h);
         let _ = write!(
             s,
-            r#"<text x="{cx}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
-            oy + 20.0,
-            esc(&p.title)
+            r##"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+            ox + PAD,
+            oy + 0.8 * PAD,
+            w - 1.5 * PAD,
+            h - 1.8 * PAD
         );
-        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + H - 10.0, esc(&p.x_label));
+        let (cx, cy) = (ox + w / 2.0, oy + h / 2.0);
+        let _ =
+            write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle" font-size="13">{}</text>"#, oy + 20.0, esc(title));
+        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + h - 10.0, esc(x_label));
         let _ = write!(
             s,
             r#"<text x="{}" y="{cy}" text-anchor="middle" transform="rotate(-90 {} {cy})">{}</text>"#,
             ox + 12.0,
             ox + 12.0,
-            esc(&p.y_label)
+            esc(y_label)
         );
         for t in 0..=4 {
             let f = f64::from(t) / 4.0;
-            let (xv, yv) = (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f);
+            let (xv, yv) = (self.x.0 + (self.x.1 - self.x.0) * f, self.y.0 + (self.y.1 - self.y.0) * f);
             let _ = write!(
                 s,
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
-                px(xv),
-                oy + H - PAD + 14.0,
+                self.px(xv),
+                oy + h - PAD + 14.0,
                 tick(xv)
             );
             let _ = write!(
                 s,
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
                 ox + PAD - 4.0,
-                py(yv) + 4.0,
+                self.py(yv) + 4.0,
                 tick(yv)
             );
         }
+    }
+}
+
+fn document(w: f64, h: f64) -> String {
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
+    s
+}
+
+/// Writes the panels side by side, three to a row, as one SVG document. Non-finite points are left out.
+pub fn svg(panels: &[Panel]) -> String {
+    let cols = panels.len().clamp(1, 3);
+    let rows = panels.len().div_ceil(3).max(1);
+    let mut s = document(W * cols as f64, H * rows as f64);
+    for (i, p) in panels.iter().enumerate() {
+        let frame = Frame {
+            ox: (i % 3) as f64 * W,
+            oy: (i / 3) as f64 * H,
+            w: W,
+            h: H,
+            x: range(p.points.iter().map(|q| q.0)),
+            y: range(p.points.iter().map(|q| q.1)),
+        };
+        frame.draw(&mut s, &p.title, &p.x_label, &p.y_label);
         for &(x, y) in p.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite()) {
             let _ = write!(
                 s,
                 r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="#1f77b4" fill-opacity="0.5"/>"##,
-                px(x),
-                py(y)
+                frame.px(x),
+                frame.py(y)
             );
         }
     }
@@ -111,54 +144,15 @@ pub fn bands_svg(title: &str, x_label: &str, y_label: &str, runs: &[Vec<(f64, f6
         let q = |f: f64| ys[((ys.len() - 1) as f64 * f).round() as usize];
         rows.push((x, q(0.25), q(0.5), q(0.75)));
     }
-    let (y0, y1) = range(rows.iter().flat_map(|r| [r.1, r.3]));
-    let (x0, x1) = match (rows.first(), rows.last()) {
+    let x = match (rows.first(), rows.last()) {
         (Some(a), Some(b)) if b.0 > a.0 => (a.0, b.0),
         _ => range(rows.iter().map(|r| r.0)),
     };
-    let (w, h) = (2.0 * W, 1.5 * H);
-    let px = |x: f64| PAD + (x - x0) / (x1 - x0) * (w - 1.5 * PAD);
-    let py = |y: f64| h - PAD - (y - y0) / (y1 - y0) * (h - 1.8 * PAD);
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
-    );
-    s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = write!(
-        s,
-        r##"<rect x="{PAD}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
-        0.8 * PAD,
-        w - 1.5 * PAD,
-        h - 1.8 * PAD
-    );
-    let _ = write!(s, r#"<text x="{}" y="20" text-anchor="middle" font-size="13">{}</text>"#, w / 2.0, esc(title));
-    let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, w / 2.0, h - 10.0, esc(x_label));
-    let _ = write!(
-        s,
-        r#"<text x="12" y="{}" text-anchor="middle" transform="rotate(-90 12 {})">{}</text>"#,
-        h / 2.0,
-        h / 2.0,
-        esc(y_label)
-    );
-    for t in 0..=4 {
-        let f = f64::from(t) / 4.0;
-        let (xv, yv) = (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f);
-        let _ = write!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
-            px(xv),
-            h - PAD + 14.0,
-            tick(xv)
-        );
-        let _ = write!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
-            PAD - 4.0,
-            py(yv) + 4.0,
-            tick(yv)
-        );
-    }
+    let frame = Frame { ox: 0.0, oy: 0.0, w: 2.0 * W, h: 1.5 * H, x, y: range(rows.iter().flat_map(|r| [r.1, r.3])) };
+    let mut s = document(frame.w, frame.h);
+    frame.draw(&mut s, title, x_label, y_label);
     let line = |pts: &mut dyn Iterator<Item = (f64, f64)>| {
-        pts.map(|(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect::<Vec<_>>().join(" ")
+        pts.map(|(x, y)| format!("{:.1},{:.1}", frame.px(x), frame.py(y))).collect::<Vec<_>>().join(" ")
     };
     let band =
         format!("{} {}", line(&mut rows.iter().map(|r| (r.0, r.3))), line(&mut rows.iter().rev().map(|r| (r.0, r.1))));

@@ -2,25 +2,10 @@
 //! when it is not found.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-fn nas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn have_table() -> bool {
-    nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE).is_some()
-}
+mod common;
+use common::{have_table, nas, stderr, stdout};
 
 const BEST: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
 

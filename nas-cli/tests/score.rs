@@ -2,17 +2,15 @@
 //! NAS-Bench-201 table (skipped, and said so, when the data is not found).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
+mod common;
+use common::{nas, scratch};
+
 const IMAGES: &str = "images/cifar10_test_first846.bin";
 const BEST: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
-
-fn nas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
-}
 
 fn lines(o: &Output) -> Vec<Value> {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -24,17 +22,10 @@ fn images() -> Option<String> {
     Some(dir.file(IMAGES).unwrap().display().to_string())
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nas-score-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn score_json_has_the_contract_fields_and_the_cache_answers_twice() {
     let Some(img) = images() else { return };
-    let dir = temp("cache");
+    let dir = scratch("cache");
     let cache = dir.join("scores.jsonl");
     let cache = cache.to_str().unwrap();
     let args = [
@@ -92,7 +83,7 @@ fn without_images_the_synthetic_batch_is_used_and_said() {
 
 #[test]
 fn bad_scoring_input_gives_one_line_errors() {
-    let dir = temp("bad");
+    let dir = scratch("bad");
     let short = dir.join("short.bin");
     std::fs::write(&short, vec![0u8; 3073 + 1]).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -132,7 +123,7 @@ fn naswot_and_synflow_rank_real_accuracies_on_100_architectures() {
     if nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE).is_none() {
         return;
     }
-    let dir = temp("correlate");
+    let dir = scratch("correlate");
     let plot = dir.join("scatter.svg");
     let o = nas(&[
         "correlate",

@@ -2,26 +2,13 @@
 //! errors, and the score-based strategies with and without the benchmark data.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn nas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn have_table() -> bool {
-    nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE).is_some()
-}
+mod common;
+use common::{have_table, nas, scratch, stderr, stdout};
 
 fn search_json(args: &[&str]) -> Value {
     let mut all = vec!["search"];
@@ -30,13 +17,6 @@ fn search_json(args: &[&str]) -> Value {
     let o = nas(&all);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_str(stdout(&o).trim()).unwrap()
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("nas-search-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

@@ -1,0 +1,31 @@
+//! Helpers shared by the end-to-end tests of the `nas` binary.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs `nas` with these arguments.
+pub fn nas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Whether the NAS-Bench-201 table is found (else the caller skips, and this says so).
+pub fn have_table() -> bool {
+    nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE).is_some()
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nas-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
