@@ -43,7 +43,20 @@ fn fbnet_fit_and_eval_reach_the_target_on_pixel3_and_errors_are_one_line() {
     let data = data.to_str().unwrap();
     let model = tmp("fbnet_pixel3.json");
     let m = model.to_str().unwrap();
-    let o = nas(&["hw", "fit", "--space", "fbnet", "--device", "pixel3", "--data", data, "--train-rows", "3000", "--out", m]);
+    let o = nas(&[
+        "hw",
+        "fit",
+        "--space",
+        "fbnet",
+        "--device",
+        "pixel3",
+        "--data",
+        data,
+        "--train-rows",
+        "3000",
+        "--out",
+        m,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = nas(&["hw", "eval", "--model", m, "--data", data, "--rows", "3000..4000", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
