@@ -122,8 +122,7 @@ fn load(
     let needs_table = space == "nb201";
     let table = if needs_table { Some(Nb201Table::load(data)?) } else { None };
     let lookup = |idx: usize| table.as_ref().and_then(|t| t.genotype(idx).cloned());
-    Ok(nas_hw::data::read(path, column, sp.as_ref(), Some(dataset), &lookup)
-        .with_context(|| format!("reading {}", path.display()))?)
+    Ok(nas_hw::data::read(path, column, sp.as_ref(), Some(dataset), &lookup)?)
 }
 
 fn parse_ids(s: &str) -> anyhow::Result<Vec<usize>> {

@@ -1,5 +1,7 @@
 //! Least squares for the latency tables: a ridge-stabilised normal-equation solve and a
 //! non-negative least squares (Lawson & Hanson, "Solving Least Squares Problems", 1974, ch. 23).
+// Dense matrix code reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
 
 /// Solves the symmetric positive (semi-)definite system `m z = r` by Cholesky, after adding
 /// `ridge * (1 + max diagonal)` to the diagonal so one-hot columns that sum to the intercept stay solvable.

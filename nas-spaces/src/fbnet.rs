@@ -5,8 +5,8 @@
 //! |---|---|---|---|
 //! | 1..7 | 1, 4, 4, 4, 4, 4, 1 | 16, 24, 32, 64, 112, 184, 352 | 1, 1, 2, 2, 1, 2, 1 |
 //!
-//! The stride applies to the first layer of a stage. The network is: stem conv 3x3 3->16 (stride 1)
-//! + BN + ReLU; the 22 layers; a 1x1 conv 352->1984 + BN + ReLU; global average pool; a linear
+//! The stride applies to the first layer of a stage. The network is: stem conv 3x3 3->16 (stride
+//! 1), BN, ReLU; the 22 layers; a 1x1 conv 352->1984 + BN + ReLU; global average pool; a linear
 //! classifier (FBNet paper, Table 1, with HW-NAS-Bench's CIFAR strides). A block `kK_eE[_g2]` is
 //! the inverted residual of FBNet: 1x1 conv `cin -> E*cin` (groups g) + BN + ReLU, depthwise KxK
 //! (stride s) + BN + ReLU, 1x1 conv `-> cout` (groups g) + BN, plus the input when `s = 1` and
@@ -122,6 +122,7 @@ fn conv(
     net.add(name, op, &[x])
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv_bn(
     net: &mut Network,
     name: &str,
