@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod arch;
 mod bench;
+mod hw;
 mod plot;
 mod progress;
 mod score;
@@ -44,6 +45,11 @@ enum Command {
     Correlate(score::CorrelateArgs),
     /// Run a search strategy many times on a benchmark table and report mean ± std accuracy.
     Search(search::SearchArgs),
+    /// Hardware cost of one architecture: counts, memory, roofline latency, fitted latency.
+    Cost(hw::CostArgs),
+    /// Latency models fitted to measured data, and their accuracy.
+    #[command(subcommand)]
+    Hw(hw::HwCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         Command::Search(a) => search::run(a, &data),
         Command::Score(a) => score::run_score(a, &data),
         Command::Correlate(a) => score::run_correlate(a, &data),
+        Command::Cost(a) => hw::cost(a),
+        Command::Hw(c) => hw::run(c, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

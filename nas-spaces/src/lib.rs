@@ -2,12 +2,14 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod fbnet;
 pub mod hw_nas_bench;
 pub mod nats;
 pub mod nb201;
 pub mod nb201_table;
 
 pub use data::DataDir;
+pub use fbnet::FbnetSpace;
 pub use hw_nas_bench::HwNasBench;
 pub use nb201::{Nb201Config, Nb201Space};
 pub use nb201_table::{Dataset, Epochs, Nb201Table, Split, TableEvaluator};

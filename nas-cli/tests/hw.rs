@@ -1,0 +1,88 @@
+//! End-to-end tests of `nas cost` and `nas hw fit|eval`. Those that need the benchmark data skip
+//! (and say so) when it is not found.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn nas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nas-hw-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+const FBNET: &str = "fbnet/help_latency_fbnet_train4000.csv";
+
+#[test]
+fn cost_prints_counts_and_roofline_and_rejects_unknown_devices() {
+    let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
+    let o = nas(&["cost", "--device", "raspi4", "--arch", arch, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["params"], 1_073_466);
+    assert!(v["roofline_latency_ms"].as_f64().unwrap() > 0.0);
+    let o = nas(&["cost", "--device", "toaster", "--arch", arch]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("unknown device \"toaster\"") && e.lines().count() == 1, "{e}");
+}
+
+#[test]
+fn fbnet_fit_and_eval_reach_the_target_on_pixel3_and_errors_are_one_line() {
+    let Some(dir) = nas_spaces::data::for_tests(FBNET) else { return };
+    let data = dir.path.join(FBNET);
+    let data = data.to_str().unwrap();
+    let model = tmp("fbnet_pixel3.json");
+    let m = model.to_str().unwrap();
+    let o = nas(&[
+        "hw",
+        "fit",
+        "--space",
+        "fbnet",
+        "--device",
+        "pixel3",
+        "--data",
+        data,
+        "--train-rows",
+        "3000",
+        "--out",
+        m,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nas(&["hw", "eval", "--model", m, "--data", data, "--rows", "3000..4000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["n"], 1000);
+    assert!(v["within_10pct"].as_f64().unwrap() >= 0.97, "{v}");
+    assert!(v["spearman"].as_f64().unwrap() >= 0.97, "{v}");
+
+    for (args, want) in [
+        (vec!["--device", "pixel9"], "no column \"pixel9\""),
+        (vec!["--device", "pixel3", "--train-rows", "100"], "fewer than the 199 unknowns"),
+    ] {
+        let mut all = vec!["hw", "fit", "--space", "fbnet", "--data", data, "--out", m];
+        all.extend(args);
+        let o = nas(&all);
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(e.contains(want) && e.lines().count() == 1, "{e}");
+    }
+    // A negative latency in a HELP file.
+    let bad = tmp("bad.csv");
+    let mut text = std::fs::read_to_string(dir.path.join(FBNET)).unwrap();
+    text = text.lines().take(3).collect::<Vec<_>>().join("\n");
+    let text = text.replacen(",17.557745,", ",-17.5,", 1);
+    std::fs::write(&bad, text).unwrap();
+    let o = nas(&["hw", "fit", "--space", "fbnet", "--device", "pixel3", "--data", bad.to_str().unwrap(), "--out", m]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("must be a positive number") && e.lines().count() == 1, "{e}");
+}

@@ -1,0 +1,123 @@
+//! Measured latencies from a CSV file, in the HW-NAS-Bench layout (`idx,dataset,<device columns>`,
+//! rows chosen by dataset, architectures by NB201 index) or the HELP layout (an `arch_str` or
+//! `op_idx_list` column plus one column per device); the layout is detected from the header.
+
+use std::path::Path;
+
+use nas_core::{Error, Genotype, Result, SearchSpace};
+
+/// The two layouts a measurement file can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    HwNasBench,
+    Help,
+}
+
+/// One measured architecture: its row id (NB201 index, or data row number in a HELP file), genotype
+/// and value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    pub id: usize,
+    pub genotype: Genotype,
+    pub value: f64,
+}
+
+/// Measurements of one column, and how many rows were marked as not available (`-1` or empty in
+/// the HW-NAS-Bench layout, where the device could not run the network).
+#[derive(Clone, Debug)]
+pub struct Measurements {
+    pub layout: Layout,
+    pub column: String,
+    pub rows: Vec<Measurement>,
+    pub not_available: usize,
+}
+
+/// Reads column `column` of `path`. `nb201_genotype` maps an NB201 index to its genotype (needed for
+/// the HW-NAS-Bench layout); `dataset` picks those rows (default `cifar10`). `space` parses the
+/// architecture column of a HELP file. Negative, NaN or non-numeric values are errors naming the line.
+pub fn read(
+    path: &Path,
+    column: &str,
+    space: &dyn SearchSpace,
+    dataset: Option<&str>,
+    nb201_genotype: &dyn Fn(usize) -> Option<Genotype>,
+) -> Result<Measurements> {
+    let err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let headers = rdr.headers().map_err(|e| err(Some(1), e.to_string()))?.clone();
+    let pos = |name: &str| headers.iter().position(|h| h == name);
+    let layout = if headers.get(0) == Some("idx") && headers.get(1) == Some("dataset") {
+        Layout::HwNasBench
+    } else if pos("arch_str").is_some() || pos("op_idx_list").is_some() {
+        Layout::Help
+    } else {
+        return Err(err(
+            Some(1),
+            "neither the HW-NAS-Bench layout (idx,dataset,...) nor the HELP layout (an arch_str or op_idx_list column)"
+                .into(),
+        ));
+    };
+    let value_col = pos(column).ok_or_else(|| {
+        let cols: Vec<&str> =
+            headers.iter().filter(|h| !["idx", "dataset", "fb_idx", "arch_str", "op_idx_list"].contains(h)).collect();
+        Error::invalid("device", format!("{} has no column {column:?}; it has {}", path.display(), cols.join(", ")))
+    })?;
+    let arch_col = if layout == Layout::Help { pos("op_idx_list").or_else(|| pos("arch_str")) } else { None };
+    if layout == Layout::HwNasBench && space.name() != "nb201" {
+        return Err(Error::invalid(
+            "space",
+            format!("{} is in the HW-NAS-Bench NB201 layout, not for space {}", path.display(), space.name()),
+        ));
+    }
+    let dataset = dataset.unwrap_or("cifar10");
+    let mut out = Measurements { layout, column: column.to_string(), rows: Vec::new(), not_available: 0 };
+    let mut record = csv::StringRecord::new();
+    let mut n = 0usize;
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(err(e.position().map(|p| p.line()), e.to_string())),
+        }
+        let line = record.position().map(|p| p.line());
+        let field = |i: usize| record.get(i).unwrap_or("").trim();
+        let (id, genotype) = match layout {
+            Layout::HwNasBench => {
+                if field(1) != dataset {
+                    continue;
+                }
+                let idx: usize =
+                    field(0).parse().map_err(|_| err(line, format!("idx {:?} is not an index", field(0))))?;
+                let g = nb201_genotype(idx).ok_or_else(|| err(line, format!("idx {idx} is not an NB201 index")))?;
+                (idx, g)
+            }
+            Layout::Help => {
+                let a = field(arch_col.unwrap_or(0));
+                let g = space.parse(a).map_err(|e| err(line, e.to_string()))?;
+                n += 1;
+                (n - 1, g)
+            }
+        };
+        let v = field(value_col);
+        if layout == Layout::HwNasBench && (v.is_empty() || v == "-1") {
+            out.not_available += 1;
+            continue;
+        }
+        let x: f64 = v.parse().map_err(|_| err(line, format!("{column} {v:?} is not a number")))?;
+        if !x.is_finite() || x <= 0.0 {
+            return Err(err(line, format!("{column} = {v}: a latency must be a positive number")));
+        }
+        out.rows.push(Measurement { id, genotype, value: x });
+    }
+    if out.rows.is_empty() {
+        return Err(err(
+            None,
+            format!(
+                "no measurements of {column}{}",
+                if layout == Layout::HwNasBench { format!(" for dataset {dataset}") } else { String::new() }
+            ),
+        ));
+    }
+    Ok(out)
+}
