@@ -42,6 +42,37 @@ pub enum HwCommand {
     Fit(FitArgs),
     /// Accuracy of a fitted model on measured rows: n, RMSE, Spearman rho, share within 5 / 10 %.
     Eval(EvalArgs),
+    /// Measure real latencies on this machine's CPU, fit a local model on some and check it on others.
+    Measure(MeasureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    #[arg(long, value_enum)]
+    space: SpaceName,
+    /// Unseen architectures the fitted model is checked on.
+    #[arg(long, default_value_t = 50)]
+    sample: usize,
+    /// Architectures the local model is fitted on.
+    #[arg(long, default_value_t = 150)]
+    train: usize,
+    /// Seed of the architecture sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Timed passes per architecture (after 3 untimed ones); the median is kept.
+    #[arg(long, default_value_t = 15)]
+    repeats: usize,
+    /// Save the measurements as CSV (`arch_str,cpu_ms`: the HELP layout `nas hw fit` reads).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Save the fitted local model as JSON.
+    #[arg(long)]
+    model_out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +131,80 @@ pub fn run(cmd: HwCommand, data: &DataDir) -> anyhow::Result<()> {
     match cmd {
         HwCommand::Fit(a) => fit(&a, data),
         HwCommand::Eval(a) => eval(&a, data),
+        HwCommand::Measure(a) => measure(&a),
     }
+}
+
+/// Times the real network of `train + sample` distinct architectures on this CPU (the fast forward
+/// pass of nas-kernels), fits the space's model on the first `train` and reports its accuracy on
+/// the other `sample`.
+fn measure(a: &MeasureArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    if a.sample == 0 || a.train == 0 || a.batch == 0 {
+        bail!("invalid --sample {} / --train {} / --batch {}: give at least 1 each", a.sample, a.train, a.batch);
+    }
+    let name = match a.space {
+        SpaceName::Nb201 => "nb201",
+        SpaceName::Fbnet => "fbnet",
+    };
+    let space = space_of(name)?;
+    let genotypes = crate::score::sample_distinct(space.as_ref(), a.train + a.sample, a.seed)?;
+    let mut progress = crate::progress::Progress::new("measuring", genotypes.len());
+    let mut rows = Vec::with_capacity(genotypes.len());
+    for (id, g) in genotypes.into_iter().enumerate() {
+        let net = nas_kernels::cpu::CpuNet::new(&space.to_network(&g)?, 0)?;
+        let value = net.median_latency_ms(a.batch, 3, a.repeats)?;
+        rows.push(Measurement { id, genotype: g, value });
+        progress.inc();
+    }
+    if let Some(path) = &a.out {
+        let mut csv = String::from("arch_str,cpu_ms\n");
+        for r in &rows {
+            csv.push_str(&format!("\"{}\",{}\n", space.format(&r.genotype), r.value));
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let (train, unseen) = rows.split_at(a.train);
+    let fitted = match a.space {
+        SpaceName::Nb201 => model::fit_cell(train)?.0,
+        SpaceName::Fbnet => {
+            let options: Vec<usize> = space.decisions().iter().map(|d| d.choices.len()).collect();
+            Fitted::Table { table: model::fit_table("cpu_ms", &options, train)? }
+        }
+    };
+    let local = LatencyModel {
+        space: name.into(),
+        device: "cpu_ms".into(),
+        dataset: None,
+        train_ids: train.iter().map(|r| r.id).collect(),
+        validation: None,
+        model: fitted,
+    };
+    if let Some(path) = &a.model_out {
+        std::fs::write(path, serde_json::to_string_pretty(&local)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let acc = local.evaluate(unseen)?;
+    let out = json!({
+        "space": name, "device": "this CPU", "batch": a.batch, "train": a.train, "n": acc.n,
+        "rmse_ms": acc.rmse_ms, "spearman": acc.spearman, "within_5pct": acc.within_5pct,
+        "within_10pct": acc.within_10pct, "seconds": started.elapsed().as_secs_f64(),
+    });
+    if a.json {
+        return crate::print_json(&out);
+    }
+    println!(
+        "{name} on this CPU (batch {}): fitted on {} networks, checked on {} unseen: Spearman {:.3}, \
+         {:.1} % within 10 %, {:.1} % within 5 %, RMSE {:.3} ms",
+        a.batch,
+        a.train,
+        acc.n,
+        acc.spearman,
+        100.0 * acc.within_10pct,
+        100.0 * acc.within_5pct,
+        acc.rmse_ms
+    );
+    Ok(())
 }
 
 fn space_of(name: &str) -> anyhow::Result<Box<dyn SearchSpace>> {

@@ -52,6 +52,28 @@ impl CpuNet {
         values[out_id.index()].take().ok_or_else(|| dropped(&self.net.node(out_id).name))
     }
 
+    /// Latency of a forward pass on this machine: `warmup` untimed passes, then the median of
+    /// `repeats` timed ones, in milliseconds, on a fixed input of `batch` images.
+    pub fn median_latency_ms(&self, batch: usize, warmup: usize, repeats: usize) -> Result<f64> {
+        let input_id = self.net.input_id().ok_or_else(|| Error::invalid("network", "it has no input node"))?;
+        if repeats == 0 {
+            return Err(Error::invalid("repeats", "0: time at least one pass"));
+        }
+        let n = batch * self.net.node(input_id).shape.numel();
+        let pixels: Vec<f32> = (0..n).map(|i| ((i % 251) as f32 / 125.0) - 1.0).collect();
+        for _ in 0..warmup {
+            self.forward(&pixels, batch, &mut |_, _| Ok(()))?;
+        }
+        let mut ms = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            let started = std::time::Instant::now();
+            std::hint::black_box(self.forward(&pixels, batch, &mut |_, _| Ok(()))?);
+            ms.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        Ok(ms[ms.len() / 2])
+    }
+
     /// The value of every node (`keep`), or only the output's, with buffers reused and freed.
     fn run(
         &self,
