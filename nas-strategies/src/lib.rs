@@ -36,3 +36,8 @@ mod random;
 pub use driver::{Budget, Record, SearchResult, search};
 pub use evolution::RegularizedEvolution;
 pub use random::RandomSearch;
+
+// MathNAS and LayerNAS (issue 6).
+pub mod mckp;
+pub mod milp;
+pub use mckp::{MckpProblem, MckpSolution};
