@@ -196,6 +196,26 @@ pub fn solve_exhaustive(p: &MckpProblem) -> Result<MckpSolution> {
     }
 }
 
+/// A random `positions x blocks` instance with `limits` cost limits, as benchmarks use: costs
+/// uniform on [0, 10), values correlated with the costs (`0.3 * sum of costs + U[0, 5)`, the
+/// harder case for a knapsack), each limit at 40 % of the way from the cheapest to the dearest network.
+pub fn random_instance(rng: &mut dyn rand::RngCore, positions: usize, blocks: usize, limits: usize) -> Result<MckpProblem> {
+    use rand::Rng;
+    let costs: Vec<Vec<Vec<f64>>> = (0..limits)
+        .map(|_| (0..positions).map(|_| (0..blocks).map(|_| rng.random_range(0.0..10.0)).collect()).collect())
+        .collect();
+    let values = (0..positions)
+        .map(|i| (0..blocks).map(|j| 0.3 * costs.iter().map(|c| c[i][j]).sum::<f64>() + rng.random_range(0.0..5.0)).collect())
+        .collect();
+    let mut constraints = Vec::new();
+    for (k, entries) in costs.into_iter().enumerate() {
+        let cost = AdditiveCost::new(format!("cost{k}"), "u", 0.0, entries)?;
+        let (lo, hi) = cost.range();
+        constraints.push((cost, lo + 0.4 * (hi - lo)));
+    }
+    MckpProblem::new(values, constraints)
+}
+
 /// One option of one position after pruning, with its reduced value under the multipliers.
 #[derive(Clone, Debug)]
 struct Opt {
