@@ -259,13 +259,21 @@ pub fn solve(p: &MckpProblem) -> Result<MckpSolution> {
         })
         .collect();
     let lambda = multipliers(&opts, &nb, &cap);
-    for (i, row) in opts.iter_mut().enumerate() {
+    for row in opts.iter_mut() {
         for o in row.iter_mut() {
             o.reduced = o.value - dot(&lambda, &o.cost);
         }
         row.sort_by(|a, b| b.reduced.total_cmp(&a.reduced).then(a.j.cmp(&b.j)));
-        let _ = i;
     }
+    // Branch first on the positions whose reduced values spread most (the bound tightens fastest);
+    // with variable depth the order must stay the positions' own.
+    let mut order: Vec<usize> = (0..m).collect();
+    if nb.iter().all(Option::is_none) {
+        let spread = |i: usize| opts[i].first().map_or(0.0, |a| a.reduced - opts[i].last().map_or(a.reduced, |z| z.reduced));
+        order.sort_by(|&a, &b| spread(b).total_cmp(&spread(a)));
+    }
+    let opts: Vec<Vec<Opt>> = order.iter().map(|&i| opts[i].clone()).collect();
+    let nb: Vec<Option<Opt>> = order.iter().map(|&i| nb[i].clone()).collect();
     // Suffix sums: best reduced value (no-block included, as a relaxation), least cost per limit,
     // and the value and cost of a "no block" tail starting at i.
     let mut best_reduced = vec![0.0; m + 1];
@@ -311,7 +319,13 @@ pub fn solve(p: &MckpProblem) -> Result<MckpSolution> {
     search.dfs(0, 0.0);
     let nodes = search.nodes;
     match search.best {
-        Some(g) => Ok(p.solution(g, nodes)),
+        Some(found) => {
+            let mut g = vec![0; m];
+            for (d, &i) in order.iter().enumerate() {
+                g[i] = found[d];
+            }
+            Ok(p.solution(g, nodes))
+        }
         None => Err(p.infeasible()),
     }
 }
@@ -383,6 +397,28 @@ fn multipliers(opts: &[Vec<Opt>], nb: &[Option<Opt>], cap: &[f64]) -> Vec<f64> {
                 (dual(opts, nb, cap, &a).0, dual(opts, nb, cap, &b).0)
             };
             lambda[k] = if dlo < dhi { lo } else { hi };
+        }
+    }
+    if nk > 1 {
+        // Coordinate search can stall at a kink: refine with normalised subgradient steps, keeping
+        // the best multipliers seen.
+        let (mut best, _) = dual(opts, nb, cap, &lambda);
+        let mut at = lambda.clone();
+        let mut step = lambda.iter().copied().fold(0.0, f64::max).max(1e-6) * 0.5;
+        for _ in 0..200 {
+            let (value, grad) = dual(opts, nb, cap, &at);
+            if value < best {
+                best = value;
+                lambda.clone_from(&at);
+            }
+            let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                break;
+            }
+            for (l, g) in at.iter_mut().zip(&grad) {
+                *l = (*l - step * g / norm).max(0.0);
+            }
+            step *= 0.97;
         }
     }
     lambda
