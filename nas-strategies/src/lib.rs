@@ -39,5 +39,9 @@ pub use random::RandomSearch;
 
 // MathNAS and LayerNAS (issue 6).
 pub mod mckp;
+pub mod layernas;
+pub mod mathnas;
 pub mod milp;
+pub use layernas::{LayerNas, LayerNasResult};
+pub use mathnas::{BlockTable, PairwiseModel};
 pub use mckp::{MckpProblem, MckpSolution};
