@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod arch;
 mod bench;
+mod mathnas;
 mod plot;
 mod progress;
 mod score;
@@ -43,6 +44,10 @@ enum Command {
     Correlate(score::CorrelateArgs),
     /// Run a search strategy many times on a benchmark table and report mean ± std accuracy.
     Search(search::SearchArgs),
+    /// MathNAS: block tables, prediction, exact selection under hardware limits.
+    Mathnas(mathnas::MathNasArgs),
+    /// LayerNAS: layer-by-layer search under a cost target.
+    Layernas(mathnas::LayerNasArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
         Command::Search(a) => search::run(a, &data),
         Command::Score(a) => score::run_score(a, &data),
         Command::Correlate(a) => score::run_correlate(a, &data),
+        Command::Mathnas(a) => mathnas::run_mathnas(a, &data),
+        Command::Layernas(a) => mathnas::run_layernas(a, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

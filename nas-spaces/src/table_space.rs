@@ -39,12 +39,14 @@ impl UserTable {
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
         let headers: Vec<String> =
             rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
-        let enc = headers
-            .iter()
-            .position(|h| h == encoding_column)
-            .ok_or_else(|| data_err(Some(1), format!("no encoding column {encoding_column:?}; columns: {}", headers.join(","))))?;
+        let enc = headers.iter().position(|h| h == encoding_column).ok_or_else(|| {
+            data_err(Some(1), format!("no encoding column {encoding_column:?}; columns: {}", headers.join(",")))
+        })?;
         if sep == Some("") {
-            return Err(Error::invalid("encoding separator", "an empty separator; leave it out for one character per layer".to_string()));
+            return Err(Error::invalid(
+                "encoding separator",
+                "an empty separator; leave it out for one character per layer".to_string(),
+            ));
         }
         let mut rows: Vec<Vec<String>> = Vec::new();
         let mut tokens: Vec<Vec<String>> = Vec::new();
@@ -96,7 +98,15 @@ impl UserTable {
             }
             genotypes.push(g);
         }
-        Ok(UserTable { path: path.to_path_buf(), sep: sep.map(str::to_string), decisions, genotypes, index, headers, rows })
+        Ok(UserTable {
+            path: path.to_path_buf(),
+            sep: sep.map(str::to_string),
+            decisions,
+            genotypes,
+            index,
+            headers,
+            rows,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -202,7 +212,9 @@ impl SearchSpace for UserTable {
         }
         t.iter()
             .zip(&self.decisions)
-            .map(|(x, d)| d.choices.iter().position(|c| c == x).ok_or_else(|| Error::parse(s, format!("no option {x:?}"))))
+            .map(|(x, d)| {
+                d.choices.iter().position(|c| c == x).ok_or_else(|| Error::parse(s, format!("no option {x:?}")))
+            })
             .collect::<Result<Vec<_>>>()
             .map(Genotype)
     }

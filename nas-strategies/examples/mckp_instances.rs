@@ -33,7 +33,12 @@ fn main() -> nas_core::Result<()> {
             let t = Instant::now();
             let g = solve_milp(&p)?;
             milp.push(t.elapsed().as_secs_f64() * 1e3);
-            assert!((g.value - s.value).abs() < 1e-6 * s.value.abs().max(1.0), "seed {seed}: microlp {} vs exact {}", g.value, s.value);
+            assert!(
+                (g.value - s.value).abs() < 1e-6 * s.value.abs().max(1.0),
+                "seed {seed}: microlp {} vs exact {}",
+                g.value,
+                s.value
+            );
             all.push(json!({
                 "limits_count": limits, "seed": seed, "values": p.values,
                 "costs": p.costs.iter().map(|c| &c.entries).collect::<Vec<_>>(),
@@ -43,8 +48,11 @@ fn main() -> nas_core::Result<()> {
         }
         println!(
             "{limits} limit(s), {count} instances: exact median {:.3} ms (max {:.3}, median {} nodes), microlp median {:.1} ms (max {:.1})",
-            median(exact.clone()), exact.iter().copied().fold(0.0, f64::max), median(nodes),
-            median(milp.clone()), milp.iter().copied().fold(0.0, f64::max)
+            median(exact.clone()),
+            exact.iter().copied().fold(0.0, f64::max),
+            median(nodes),
+            median(milp.clone()),
+            milp.iter().copied().fold(0.0, f64::max)
         );
     }
     std::fs::write(&out, serde_json::to_string(&all).map_err(|e| nas_core::Error::Numerical(e.to_string()))?)

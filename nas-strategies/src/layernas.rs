@@ -32,7 +32,10 @@ impl LayerNas {
     /// Checked parameters: at least one bucket, at least one kept per bucket.
     pub fn new(buckets: usize, keep_per_bucket: usize, defaults: Vec<usize>) -> Result<Self> {
         if buckets == 0 || keep_per_bucket == 0 {
-            return Err(Error::invalid("layernas", format!("{buckets} buckets keeping {keep_per_bucket}: both must be >= 1")));
+            return Err(Error::invalid(
+                "layernas",
+                format!("{buckets} buckets keeping {keep_per_bucket}: both must be >= 1"),
+            ));
         }
         Ok(LayerNas { buckets, keep_per_bucket, defaults })
     }

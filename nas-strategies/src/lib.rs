@@ -38,9 +38,9 @@ pub use evolution::RegularizedEvolution;
 pub use random::RandomSearch;
 
 // MathNAS and LayerNAS (issue 6).
-pub mod mckp;
 pub mod layernas;
 pub mod mathnas;
+pub mod mckp;
 pub mod milp;
 pub use layernas::{LayerNas, LayerNasResult};
 pub use mathnas::{BlockTable, PairwiseModel};

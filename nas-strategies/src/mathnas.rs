@@ -57,7 +57,12 @@ impl Counted<'_> {
 impl BlockTable {
     /// The paper's estimate around `reference`: each position set to each block, others fixed
     /// (at most `sum_i n_i - m + 1` distinct evaluations).
-    pub fn measure(metric: &str, decisions: &[Decision], evaluator: &dyn Evaluator, reference: &Genotype) -> Result<Self> {
+    pub fn measure(
+        metric: &str,
+        decisions: &[Decision],
+        evaluator: &dyn Evaluator,
+        reference: &Genotype,
+    ) -> Result<Self> {
         genotype::validate(decisions, reference)?;
         let mut counted = Counted { evaluator, seen: HashMap::new() };
         let at_ref = counted.eval(reference)?;
@@ -112,7 +117,13 @@ impl BlockTable {
     }
 
     /// From `effect[i][j]` = metric(j at i) - metric(reference), predicting `at_ref` for the reference.
-    fn from_effects(metric: &str, reference: Option<Genotype>, at_ref: f64, effect: &[Vec<f64>], evaluations: usize) -> Self {
+    fn from_effects(
+        metric: &str,
+        reference: Option<Genotype>,
+        at_ref: f64,
+        effect: &[Vec<f64>],
+        evaluations: usize,
+    ) -> Self {
         let deltas: Vec<Vec<f64>> = effect.iter().map(|r| r.iter().map(|e| r[0] - e).collect()).collect();
         let base = at_ref + effect.iter().map(|r| r[0]).sum::<f64>();
         BlockTable { metric: metric.into(), reference, base, deltas, evaluations }
@@ -168,7 +179,8 @@ impl BlockTable {
 /// greedily towards the mean.
 pub fn average_cost_reference(cost: &AdditiveCost) -> Genotype {
     let mean = cost.base + cost.entries.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).sum::<f64>();
-    let decisions: Vec<Decision> = cost.entries.iter().map(|r| Decision { name: String::new(), choices: vec![String::new(); r.len()] }).collect();
+    let decisions: Vec<Decision> =
+        cost.entries.iter().map(|r| Decision { name: String::new(), choices: vec![String::new(); r.len()] }).collect();
     let size = genotype::space_size(&decisions);
     if size <= 1_000_000 {
         let mut best = (f64::INFINITY, Genotype(vec![0; decisions.len()]));
@@ -263,7 +275,8 @@ impl PairwiseModel {
         let w = cholesky_solve(&mut ata, &atb, dim)
             .ok_or_else(|| Error::Numerical("the pairwise fit's normal equations are not positive definite".into()))?;
         let unary = (0..m).map(|i| w[offsets[i]..offsets[i] + sizes[i]].to_vec()).collect();
-        let pairs = pair_index.iter().map(|((i, k), o)| ((*i, *k), w[*o..*o + sizes[*i] * sizes[*k]].to_vec())).collect();
+        let pairs =
+            pair_index.iter().map(|((i, k), o)| ((*i, *k), w[*o..*o + sizes[*i] * sizes[*k]].to_vec())).collect();
         Ok(PairwiseModel { metric: metric.into(), bias: mean + w[0], unary, pairs })
     }
 }
@@ -307,7 +320,11 @@ fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
 /// The `top` choices with the highest predicted objective whose predicted constraints all meet
 /// their limits, best first, by depth-first enumeration with bounds (exact; meant for spaces of up
 /// to about 10^7 networks). An [`Error::Infeasible`] when none meets the limits.
-pub fn select_pairwise(objective: &PairwiseModel, constraints: &[(PairwiseModel, f64)], top: usize) -> Result<Vec<(Genotype, f64)>> {
+pub fn select_pairwise(
+    objective: &PairwiseModel,
+    constraints: &[(PairwiseModel, f64)],
+    top: usize,
+) -> Result<Vec<(Genotype, f64)>> {
     let m = objective.unary.len();
     let sizes: Vec<usize> = objective.unary.iter().map(Vec::len).collect();
     // Interaction terms involving a later position are bounded by their extremes.
@@ -352,7 +369,8 @@ pub fn select_pairwise(objective: &PairwiseModel, constraints: &[(PairwiseModel,
         }
         stack.push((i, j + 1));
         g[i] = j;
-        let worst = if found.len() >= top { found.last().map_or(f64::NEG_INFINITY, |f| f.1) } else { f64::NEG_INFINITY };
+        let worst =
+            if found.len() >= top { found.last().map_or(f64::NEG_INFINITY, |f| f.1) } else { f64::NEG_INFINITY };
         if partial(objective, &g, i + 1) + obj_hi[i + 1] <= worst {
             continue;
         }
@@ -368,7 +386,13 @@ pub fn select_pairwise(objective: &PairwiseModel, constraints: &[(PairwiseModel,
     if found.is_empty() {
         let cheapest: Vec<String> = constraints
             .iter()
-            .map(|(c, l)| format!("{} {:.6} (limit {l})", c.metric, c.bias + (0..m).map(|_| 0.0).sum::<f64>() + extreme(c, f64::min, f64::INFINITY)[0]))
+            .map(|(c, l)| {
+                format!(
+                    "{} {:.6} (limit {l})",
+                    c.metric,
+                    c.bias + (0..m).map(|_| 0.0).sum::<f64>() + extreme(c, f64::min, f64::INFINITY)[0]
+                )
+            })
             .collect();
         return Err(Error::Infeasible(format!("the cheapest network costs at least {}", cheapest.join(", "))));
     }
@@ -405,7 +429,11 @@ mod tests {
 
     #[test]
     fn pairwise_fit_recovers_an_interaction_and_selection_is_exact() {
-        let d = vec![Decision::new("a", &["x", "y"]), Decision::new("b", &["x", "y"]), Decision::new("c", &["x", "y", "z"])];
+        let d = vec![
+            Decision::new("a", &["x", "y"]),
+            Decision::new("b", &["x", "y"]),
+            Decision::new("c", &["x", "y", "z"]),
+        ];
         let f = |g: &Genotype| g.0[0] as f64 + g.0[2] as f64 + 3.0 * (g.0[0] * g.0[1]) as f64;
         let samples: Vec<(Genotype, f64)> =
             (0..12).map(|k| genotype::genotype_at(&d, k).unwrap()).map(|g| (g.clone(), f(&g))).collect();
@@ -413,7 +441,9 @@ mod tests {
         for (g, y) in &samples {
             assert!((model.predict(&g.0) - y).abs() < 1e-3, "{g}");
         }
-        let cost = PairwiseModel::from_cost(&AdditiveCost::new("c", "u", 0.0, vec![vec![0.0, 1.0], vec![0.0, 1.0], vec![0.0, 1.0, 5.0]]).unwrap());
+        let cost = PairwiseModel::from_cost(
+            &AdditiveCost::new("c", "u", 0.0, vec![vec![0.0, 1.0], vec![0.0, 1.0], vec![0.0, 1.0, 5.0]]).unwrap(),
+        );
         let best = select_pairwise(&model, &[(cost.clone(), 2.0)], 2).unwrap();
         assert_eq!(best[0].0.0, vec![1, 1, 0]);
         assert!(select_pairwise(&model, &[(cost, -1.0)], 1).unwrap_err().to_string().starts_with("infeasible"));

@@ -50,15 +50,21 @@ impl MckpProblem {
         if m == 0 || values.iter().any(Vec::is_empty) {
             return Err(Error::invalid("selection", "every position needs at least one option".to_string()));
         }
-        if let Some((i, j, v)) =
-            values.iter().enumerate().flat_map(|(i, r)| r.iter().enumerate().map(move |(j, v)| (i, j, *v))).find(|t| !t.2.is_finite())
+        if let Some((i, j, v)) = values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.iter().enumerate().map(move |(j, v)| (i, j, *v)))
+            .find(|t| !t.2.is_finite())
         {
             return Err(Error::invalid("selection", format!("value [{i}][{j}] = {v} is not finite")));
         }
         let (mut costs, mut limits) = (Vec::new(), Vec::new());
         for (cost, limit) in constraints {
             if !limit.is_finite() || limit < 0.0 {
-                return Err(Error::invalid("limit", format!("{} <= {limit}: a limit must be a finite number >= 0", cost.name)));
+                return Err(Error::invalid(
+                    "limit",
+                    format!("{} <= {limit}: a limit must be a finite number >= 0", cost.name),
+                ));
             }
             let ours: Vec<usize> = values.iter().map(Vec::len).collect();
             let theirs: Vec<usize> = cost.entries.iter().map(Vec::len).collect();
@@ -78,7 +84,10 @@ impl MckpProblem {
     pub fn with_no_block(mut self, from: usize, option: &[usize]) -> Result<Self> {
         let m = self.values.len();
         if from + option.len() != m {
-            return Err(Error::invalid("no-block options", format!("positions {from}.. need {} options", m - from.min(m))));
+            return Err(Error::invalid(
+                "no-block options",
+                format!("positions {from}.. need {} options", m - from.min(m)),
+            ));
         }
         for (i, &o) in (from..m).zip(option) {
             if o >= self.values[i].len() {
@@ -128,9 +137,13 @@ impl MckpProblem {
         // suffix[i] = least cost of positions i.. when position i may start the "no block" tail.
         let mut best = 0.0;
         for i in (0..m).rev() {
-            let real = e[i].iter().enumerate().filter(|(j, _)| self.no_block[i] != Some(*j)).map(|t| *t.1).fold(f64::INFINITY, f64::min);
-            let tail: Option<f64> =
-                (i..m).map(|k2| self.no_block[k2].map(|o| e[k2][o])).sum::<Option<f64>>();
+            let real = e[i]
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| self.no_block[i] != Some(*j))
+                .map(|t| *t.1)
+                .fold(f64::INFINITY, f64::min);
+            let tail: Option<f64> = (i..m).map(|k2| self.no_block[k2].map(|o| e[k2][o])).sum::<Option<f64>>();
             best = match tail {
                 Some(t) => t.min(real + best),
                 None => real + best,
@@ -152,7 +165,15 @@ impl MckpProblem {
             }
         }
         let parts: Vec<String> = (0..self.costs.len())
-            .map(|k| format!("{} {:.6} {} (limit {})", self.costs[k].name, self.cheapest(k), self.costs[k].unit, self.limits[k]))
+            .map(|k| {
+                format!(
+                    "{} {:.6} {} (limit {})",
+                    self.costs[k].name,
+                    self.cheapest(k),
+                    self.costs[k].unit,
+                    self.limits[k]
+                )
+            })
             .collect();
         Error::Infeasible(format!(
             "no network meets every limit at once; the cheapest network costs, limit by limit, {}",
@@ -199,13 +220,20 @@ pub fn solve_exhaustive(p: &MckpProblem) -> Result<MckpSolution> {
 /// A random `positions x blocks` instance with `limits` cost limits, as benchmarks use: costs
 /// uniform on [0, 10), values correlated with the costs (`0.3 * sum of costs + U[0, 5)`, the
 /// harder case for a knapsack), each limit at 40 % of the way from the cheapest to the dearest network.
-pub fn random_instance(rng: &mut dyn rand::RngCore, positions: usize, blocks: usize, limits: usize) -> Result<MckpProblem> {
+pub fn random_instance(
+    rng: &mut dyn rand::RngCore,
+    positions: usize,
+    blocks: usize,
+    limits: usize,
+) -> Result<MckpProblem> {
     use rand::Rng;
     let costs: Vec<Vec<Vec<f64>>> = (0..limits)
         .map(|_| (0..positions).map(|_| (0..blocks).map(|_| rng.random_range(0.0..10.0)).collect()).collect())
         .collect();
     let values = (0..positions)
-        .map(|i| (0..blocks).map(|j| 0.3 * costs.iter().map(|c| c[i][j]).sum::<f64>() + rng.random_range(0.0..5.0)).collect())
+        .map(|i| {
+            (0..blocks).map(|j| 0.3 * costs.iter().map(|c| c[i][j]).sum::<f64>() + rng.random_range(0.0..5.0)).collect()
+        })
         .collect();
     let mut constraints = Vec::new();
     for (k, entries) in costs.into_iter().enumerate() {
@@ -236,7 +264,12 @@ pub fn solve(p: &MckpProblem) -> Result<MckpSolution> {
     for i in 0..m {
         let all: Vec<Opt> = (0..p.values[i].len())
             .filter(|&j| p.no_block[i] != Some(j))
-            .map(|j| Opt { j, value: p.values[i][j], cost: (0..nk).map(|k| p.costs[k].entries[i][j]).collect(), reduced: 0.0 })
+            .map(|j| Opt {
+                j,
+                value: p.values[i][j],
+                cost: (0..nk).map(|k| p.costs[k].entries[i][j]).collect(),
+                reduced: 0.0,
+            })
             .collect();
         let dominated = |a: &Opt, ia: usize| {
             all.iter().enumerate().any(|(ib, b)| {
@@ -269,7 +302,8 @@ pub fn solve(p: &MckpProblem) -> Result<MckpSolution> {
     // with variable depth the order must stay the positions' own.
     let mut order: Vec<usize> = (0..m).collect();
     if nb.iter().all(Option::is_none) {
-        let spread = |i: usize| opts[i].first().map_or(0.0, |a| a.reduced - opts[i].last().map_or(a.reduced, |z| z.reduced));
+        let spread =
+            |i: usize| opts[i].first().map_or(0.0, |a| a.reduced - opts[i].last().map_or(a.reduced, |z| z.reduced));
         order.sort_by(|&a, &b| spread(b).total_cmp(&spread(a)));
     }
     let opts: Vec<Vec<Opt>> = order.iter().map(|&i| opts[i].clone()).collect();
@@ -526,9 +560,13 @@ mod tests {
     fn no_block_ends_the_network() {
         // Option 0 = no block at positions 1 and 2; position 2's block is great but position 1's
         // block is too costly, so the depth chain forbids [x, 0, 1].
-        let p = problem(vec![vec![1.0], vec![0.0, 1.0], vec![0.0, 10.0]], vec![vec![0.0], vec![0.0, 5.0], vec![0.0, 1.0]], 3.0)
-            .with_no_block(1, &[0, 0])
-            .unwrap();
+        let p = problem(
+            vec![vec![1.0], vec![0.0, 1.0], vec![0.0, 10.0]],
+            vec![vec![0.0], vec![0.0, 5.0], vec![0.0, 1.0]],
+            3.0,
+        )
+        .with_no_block(1, &[0, 0])
+        .unwrap();
         let s = solve(&p).unwrap();
         assert_eq!(s.choice.0, vec![0, 0, 0]);
         assert_eq!(solve_exhaustive(&p).unwrap().choice.0, vec![0, 0, 0]);
