@@ -153,6 +153,8 @@ struct Limited {
     exact: Option<AdditiveCost>,
 }
 
+// The space-or-table wiring returns one tuple of its parts, destructured at once.
+#[allow(clippy::type_complexity)]
 pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let started = Instant::now();
     if !matches!(args.predictor.as_str(), "mathnas" | "best") {
@@ -381,6 +383,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(clippy::type_complexity)]
 pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let started = Instant::now();
     let nb201 = Nb201Space::default();

@@ -318,20 +318,22 @@ pub fn solve(p: &MckpProblem) -> Result<MckpSolution> {
         let nb_reduced = nb[i].as_ref().map(|o| o.value - dot(&lambda, &o.cost));
         let top = opts[i].first().map(|o| o.reduced).unwrap_or(f64::NEG_INFINITY);
         best_reduced[i] = best_reduced[i + 1] + nb_reduced.map_or(top, |r| r.max(top));
-        for k in 0..nk {
+        let next_least = least[i + 1].clone();
+        for (k, (slot, next)) in least[i].iter_mut().zip(next_least).enumerate() {
             let mut lo = opts[i].iter().map(|o| o.cost[k]).fold(f64::INFINITY, f64::min);
             if let Some(o) = &nb[i] {
                 lo = lo.min(o.cost[k]);
             }
-            least[i][k] = least[i + 1][k] + lo;
+            *slot = next + lo;
         }
         tail_value[i] = match (&nb[i], tail_value[i + 1]) {
             (Some(o), Some(t)) => Some(o.value + t),
             _ => None,
         };
         if let Some(o) = &nb[i] {
-            for k in 0..nk {
-                tail_cost[i][k] = tail_cost[i + 1][k] + o.cost[k];
+            let next_tail = tail_cost[i + 1].clone();
+            for ((slot, next), c) in tail_cost[i].iter_mut().zip(next_tail).zip(&o.cost) {
+                *slot = next + c;
             }
         }
     }
