@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod arch;
 mod bench;
 mod hw;
+mod mathnas;
 mod plot;
 mod progress;
 mod score;
@@ -50,6 +51,10 @@ enum Command {
     /// Latency models fitted to measured data, and their accuracy.
     #[command(subcommand)]
     Hw(hw::HwCommand),
+    /// MathNAS: block tables, prediction, exact selection under hardware limits.
+    Mathnas(mathnas::MathNasArgs),
+    /// LayerNAS: layer-by-layer search under a cost target.
+    Layernas(mathnas::LayerNasArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
         Command::Correlate(a) => score::run_correlate(a, &data),
         Command::Cost(a) => hw::cost(a),
         Command::Hw(c) => hw::run(c, &data),
+        Command::Mathnas(a) => mathnas::run_mathnas(a, &data),
+        Command::Layernas(a) => mathnas::run_layernas(a, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,11 @@ pub enum Error {
     /// The requested feature or device is not available in this build or on this machine.
     #[error("unavailable: {0}")]
     Unavailable(String),
+
+    /// No solution meets the limits (a selection under hardware budgets); the message says what the
+    /// cheapest solution costs.
+    #[error("infeasible: {0}")]
+    Infeasible(String),
 }
 
 impl Error {

@@ -40,3 +40,12 @@ pub use driver::{Budget, Record, SearchResult, resume, search};
 pub use evolution::RegularizedEvolution;
 pub use neighbourhood::NeighbourhoodMean;
 pub use random::RandomSearch;
+
+// MathNAS and LayerNAS.
+pub mod layernas;
+pub mod mathnas;
+pub mod mckp;
+pub mod milp;
+pub use layernas::{LayerNas, LayerNasResult};
+pub use mathnas::{BlockTable, PairwiseModel};
+pub use mckp::{MckpProblem, MckpSolution};
