@@ -1,23 +1,14 @@
-//! End-to-end tests of `nas cost` and `nas hw fit|eval`. Those that need the benchmark data skip
+//! End-to-end tests of `nas cost` and `nas hw fit|eval|measure`. Those that need the benchmark data skip
 //! (and say so) when it is not found.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-fn nas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas")).args(args).output().expect("the nas binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{nas, stderr};
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("nas-hw-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch("hw").join(name)
 }
 
 const FBNET: &str = "fbnet/help_latency_fbnet_train4000.csv";
@@ -85,4 +76,39 @@ fn fbnet_fit_and_eval_reach_the_target_on_pixel3_and_errors_are_one_line() {
     let o = nas(&["hw", "fit", "--space", "fbnet", "--device", "pixel3", "--data", bad.to_str().unwrap(), "--out", m]);
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("must be a positive number") && e.lines().count() == 1, "{e}");
+}
+
+#[test]
+fn measure_times_real_networks_and_checks_a_local_model_on_unseen_ones() {
+    let dir = common::scratch("measure");
+    let csv = dir.join("cpu.csv");
+    let o = nas(&[
+        "hw",
+        "measure",
+        "--space",
+        "nb201",
+        "--train",
+        "60",
+        "--sample",
+        "8",
+        "--repeats",
+        "2",
+        "--out",
+        csv.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(v["n"], 8);
+    assert!(v["spearman"].as_f64().unwrap().is_finite() && v["rmse_ms"].as_f64().unwrap() >= 0.0);
+    // The measurements are in the HELP layout that `nas hw fit` reads.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 69);
+    assert!(text.starts_with("arch_str,cpu_ms\n\"|"));
+    for (train, needle) in [("10", "fewer than the 45 unknowns"), ("50", "needs at least 57")] {
+        let o = nas(&["hw", "measure", "--space", "nb201", "--train", train, "--sample", "2", "--repeats", "1"]);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(needle), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -124,6 +124,17 @@ fn fit_cell_weights(rows: &[Measurement], pruning: Pruning, pairs: bool) -> Vec<
 pub fn fit_cell(rows: &[Measurement]) -> Result<(Fitted, Accuracy)> {
     check_enough(rows.len(), nb201::feature_count(false))?;
     let split = rows.len() * 4 / 5;
+    if split < nb201::feature_count(false) {
+        let need = (nb201::feature_count(false) * 5).div_ceil(4);
+        return Err(Error::invalid(
+            "fit",
+            format!(
+                "{} measurements: the cell model fits on 80 % of them and chooses its variant on the rest, \
+                 so it needs at least {need}",
+                rows.len()
+            ),
+        ));
+    }
     let (train, valid) = rows.split_at(split);
     let mut best: Option<(Pruning, bool, Accuracy)> = None;
     for pairs in [false, true] {

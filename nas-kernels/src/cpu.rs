@@ -242,32 +242,39 @@ fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f
     let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
     let mut out = vec![0.0f32; batch * out_per];
     let per_thread = batch.div_ceil(threads.max(1));
-    std::thread::scope(|s| {
-        for (xs, ys) in x.chunks(per_thread * in_per).zip(out.chunks_mut(per_thread * out_per)) {
-            s.spawn(move || {
-                let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
-                for (xi, yi) in xs.chunks_exact(in_per).zip(ys.chunks_exact_mut(out_per)) {
-                    for grp in 0..g.groups {
-                        let xg = &xi[grp * cin_g * g.input.h * g.input.w..(grp + 1) * cin_g * g.input.h * g.input.w];
-                        let rhs: &[f32] = if direct {
-                            xg
-                        } else {
-                            im2col(xg, cin_g, g, &mut col);
-                            &col
-                        };
-                        let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
-                        let yg = &mut yi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
-                        crate::gemm::matmul(cout_g, positions, depth, wg, rhs, yg);
-                    }
-                    if let Some(b) = bias {
-                        for (plane, &bv) in yi.chunks_exact_mut(positions).zip(b) {
-                            plane.iter_mut().for_each(|v| *v += bv);
-                        }
-                    }
+    let work = |xs: &[f32], ys: &mut [f32]| {
+        let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+        for (xi, yi) in xs.chunks_exact(in_per).zip(ys.chunks_exact_mut(out_per)) {
+            for grp in 0..g.groups {
+                let xg = &xi[grp * cin_g * g.input.h * g.input.w..(grp + 1) * cin_g * g.input.h * g.input.w];
+                let rhs: &[f32] = if direct {
+                    xg
+                } else {
+                    im2col(xg, cin_g, g, &mut col);
+                    &col
+                };
+                let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
+                let yg = &mut yi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
+                crate::gemm::matmul(cout_g, positions, depth, wg, rhs, yg);
+            }
+            if let Some(b) = bias {
+                for (plane, &bv) in yi.chunks_exact_mut(positions).zip(b) {
+                    plane.iter_mut().for_each(|v| *v += bv);
                 }
-            });
+            }
         }
-    });
+    };
+    if per_thread >= batch {
+        // One image (or one thread): no thread to spawn, which matters for latency measurements.
+        work(x, &mut out);
+    } else {
+        let work = &work;
+        std::thread::scope(|s| {
+            for (xs, ys) in x.chunks(per_thread * in_per).zip(out.chunks_mut(per_thread * out_per)) {
+                s.spawn(move || work(xs, ys));
+            }
+        });
+    }
     Act { data: out, shape: g.output }
 }
 
