@@ -284,13 +284,19 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
                 let flops = nb201_flops(&nb201)?;
                 let mean =
                     flops.base + flops.entries.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).sum::<f64>();
-                let scaled: Vec<f64> =
-                    genotypes.iter().map(|g| acc.predict_scaled(g, &flops, mean)).collect::<nas_core::Result<_>>()?;
+                // MathNAS's base network: the largest, nor_conv_3x3 on every edge.
+                let base = Genotype(vec![3; 6]);
+                let scaled: Vec<f64> = genotypes
+                    .iter()
+                    .map(|g| acc.predict_scaled(g, &base, &flops, mean))
+                    .collect::<nas_core::Result<_>>()?;
                 extra.insert("spearman_flops_scaled".into(), json!(spearman(&scaled, &reward)));
                 let exact = BlockTable::exact("reward", decisions, &reward_eval)?;
                 let pe: Vec<f64> = genotypes.iter().map(|g| exact.predict(g)).collect();
-                let ps: Vec<f64> =
-                    genotypes.iter().map(|g| exact.predict_scaled(g, &flops, mean)).collect::<nas_core::Result<_>>()?;
+                let ps: Vec<f64> = genotypes
+                    .iter()
+                    .map(|g| exact.predict_scaled(g, &base, &flops, mean))
+                    .collect::<nas_core::Result<_>>()?;
                 extra.insert("spearman_exact_additive".into(), json!(spearman(&pe, &reward)));
                 extra.insert("spearman_exact_flops_scaled".into(), json!(spearman(&ps, &reward)));
                 for (name, col) in &true_extra {
