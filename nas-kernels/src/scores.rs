@@ -12,7 +12,7 @@
 //! | `grad_norm` | `sum over layers ||dL/dW||_2` | images |
 //! | `grasp` | `sum -W * Hg`, g = dL/dW | images |
 //! | `fisher` | per output channel `0.5 * mean_images (sum_positions a * dL/da)^2`, summed | images |
-//! | `jacob_cov` | `-sum(log(s + k) + 1/(s + k))`, s = eigenvalues of the correlation of per-image input Jacobians | images |
+//! | `jacob_cov` | `-sum(log(s + k) + 1/(s + k))`, s = eigenvalues of the correlation of per-image input Jacobians; `-inf` if the output ignores the input | images |
 //! | `ntk` | `-lambda_max / lambda_min` of `G G^T`, G = per-image gradients of the summed logits | first 72 |
 //! | `linear_regions` | distinct ReLU sign patterns over the inputs given | inputs |
 //! | `params`, `flops` | exact counts (`nas_core::count`) | none |
@@ -340,9 +340,15 @@ pub fn jacob_cov_candle(network: &Network, images: &ImageBatch, seed: u64) -> Re
     jacob_cov_of(&j, b)
 }
 
-/// jacob_cov from the per-image input Jacobians (`b` rows).
+/// jacob_cov from the per-image input Jacobians (`b` rows). A network whose output does not
+/// depend on an image's pixels (a constant Jacobian row: cells that output zero) has no defined
+/// correlation; it scores `-inf`, the lowest rank, as a singular K does for NASWOT.
 fn jacob_cov_of(j: &[f64], b: usize) -> Result<f64> {
-    let corr = corrcoef_rows(j, b, j.len() / b);
+    let d = j.len() / b;
+    if j.chunks_exact(d).any(|row| row.iter().all(|&v| v == row[0])) {
+        return Ok(f64::NEG_INFINITY);
+    }
+    let corr = corrcoef_rows(j, b, d);
     if corr.iter().any(|v| v.is_nan()) {
         return Err(Error::Numerical("jacob_cov: an image has a constant input Jacobian (correlation is NaN)".into()));
     }
