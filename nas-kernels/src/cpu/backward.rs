@@ -130,7 +130,7 @@ impl CpuNet {
                         input: x(0)?.shape,
                         output: node.shape,
                     };
-                    let (dx, dw) = conv2d_backward(&x(0)?.data, &g, batch, &geometry, w, self.threads);
+                    let (dx, dw) = conv2d_backward(&x(0)?.data, &g, batch, &geometry, w, self.threads)?;
                     add_grad(&mut grads, inputs[0], dx);
                     weights.push((id, w.clone(), dw));
                 }
@@ -251,7 +251,7 @@ fn conv2d_backward(
     g: &ConvGeometry,
     w: &[f32],
     threads: usize,
-) -> (Vec<f32>, Vec<f32>) {
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let in_per = g.input.numel();
     let out_per = g.output.numel();
     let positions = g.output.h * g.output.w;
@@ -262,7 +262,7 @@ fn conv2d_backward(
     let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
     let mut dx = vec![0.0f32; batch * in_per];
     let per_thread = batch.div_ceil(threads.max(1));
-    let partial: Vec<Vec<f32>> = std::thread::scope(|s| {
+    let partial = std::thread::scope(|s| {
         let handles: Vec<_> = x
             .chunks(per_thread * in_per)
             .zip(dy.chunks(per_thread * out_per))
@@ -296,16 +296,14 @@ fn conv2d_backward(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
     });
+    let partial = partial.map_err(|_| Error::Backend("a convolution gradient thread panicked".into()))?;
     let mut dw = vec![0.0f32; w.len()];
     for p in partial {
-        if p.len() != dw.len() {
-            continue; // a thread that panicked; cannot happen with checked geometry
-        }
         dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
-    (dx, dw)
+    Ok((dx, dw))
 }
 
 /// The transpose of [`im2col`]: adds row `(c, ky, kx)` of `col` back onto input
