@@ -231,6 +231,17 @@ struct ConvGeometry {
     output: Shape,
 }
 
+impl ConvGeometry {
+    /// The output columns `lo..hi` whose input column `ox * stride + kx - pad` lies inside the image
+    /// (the others read padding): shared by `im2col` and its transpose.
+    fn inside_columns(&self, kx: isize) -> (usize, usize) {
+        let (s, pad, w, ow) = (self.stride as isize, self.pad as isize, self.input.w as isize, self.output.w as isize);
+        let lo = ((pad - kx).max(0) + s - 1) / s;
+        let hi = ((w - 1 + pad - kx).div_euclid(s) + 1).clamp(lo, ow);
+        (lo.min(ow) as usize, hi as usize)
+    }
+}
+
 /// Convolution of a batch: per image and group, `out[cout_g, P] = W[cout_g, cin_g*k*k] x col[cin_g*k*k, P]`.
 fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f32]>, threads: usize) -> Act {
     let in_per = g.input.numel();
@@ -290,10 +301,7 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
         for ky in 0..g.k as isize {
             for kx in 0..g.k as isize {
                 let Some(dst) = rows.next() else { return };
-                // Output columns whose input column ox*s + kx - pad lies inside the image.
-                let lo = ((pad - kx).max(0) + s - 1) / s;
-                let hi = ((w as isize - 1 + pad - kx).div_euclid(s) + 1).clamp(lo, ow as isize);
-                let (lo, hi) = (lo.min(ow as isize) as usize, hi as usize);
+                let (lo, hi) = g.inside_columns(kx);
                 for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
                     let iy = oy as isize * s + ky - pad;
                     if iy < 0 || iy >= h as isize {

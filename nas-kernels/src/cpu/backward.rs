@@ -323,11 +323,10 @@ fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                    for (ox, &v) in line.iter().enumerate() {
-                        let ix = ox as isize * s + kx - pad;
-                        if ix >= 0 && ix < w as isize {
-                            dst[ix as usize] += v;
-                        }
+                    let (lo, hi) = g.inside_columns(kx);
+                    let first = (lo as isize * s + kx - pad) as usize;
+                    for (d, &v) in dst[first..].iter_mut().step_by(s as usize).zip(&line[lo..hi]) {
+                        *d += v;
                     }
                 }
             }
