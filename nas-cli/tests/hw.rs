@@ -7,10 +7,6 @@ use serde_json::Value;
 mod common;
 use common::{nas, stderr};
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    common::scratch("hw").join(name)
-}
-
 const FBNET: &str = "fbnet/help_latency_fbnet_train4000.csv";
 
 #[test]
@@ -32,7 +28,8 @@ fn fbnet_fit_and_eval_reach_the_target_on_pixel3_and_errors_are_one_line() {
     let Some(dir) = nas_spaces::data::for_tests(FBNET) else { return };
     let data = dir.path.join(FBNET);
     let data = data.to_str().unwrap();
-    let model = tmp("fbnet_pixel3.json");
+    let scratch = common::scratch("fit");
+    let model = scratch.join("fbnet_pixel3.json");
     let m = model.to_str().unwrap();
     let o = nas(&[
         "hw",
@@ -68,7 +65,7 @@ fn fbnet_fit_and_eval_reach_the_target_on_pixel3_and_errors_are_one_line() {
         assert!(e.contains(want) && e.lines().count() == 1, "{e}");
     }
     // A negative latency in a HELP file.
-    let bad = tmp("bad.csv");
+    let bad = scratch.join("bad.csv");
     let mut text = std::fs::read_to_string(dir.path.join(FBNET)).unwrap();
     text = text.lines().take(3).collect::<Vec<_>>().join("\n");
     let text = text.replacen(",17.557745,", ",-17.5,", 1);
@@ -76,6 +73,7 @@ fn fbnet_fit_and_eval_reach_the_target_on_pixel3_and_errors_are_one_line() {
     let o = nas(&["hw", "fit", "--space", "fbnet", "--device", "pixel3", "--data", bad.to_str().unwrap(), "--out", m]);
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("must be a positive number") && e.lines().count() == 1, "{e}");
+    let _ = std::fs::remove_dir_all(scratch);
 }
 
 #[test]
