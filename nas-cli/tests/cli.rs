@@ -103,7 +103,7 @@ fn bad_input_gives_one_line_errors_and_nonzero_exit() {
 
 #[test]
 fn a_corrupt_table_is_reported_with_its_line() {
-    let dir = std::env::temp_dir().join(format!("nas-cli-test-{}", std::process::id()));
+    let dir = common::scratch("corrupt-table");
     std::fs::create_dir_all(dir.join("nb201")).unwrap();
     let csv =
         format!("idx,arch_str,c10_test_acc\n0,{BEST},94.1\n1,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,oops\n");

@@ -85,8 +85,7 @@ fn layernas_meets_the_flops_target_with_few_evaluations() {
 
 #[test]
 fn user_tables_run_both_methods_and_bad_tables_fail_in_one_line() {
-    let dir = std::env::temp_dir().join(format!("nas_mathnas_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("user-table");
     // Three layers of options a/b/c; reward and cost additive, plus a small interaction.
     let mut text = String::from("enc,acc,lat\n");
     for x in ["a", "b", "c"] {
