@@ -33,6 +33,14 @@ pub struct TableArgs {
     max_cost: Option<f64>,
 }
 
+impl TableArgs {
+    /// The user table, when `--table` is given.
+    fn open(&self) -> anyhow::Result<Option<UserTable>> {
+        let Some(path) = &self.table else { return Ok(None) };
+        Ok(Some(UserTable::from_csv(path, &self.encoding_column, self.encoding_sep.as_deref())?))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct MathNasArgs {
     /// The space: nb201 (ignored with --table).
@@ -170,10 +178,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
 
     // The space, the reward by row, the genotype of each row, the limited metrics.
     let nb201 = Nb201Space::default();
-    let user: Option<UserTable> = match &args.table.table {
-        Some(p) => Some(UserTable::from_csv(p, &args.table.encoding_column, args.table.encoding_sep.as_deref())?),
-        None => None,
-    };
+    let user = args.table.open()?;
     let nb_table;
     let (space, genotypes, reward, true_extra, limited, reference): (
         &dyn SearchSpace,
@@ -393,10 +398,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
 pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let started = Instant::now();
     let nb201 = Nb201Space::default();
-    let user: Option<UserTable> = match &args.table.table {
-        Some(p) => Some(UserTable::from_csv(p, &args.table.encoding_column, args.table.encoding_sep.as_deref())?),
-        None => None,
-    };
+    let user = args.table.open()?;
     let nb_table;
     let (space, genotypes, reward, cost, target, extra_cols): (
         &dyn SearchSpace,
