@@ -29,9 +29,10 @@ pub struct CostArgs {
     /// An NB201 string (|op~0|+...) or an FBNet arch_str / op_idx_list (22 blocks).
     #[arg(long)]
     arch: String,
-    /// A fitted latency model (from `nas hw fit`) to price the architecture with as well.
+    /// Fitted models (from `nas hw fit`: latency or energy columns) to price the architecture with
+    /// as well; repeat for several.
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Vec<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -339,8 +340,8 @@ fn eval(a: &EvalArgs, data: &DataDir) -> anyhow::Result<()> {
                 acc.spearman,
                 100.0 * acc.within_10pct
             ),
-            x_label: "measured ms".into(),
-            y_label: "predicted ms".into(),
+            x_label: format!("measured {}", unit(&model.device)),
+            y_label: format!("predicted {}", unit(&model.device)),
             points,
         };
         std::fs::write(p, plot::svg(&[panel])).with_context(|| format!("writing {}", p.display()))?;
@@ -349,12 +350,15 @@ fn eval(a: &EvalArgs, data: &DataDir) -> anyhow::Result<()> {
         crate::print_json(&acc)?;
     } else {
         println!(
-            "n {}  rmse {:.4} ms  spearman {:.4}  within 5% {:.1}%  within 10% {:.1}%",
+            "n {}  rmse {:.4} {}  spearman {:.4}  within 5% {:.1}%  within 10% {:.1}%  \
+             residual autocorrelation in row order {:.2}",
             acc.n,
             acc.rmse_ms,
+            unit(&model.device),
             acc.spearman,
             100.0 * acc.within_5pct,
-            100.0 * acc.within_10pct
+            100.0 * acc.within_10pct,
+            acc.residual_autocorrelation
         );
     }
     Ok(())
@@ -366,28 +370,29 @@ fn parse_arch(arch: &str) -> anyhow::Result<(Box<dyn SearchSpace>, Genotype)> {
     Ok((space, g))
 }
 
-pub fn cost(a: CostArgs) -> anyhow::Result<()> {
+pub fn cost(a: CostArgs, data: &DataDir) -> anyhow::Result<()> {
     let device = nas_hw::roofline::device(&a.device)?;
     let (space, g) = parse_arch(&a.arch)?;
     let net = space.to_network(&g)?;
     let f = nas_hw::footprint::footprint(&net);
     let roofline_ms = nas_hw::roofline::latency_ms(&f, device);
-    let fitted_ms = match &a.model {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let model: LatencyModel =
-                serde_json::from_str(&text).with_context(|| format!("{} is not a fitted model", p.display()))?;
-            if model.space != space.name() {
-                bail!("the model is for space {}, the architecture is {}", model.space, space.name());
-            }
-            Some(model.predict(&g)?)
+    let mut fitted = serde_json::Map::new();
+    for p in &a.model {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let model: LatencyModel =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a fitted model", p.display()))?;
+        if model.space != space.name() {
+            bail!("{} is a model for space {}, the architecture is {}", p.display(), model.space, space.name());
         }
-        None => None,
-    };
+        fitted.insert(model.device.clone(), json!(model.predict(&g)?));
+    }
+    let fitted_latency_ms = fitted.iter().find(|(k, _)| unit(k) == "ms").map(|(_, v)| v.clone());
+    let measured = measured_on(device.name, space.as_ref(), &g, data)?;
     let v = json!({
         "space": space.name(), "device": device.name, "params": f.params, "flops": f.flops,
         "memory_traffic_bytes": f.memory_traffic_bytes, "peak_activation_bytes": f.peak_activation_bytes,
-        "roofline_latency_ms": roofline_ms, "fitted_latency_ms": fitted_ms,
+        "roofline_latency_ms": roofline_ms, "fitted_latency_ms": fitted_latency_ms, "fitted": fitted,
+        "measured": measured,
     });
     if a.json {
         crate::print_json(&v)?;
@@ -398,9 +403,42 @@ pub fn cost(a: CostArgs) -> anyhow::Result<()> {
             f.params, f.flops, f.memory_traffic_bytes, f.peak_activation_bytes
         );
         println!("roofline latency {roofline_ms:.4} ms ({})", device.source);
-        if let Some(ms) = fitted_ms {
-            println!("fitted latency {ms:.4} ms");
+        for (column, value) in &fitted {
+            println!("fitted {column} {:.4} {}", value.as_f64().unwrap_or(f64::NAN), unit(column));
+        }
+        for (column, value) in measured.iter().flatten() {
+            println!("measured {column} {value:.4} {} (HW-NAS-Bench, cifar10)", unit(column));
         }
     }
     Ok(())
+}
+
+/// The unit of a measurement column: mJ for energy columns, ms otherwise.
+fn unit(column: &str) -> &'static str {
+    if column.contains("energy") { "mJ" } else { "ms" }
+}
+
+/// HW-NAS-Bench's measured latency and energy of an NB201 architecture on `device` (CIFAR-10 rows),
+/// when the benchmark files are in the data directory; `None` otherwise.
+fn measured_on(
+    device: &str,
+    space: &dyn SearchSpace,
+    g: &Genotype,
+    data: &DataDir,
+) -> anyhow::Result<Option<std::collections::BTreeMap<String, f64>>> {
+    let files = [nas_spaces::hw_nas_bench::FILE, nas_spaces::nb201_table::FILE];
+    if space.name() != "nb201" || !files.iter().all(|f| data.has(f)) {
+        return Ok(None);
+    }
+    let Some(idx) = Nb201Table::load(data)?.index_of(g) else { return Ok(None) };
+    let hw = nas_spaces::HwNasBench::load(data)?;
+    let mut values = std::collections::BTreeMap::new();
+    for m in hw.metrics() {
+        if m.starts_with(&format!("{device}_")) && (m.ends_with("_latency") || m.ends_with("_energy")) {
+            if let Some(v) = hw.value(idx, nas_spaces::Dataset::Cifar10, m)? {
+                values.insert(m.clone(), v);
+            }
+        }
+    }
+    Ok(Some(values))
 }

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Command::Search(a) => search::run(a, &data),
         Command::Score(a) => score::run_score(a, &data),
         Command::Correlate(a) => score::run_correlate(a, &data),
-        Command::Cost(a) => hw::cost(a),
+        Command::Cost(a) => hw::cost(a, &data),
         Command::Hw(c) => hw::run(c, &data),
         Command::Mathnas(a) => mathnas::run_mathnas(a, &data),
         Command::Layernas(a) => mathnas::run_layernas(a, &data),

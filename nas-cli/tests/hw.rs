@@ -5,9 +5,10 @@
 use serde_json::Value;
 
 mod common;
-use common::{nas, stderr};
+use common::{nas, stderr, stdout};
 
 const FBNET: &str = "fbnet/help_latency_fbnet_train4000.csv";
+const HW: &str = "nb201/hw_nas_bench_nb201.csv";
 
 #[test]
 fn cost_prints_counts_and_roofline_and_rejects_unknown_devices() {
@@ -17,6 +18,57 @@ fn cost_prints_counts_and_roofline_and_rejects_unknown_devices() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["params"], 1_073_466);
     assert!(v["roofline_latency_ms"].as_f64().unwrap() > 0.0);
+    // With the benchmark: HW-NAS-Bench's measured latency and energy of this network, and fitted
+    // latency and energy models priced side by side.
+    if let Some(dir) = nas_spaces::data::for_tests(HW) {
+        let v: Value =
+            serde_json::from_slice(&nas(&["cost", "--device", "edgegpu", "--arch", arch, "--json"]).stdout).unwrap();
+        let measured = &v["measured"];
+        assert!(measured["edgegpu_latency"].as_f64().unwrap() > 0.0, "{v}");
+        assert!(measured["edgegpu_energy"].as_f64().unwrap() > 0.0, "{v}");
+        let scratch = common::scratch("cost");
+        let data = dir.path.join(HW);
+        let mut models = Vec::new();
+        for column in ["edgegpu_latency", "edgegpu_energy"] {
+            let m = scratch.join(format!("{column}.json"));
+            let o = nas(&[
+                "hw",
+                "fit",
+                "--space",
+                "nb201",
+                "--device",
+                column,
+                "--data",
+                data.to_str().unwrap(),
+                "--train-rows",
+                "1000",
+                "--seed",
+                "0",
+                "--out",
+                m.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            models.push(m);
+        }
+        let (lat, energy) = (models[0].to_str().unwrap(), models[1].to_str().unwrap());
+        let o = nas(&["cost", "--device", "edgegpu", "--arch", arch, "--model", lat, "--model", energy, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for column in ["edgegpu_latency", "edgegpu_energy"] {
+            let (fit, meas) = (v["fitted"][column].as_f64().unwrap(), v["measured"][column].as_f64().unwrap());
+            assert!((fit / meas - 1.0).abs() < 0.25, "{column}: fitted {fit}, measured {meas}");
+        }
+        assert_eq!(v["fitted_latency_ms"], v["fitted"]["edgegpu_latency"]);
+        let text = stdout(&nas(&["cost", "--device", "edgegpu", "--arch", arch, "--model", energy]));
+        assert!(text.contains("fitted edgegpu_energy") && text.contains(" mJ"), "{text}");
+        // The energy model on the rows it was not fitted on.
+        let o = nas(&["hw", "eval", "--model", energy, "--data", data.to_str().unwrap(), "--json"]);
+        let acc: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(acc["n"], 15_625 - 1000);
+        assert!(acc["spearman"].as_f64().unwrap() > 0.97 && acc["within_10pct"].as_f64().unwrap() > 0.88, "{acc}");
+        assert!(acc["residual_autocorrelation"].as_f64().unwrap().abs() < 0.2, "{acc}");
+        let _ = std::fs::remove_dir_all(scratch);
+    }
     let o = nas(&["cost", "--device", "toaster", "--arch", arch]);
     assert!(!o.status.success());
     let e = stderr(&o);

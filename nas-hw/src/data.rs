@@ -5,6 +5,8 @@
 use std::path::Path;
 
 use nas_core::{Error, Genotype, Result, SearchSpace};
+use nas_spaces::Dataset;
+use nas_spaces::hw_nas_bench::{self, HwNasBench};
 
 /// The two layouts a measurement file can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +35,9 @@ pub struct Measurements {
 }
 
 /// Reads column `column` of `path`. `nb201_genotype` maps an NB201 index to its genotype (needed for
-/// the HW-NAS-Bench layout); `dataset` picks those rows (default `cifar10`). `space` parses the
-/// architecture column of a HELP file. Negative, NaN or non-numeric values are errors naming the line.
+/// the HW-NAS-Bench layout, read by [`nas_spaces::HwNasBench`] with its value rule); `dataset` picks
+/// those rows (default `cifar10`). `space` parses the architecture column of a HELP file. A value that
+/// is not a positive number is an error naming the line.
 pub fn read(
     path: &Path,
     column: &str,
@@ -47,77 +50,60 @@ pub fn read(
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let headers = rdr.headers().map_err(|e| err(Some(1), e.to_string()))?.clone();
     let pos = |name: &str| headers.iter().position(|h| h == name);
-    let layout = if headers.get(0) == Some("idx") && headers.get(1) == Some("dataset") {
-        Layout::HwNasBench
-    } else if pos("arch_str").is_some() || pos("op_idx_list").is_some() {
-        Layout::Help
-    } else {
-        return Err(err(
-            Some(1),
-            "neither the HW-NAS-Bench layout (idx,dataset,...) nor the HELP layout (an arch_str or op_idx_list column)"
-                .into(),
-        ));
-    };
-    let value_col = pos(column).ok_or_else(|| {
+    let no_column = || {
         let cols: Vec<&str> =
             headers.iter().filter(|h| !["idx", "dataset", "fb_idx", "arch_str", "op_idx_list"].contains(h)).collect();
         Error::invalid("device", format!("{} has no column {column:?}; it has {}", path.display(), cols.join(", ")))
-    })?;
-    let arch_col = if layout == Layout::Help { pos("op_idx_list").or_else(|| pos("arch_str")) } else { None };
-    if layout == Layout::HwNasBench && space.name() != "nb201" {
-        return Err(Error::invalid(
-            "space",
-            format!("{} is in the HW-NAS-Bench NB201 layout, not for space {}", path.display(), space.name()),
-        ));
-    }
-    let dataset = dataset.unwrap_or("cifar10");
-    let mut out = Measurements { layout, column: column.to_string(), rows: Vec::new(), not_available: 0 };
-    let mut record = csv::StringRecord::new();
-    let mut n = 0usize;
-    loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(err(e.position().map(|p| p.line()), e.to_string())),
+    };
+    let value_col = pos(column).ok_or_else(no_column)?;
+    let positive = |line: Option<u64>, x: f64| {
+        if x > 0.0 { Ok(x) } else { Err(err(line, format!("{column} = {x}: a measurement must be a positive number"))) }
+    };
+    let mut out = Measurements { layout: Layout::Help, column: column.to_string(), rows: Vec::new(), not_available: 0 };
+    if hw_nas_bench::is_layout(&headers) {
+        if space.name() != "nb201" {
+            return Err(Error::invalid(
+                "space",
+                format!("{} is in the HW-NAS-Bench NB201 layout, not for space {}", path.display(), space.name()),
+            ));
         }
-        let line = record.position().map(|p| p.line());
-        let field = |i: usize| record.get(i).unwrap_or("").trim();
-        let (id, genotype) = match layout {
-            Layout::HwNasBench => {
-                if field(1) != dataset {
-                    continue;
-                }
-                let idx: usize =
-                    field(0).parse().map_err(|_| err(line, format!("idx {:?} is not an index", field(0))))?;
-                let g = nb201_genotype(idx).ok_or_else(|| err(line, format!("idx {idx} is not an NB201 index")))?;
-                (idx, g)
+        let dataset: Dataset = dataset.unwrap_or("cifar10").parse()?;
+        out.layout = Layout::HwNasBench;
+        let table = HwNasBench::from_csv(path)?;
+        for (idx, value) in table.rows(dataset, column)? {
+            let Some(x) = value else {
+                out.not_available += 1;
+                continue;
+            };
+            let g = nb201_genotype(idx).ok_or_else(|| err(None, format!("idx {idx} is not an NB201 index")))?;
+            out.rows.push(Measurement { id: idx, genotype: g, value: positive(None, x)? });
+        }
+    } else {
+        let arch_col = pos("op_idx_list").or_else(|| pos("arch_str")).ok_or_else(|| {
+            err(
+                Some(1),
+                "neither the HW-NAS-Bench layout (idx,dataset,...) nor the HELP layout (an arch_str or op_idx_list column)"
+                    .into(),
+            )
+        })?;
+        let mut record = csv::StringRecord::new();
+        loop {
+            match rdr.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(err(e.position().map(|p| p.line()), e.to_string())),
             }
-            Layout::Help => {
-                let a = field(arch_col.unwrap_or(0));
-                let g = space.parse(a).map_err(|e| err(line, e.to_string()))?;
-                n += 1;
-                (n - 1, g)
-            }
-        };
-        let v = field(value_col);
-        if layout == Layout::HwNasBench && (v.is_empty() || v == "-1") {
-            out.not_available += 1;
-            continue;
+            let line = record.position().map(|p| p.line());
+            let field = |i: usize| record.get(i).unwrap_or("").trim();
+            let genotype = space.parse(field(arch_col)).map_err(|e| err(line, e.to_string()))?;
+            let v = field(value_col);
+            let x: f64 = v.parse().map_err(|_| err(line, format!("{column} {v:?} is not a number")))?;
+            let value = positive(line, x)?;
+            out.rows.push(Measurement { id: out.rows.len(), genotype, value });
         }
-        let x: f64 = v.parse().map_err(|_| err(line, format!("{column} {v:?} is not a number")))?;
-        if !x.is_finite() || x <= 0.0 {
-            return Err(err(line, format!("{column} = {v}: a latency must be a positive number")));
-        }
-        out.rows.push(Measurement { id, genotype, value: x });
     }
     if out.rows.is_empty() {
-        return Err(err(
-            None,
-            format!(
-                "no measurements of {column}{}",
-                if layout == Layout::HwNasBench { format!(" for dataset {dataset}") } else { String::new() }
-            ),
-        ));
+        return Err(err(None, format!("no measurements of {column}")));
     }
     Ok(out)
 }
