@@ -102,6 +102,18 @@ fn gradient_score(c: &mut Criterion) {
         b.iter(|| nas_kernels::scores::snip_and_grad_norm_candle(&net, &images, 0).unwrap())
     });
     group.finish();
+    // grasp: three backward passes (f32 fast path, f64 candle reference) at batch 32, since the
+    // candle path needs several GB at 128.
+    let batch = images.first(32).unwrap();
+    let mut group = c.benchmark_group("grasp_score");
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("cpu", "light-b32"), |b| {
+        b.iter(|| nas_kernels::scores::grasp(&net, &batch, 0).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("candle", "light-b32"), |b| {
+        b.iter(|| nas_kernels::scores::grasp_candle(&net, &batch, 0).unwrap())
+    });
+    group.finish();
 }
 
 criterion_group!(benches, k_step, log_det, full_score, gradient_score);

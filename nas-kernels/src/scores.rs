@@ -17,13 +17,14 @@
 //! | `linear_regions` | distinct ReLU sign patterns over the inputs given | inputs |
 //! | `params`, `flops` | exact counts (`nas_core::count`) | none |
 //!
-//! Paths: naswot, linear_regions, snip, grad_norm, fisher and jacob_cov run on the fast CPU
+//! Paths: naswot, linear_regions, snip, grad_norm, grasp, fisher and jacob_cov run on the fast CPU
 //! network (`crate::cpu`, with its own backward pass); their candle versions (`*_candle`) are the
-//! references the tests compare them with. synflow (f64), grasp and ntk run on candle.
+//! references the tests compare them with. synflow (f64) and ntk run on candle.
 //!
-//! Deviation: candle has no second-order backward, so `grasp` takes the Hessian-vector product
+//! Deviation: neither path has a second-order backward, so `grasp` takes the Hessian-vector product
 //! `Hg` as a central difference of gradients, `(grad L(W + e g) - grad L(W - e g)) / 2e`, with
-//! `e = 1e-3 * ||W|| / ||g||` (in f64, so the difference keeps about ten significant digits).
+//! `e = 1e-3 * ||W|| / ||g||`. The candle reference runs in f64; the fast path runs its three
+//! passes in f32 and sums in f64 (the tests bound the difference).
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
@@ -256,8 +257,43 @@ fn weight_measure(
     Ok(total)
 }
 
-/// GraSP: `sum -W * Hg` with a finite-difference Hessian-vector product (see the module doc).
+/// GraSP: `sum -W * Hg` with a finite-difference Hessian-vector product (see the module doc), on
+/// the fast CPU path: three f32 backward passes, at `W` and `W +- e g`, the sums in f64.
 pub fn grasp(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
+    let net = CpuNet::new(network, seed)?;
+    let grads_at = |net: &CpuNet| -> Result<crate::cpu::Gradients> {
+        let tape = net.forward_tape(&images.pixels, images.len())?;
+        let d = cross_entropy_grad(net.output(&tape)?, &images.labels)?;
+        net.backward(&tape, &d, &mut |_, _, _| {})
+    };
+    let g = grads_at(&net)?.weights;
+    let g_norm = g.iter().flat_map(|(_, _, d)| d).map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+    if g_norm == 0.0 {
+        return Ok(0.0);
+    }
+    let eps = GRASP_STEP * net.weight_norm() / g_norm;
+    let plus = grads_at(&net.shifted(&g, eps)?)?.weights;
+    let minus = grads_at(&net.shifted(&g, -eps)?)?.weights;
+    // The same network in the same order: the three lists line up layer by layer.
+    if plus.len() != g.len() || minus.len() != g.len() {
+        return Err(Error::Numerical("grasp: the shifted networks have other layers with gradients".into()));
+    }
+    let mut total = 0.0;
+    for (((_, w, _), (_, _, p)), (_, _, m)) in g.iter().zip(&plus).zip(&minus) {
+        total -= w
+            .iter()
+            .zip(p.iter().zip(m))
+            .map(|(&w, (&p, &m))| f64::from(w) * (f64::from(p) - f64::from(m)) / (2.0 * eps))
+            .sum::<f64>();
+    }
+    Ok(total)
+}
+
+/// The finite-difference step of grasp, relative: `e = GRASP_STEP * ||W|| / ||g||`.
+pub const GRASP_STEP: f64 = 1e-3;
+
+/// GraSP on the candle path in f64: the reference of [`grasp`].
+pub fn grasp_candle(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
     let cn = CandleNet::new(network, seed, DType::F64, &Device::Cpu)?;
     let weights: Vec<Var> = cn.params().filter_map(|(_, p)| p.weight().cloned()).collect();
     let grads_at = |cn: &CandleNet| -> Result<Vec<Tensor>> {
@@ -284,7 +320,7 @@ pub fn grasp(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
     if g_norm == 0.0 {
         return Ok(0.0);
     }
-    let eps = 1e-3 * norm(&originals)? / g_norm;
+    let eps = GRASP_STEP * norm(&originals)? / g_norm;
     let shifted = |sign: f64| -> Result<Vec<Tensor>> {
         for ((w, w0), gi) in weights.iter().zip(&originals).zip(&g) {
             w.set(&(w0 + (gi * (sign * eps)).map_err(backend)?).map_err(backend)?).map_err(backend)?;

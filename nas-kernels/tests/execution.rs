@@ -225,6 +225,10 @@ fn compare_gradients(net: &Network, batch: &ImageBatch, seed: u64) {
         (Ok(jc), Ok(jc_ref)) => assert!(jc == jc_ref || close(jc, jc_ref, 1e-2), "jacob_cov {jc} vs {jc_ref}"),
         (a, b) => panic!("jacob_cov {a:?} vs {b:?}"),
     }
+    // grasp: three f32 passes against the f64 reference, same finite-difference step.
+    let (grasp, grasp_ref) =
+        (scores::grasp(net, batch, seed).unwrap(), scores::grasp_candle(net, batch, seed).unwrap());
+    assert!(close(grasp, grasp_ref, 1e-3) || (grasp - grasp_ref).abs() < 1e-6, "grasp {grasp} vs {grasp_ref}");
 }
 
 #[test]

@@ -37,6 +37,35 @@ pub struct Gradients {
 }
 
 impl CpuNet {
+    /// A copy of the network with `W + step * direction` for each `(node, _, direction)` listed
+    /// (the `weights` of [`Gradients`]); the other weights are unchanged.
+    pub fn shifted(&self, along: &[(NodeId, Vec<f32>, Vec<f32>)], step: f64) -> Result<CpuNet> {
+        let mut weights = self.weights.clone();
+        for (id, _, dir) in along {
+            let init = weights[id.index()].as_mut().ok_or_else(|| missing_weights(&self.net.node(*id).name))?;
+            if init.weight.len() != dir.len() {
+                return Err(Error::invalid(
+                    "direction",
+                    format!(
+                        "{} values for the {} weights of {}",
+                        dir.len(),
+                        init.weight.len(),
+                        self.net.node(*id).name
+                    ),
+                ));
+            }
+            for (w, d) in init.weight.iter_mut().zip(dir) {
+                *w = (f64::from(*w) + step * f64::from(*d)) as f32;
+            }
+        }
+        Ok(CpuNet { net: self.net.clone(), weights, threads: self.threads })
+    }
+
+    /// The Euclidean norm of every conv and linear weight, in f64.
+    pub fn weight_norm(&self) -> f64 {
+        self.weights.iter().flatten().flat_map(|i| &i.weight).map(|&w| f64::from(w) * f64::from(w)).sum::<f64>().sqrt()
+    }
+
     /// The forward pass, keeping every node's value for [`CpuNet::backward`].
     pub fn forward_tape(&self, pixels: &[f32], batch: usize) -> Result<Tape> {
         Ok(Tape { values: self.run(pixels, batch, &mut |_, _| Ok(()), true)?, batch })
