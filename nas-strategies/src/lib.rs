@@ -42,6 +42,7 @@ pub use neighbourhood::NeighbourhoodMean;
 pub use random::RandomSearch;
 
 // MathNAS and LayerNAS.
+pub mod fractional;
 pub mod layernas;
 pub mod mathnas;
 pub mod mckp;
