@@ -156,12 +156,6 @@ pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow
     let space = FbnetSpace::default();
     let flops = nas_hw::count_table::flops_table(&space)?;
     let latency = a.max_latency_ms.map(|_| Latency::fit(&space, data, a.hw_data, a.device)).transpose()?;
-    let scorer = a.proxy.scorer(&space, proxy)?;
-    let reward = ScoreEvaluator { scorer: &scorer, proxy };
-
-    // MathNAS's reference: the network of average FLOPs; m*n proxy evaluations around it.
-    let reference = average_cost_reference(&flops);
-    let table = BlockTable::measure(proxy.name(), space.decisions(), &reward, &reference)?;
     let mut constraints = Vec::new();
     if let (Some(l), Some(limit)) = (&latency, a.max_latency_ms) {
         constraints.push((l.table.clone(), limit));
@@ -169,6 +163,15 @@ pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow
     if let Some(limit) = a.max_mflops {
         constraints.push((flops.clone(), limit));
     }
+    // A limit below the cheapest network fails before any score is computed.
+    let zeros = space.decisions().iter().map(|d| vec![0.0; d.choices.len()]).collect();
+    MckpProblem::new(zeros, constraints.clone())?.check_limits()?;
+    let scorer = a.proxy.scorer(&space, proxy)?;
+    let reward = ScoreEvaluator { scorer: &scorer, proxy };
+
+    // MathNAS's reference: the network of average FLOPs; m*n proxy evaluations around it.
+    let reference = average_cost_reference(&flops);
+    let table = BlockTable::measure(proxy.name(), space.decisions(), &reward, &reference)?;
     let problem = MckpProblem::new(table.values(), constraints)?;
     let t = Instant::now();
     let s = if a.solver == "exact" { mckp::solve(&problem)? } else { milp::solve_milp(&problem)? };

@@ -237,6 +237,9 @@ fn fbnet_limits_that_cannot_be_met_and_unknown_devices_fail_in_one_line() {
     let m = ["mathnas", "--space", "fbnet", "--proxy", "params", "--no-cache", "--device"];
     let e = error(&nas(&[&m[..], &["pixel3", "--max-latency-ms", "1"]].concat()));
     assert!(e.contains("infeasible: the cheapest network costs"), "{e}");
+    // Checked before the block table is measured: no synflow score is computed here.
+    let e = error(&nas(&["mathnas", "--space", "fbnet", "--proxy", "synflow", "--no-cache", "--max-mflops", "1"]));
+    assert!(e.contains("infeasible: the cheapest network costs") && e.contains("MFLOPs in flops"), "{e}");
     let e = error(&nas(&[&m[..], &["no_such_phone", "--max-latency-ms", "20"]].concat()));
     assert!(e.contains("no_such_phone") && e.contains("pixel3"), "{e}");
     let e = error(&nas(&[&m[..], &["pixel3", "--max-latency-ms", "20", "--predictor", "best"]].concat()));
