@@ -10,6 +10,7 @@ mod arch;
 mod bench;
 mod hw;
 mod mathnas;
+mod mathnas_fbnet;
 mod plot;
 mod progress;
 mod score;

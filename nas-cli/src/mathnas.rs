@@ -1,6 +1,7 @@
 //! `nas mathnas` and `nas layernas`: selection under hardware limits on NAS-Bench-201 (accuracy
-//! from the benchmark table, latency and energy from HW-NAS-Bench, FLOPs from the IR) or on a
-//! user's CSV table.
+//! from the benchmark table, latency and energy from HW-NAS-Bench, FLOPs from the IR), on FBNet
+//! (a training-free score, latency fitted on HELP, FLOPs from the IR: [`crate::mathnas_fbnet`]) or
+//! on a user's CSV table.
 
 use std::time::Instant;
 
@@ -13,6 +14,8 @@ use nas_strategies::{BlockTable, LayerNas, MckpProblem, mckp, milp};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
+
+use crate::mathnas_fbnet::{self, ProxyArgs};
 
 /// A user table: `--table <csv> --encoding-column --reward-column --cost-column --max-cost`.
 #[derive(Debug, Args)]
@@ -43,12 +46,16 @@ impl TableArgs {
 
 #[derive(Debug, Args)]
 pub struct MathNasArgs {
-    /// The space: nb201 (ignored with --table).
+    /// The space: nb201 or fbnet (ignored with --table).
     #[arg(long, default_value = "nb201")]
     space: String,
-    /// HW-NAS-Bench device whose `<device>_latency` / `<device>_energy` columns are limited.
+    /// nb201: HW-NAS-Bench device whose `<device>_latency` / `<device>_energy` columns are limited;
+    /// fbnet: a HELP latency column (pixel3, raspi4, samsung_a50, gold_6240, 1080ti_1, ...).
     #[arg(long, default_value = "edgegpu")]
     device: String,
+    /// fbnet: the HELP latency file (default: the data directory's fbnet/help_latency_fbnet_train4000.csv).
+    #[arg(long, value_name = "CSV")]
+    hw_data: Option<std::path::PathBuf>,
     /// HW-NAS-Bench dataset of the hardware columns.
     #[arg(long, default_value = "cifar10")]
     hw_dataset: String,
@@ -81,6 +88,8 @@ pub struct MathNasArgs {
     #[arg(long)]
     correlation: bool,
     #[command(flatten)]
+    proxy: ProxyArgs,
+    #[command(flatten)]
     table: TableArgs,
     #[arg(long)]
     json: bool,
@@ -88,11 +97,20 @@ pub struct MathNasArgs {
 
 #[derive(Debug, Args)]
 pub struct LayerNasArgs {
+    /// The space: nb201 or fbnet (ignored with --table).
     #[arg(long, default_value = "nb201")]
     space: String,
-    /// The cost: flops (NB201).
+    /// The cost: flops (nb201, fbnet) or latency (fbnet, with --device).
     #[arg(long, default_value = "flops")]
     cost: String,
+    /// fbnet: the HELP latency column limited by --max-latency-ms (pixel3, raspi4, ...).
+    #[arg(long)]
+    device: Option<String>,
+    /// fbnet: the HELP latency file (default: the data directory's fbnet/help_latency_fbnet_train4000.csv).
+    #[arg(long, value_name = "CSV")]
+    hw_data: Option<std::path::PathBuf>,
+    #[arg(long)]
+    max_latency_ms: Option<f64>,
     #[arg(long)]
     max_mflops: Option<f64>,
     /// H: cost buckets.
@@ -101,6 +119,8 @@ pub struct LayerNasArgs {
     /// Candidates kept per bucket.
     #[arg(long, default_value_t = 1)]
     keep: usize,
+    #[command(flatten)]
+    proxy: ProxyArgs,
     #[command(flatten)]
     table: TableArgs,
     #[arg(long)]
@@ -130,21 +150,16 @@ fn check_limit(name: &str, v: Option<f64>) -> anyhow::Result<Option<f64>> {
 
 /// NB201 FLOPs (MFLOPs, CIFAR-10 network) as an exact additive table from the lowered networks.
 fn nb201_flops(space: &Nb201Space) -> anyhow::Result<AdditiveCost> {
-    let m = space.decisions().len();
-    let flops = |g: &Genotype| -> anyhow::Result<f64> { Ok(space.to_network(g)?.counts().flops as f64 / 1e6) };
-    let zero = Genotype(vec![0; m]);
-    let base = flops(&zero)?;
-    let mut entries = Vec::new();
-    for (i, d) in space.decisions().iter().enumerate() {
-        let mut row = Vec::new();
-        for j in 0..d.choices.len() {
-            let mut g = zero.clone();
-            g.0[i] = j;
-            row.push(flops(&g)? - base);
-        }
-        entries.push(row);
+    Ok(nas_hw::count_table::flops_table(space)?)
+}
+
+/// Prints the result: one line of JSON with --json, else indented JSON.
+fn output(out: &Value, one_line: bool) -> anyhow::Result<()> {
+    if one_line {
+        return crate::print_json(out);
     }
-    Ok(AdditiveCost::new("flops", "MFLOPs", base, entries)?)
+    println!("{}", serde_json::to_string_pretty(out)?);
+    Ok(())
 }
 
 fn spearman(a: &[f64], b: &[f64]) -> f64 {
@@ -175,6 +190,37 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let energy = check_limit("max-energy-mj", args.max_energy_mj)?;
     let mflops = check_limit("max-mflops", args.max_mflops)?;
     let max_cost = check_limit("max-cost", args.table.max_cost)?;
+    if args.table.table.is_none() && args.space == "fbnet" {
+        if args.predictor == "best" {
+            bail!(
+                "--predictor best fits its pairwise model on true accuracies, and fbnet has no accuracy table; \
+                 use --predictor mathnas"
+            );
+        }
+        if args.block_table != "measured" {
+            bail!("--block-table {} needs every network of the space; fbnet has 9^22: use measured", args.block_table);
+        }
+        if args.correlation {
+            bail!("--correlation needs a table of the whole space; fbnet has none");
+        }
+        if energy.is_some() {
+            bail!("--max-energy-mj: the HELP data for fbnet has latency only");
+        }
+        let a = mathnas_fbnet::MathNasFbnet {
+            device: &args.device,
+            hw_data: args.hw_data.as_deref(),
+            max_latency_ms: lat,
+            max_mflops: mflops,
+            solver: &args.solver,
+            proxy: &args.proxy,
+        };
+        return output(&mathnas_fbnet::mathnas(&a, data, started)?, args.json);
+    }
+    if args.table.table.is_none() {
+        args.proxy.refuse_on(&args.space)?;
+    } else {
+        args.proxy.refuse_on("a --table")?;
+    }
 
     // The space, the reward by row, the genotype of each row, the limited metrics.
     let nb201 = Nb201Space::default();
@@ -199,7 +245,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
         (t, t.genotypes().to_vec(), reward, Vec::new(), limited, reference)
     } else {
         if args.space != "nb201" {
-            bail!("unknown space {:?}; available: nb201 (or --table)", args.space);
+            bail!("unknown space {:?}; available: nb201, fbnet (or --table)", args.space);
         }
         nb_table = Nb201Table::load(data)?;
         let genotypes: Vec<Genotype> =
@@ -397,6 +443,20 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
 #[allow(clippy::type_complexity)]
 pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let started = Instant::now();
+    if args.table.table.is_none() && args.space == "fbnet" {
+        let a = mathnas_fbnet::LayerNasFbnet {
+            cost: &args.cost,
+            device: args.device.as_deref(),
+            hw_data: args.hw_data.as_deref(),
+            max_latency_ms: check_limit("max-latency-ms", args.max_latency_ms)?,
+            max_mflops: check_limit("max-mflops", args.max_mflops)?,
+            buckets: args.buckets,
+            keep: args.keep,
+            proxy: &args.proxy,
+        };
+        return output(&mathnas_fbnet::layernas(&a, data, started)?, args.json);
+    }
+    args.proxy.refuse_on(if args.table.table.is_some() { "a --table" } else { &args.space })?;
     let nb201 = Nb201Space::default();
     let user = args.table.open()?;
     let nb_table;
@@ -413,7 +473,7 @@ pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
         (t, t.genotypes().to_vec(), t.metric(&args.table.reward_column)?, t.metric(col)?, limit, Vec::new())
     } else {
         if args.space != "nb201" {
-            bail!("unknown space {:?}; available: nb201 (or --table)", args.space);
+            bail!("unknown space {:?}; available: nb201, fbnet (or --table)", args.space);
         }
         if args.cost != "flops" {
             bail!("unknown --cost {:?}; available: flops", args.cost);

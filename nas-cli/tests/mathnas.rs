@@ -4,6 +4,10 @@
 
 use std::process::Output;
 
+use nas_core::{AdditiveCost, SearchSpace};
+use nas_spaces::FbnetSpace;
+use nas_strategies::MckpProblem;
+use nas_strategies::milp::solve_milp;
 use serde_json::Value;
 
 mod common;
@@ -146,4 +150,106 @@ fn user_tables_run_both_methods_and_bad_tables_fail_in_one_line() {
         let e = error(&nas(&args));
         assert!(e.contains(want), "{name}: {e}");
     }
+}
+
+const HELP: &str = "fbnet/help_latency_fbnet_train4000.csv";
+
+/// The test's own tables, built apart from the CLI's wiring: pixel3 latency fitted on every HELP
+/// row, and exact parameter counts per (layer, block) from the IR.
+fn fbnet_tables() -> (FbnetSpace, AdditiveCost, AdditiveCost) {
+    let space = FbnetSpace::default();
+    let dir = nas_spaces::data::for_tests(HELP).unwrap();
+    let m = nas_hw::data::read(&dir.file(HELP).unwrap(), "pixel3", &space, None, &|_| None).unwrap();
+    let latency = nas_hw::model::fit_table("pixel3", &[9; 22], &m.rows).unwrap();
+    let params = nas_hw::count_table::params_table(&space).unwrap();
+    (space, latency, params)
+}
+
+/// The most parameters any network has under the limits, by good_lp's MILP (not the CLI's solver).
+fn most_params(params: &AdditiveCost, limits: Vec<(AdditiveCost, f64)>) -> f64 {
+    let p = MckpProblem::new(params.entries.clone(), limits).unwrap();
+    params.base + solve_milp(&p).unwrap().value
+}
+
+#[test]
+fn mathnas_on_fbnet_hits_the_exact_optimum_of_an_additive_proxy() {
+    if !have(HELP) {
+        return;
+    }
+    let (space, latency, params) = fbnet_tables();
+    let flops = nas_hw::count_table::flops_table(&space).unwrap();
+    let base = ["mathnas", "--space", "fbnet", "--device", "pixel3", "--proxy", "params", "--no-cache", "--json"];
+    for (lat, mflops) in [(20.0, None), (12.0, Some(60.0))] {
+        let (lat_s, mflops_s) = (lat.to_string(), mflops.unwrap_or(0.0).to_string());
+        let mut args = base.to_vec();
+        args.extend(["--max-latency-ms", &lat_s]);
+        let mut limits = vec![(latency.clone(), lat)];
+        if let Some(m) = mflops {
+            args.extend(["--max-mflops", &mflops_s]);
+            limits.push((flops.clone(), m));
+        }
+        let v = json(&nas(&args));
+        let g = space.parse(v["arch"].as_str().unwrap()).unwrap();
+        assert!(latency.cost(&g).unwrap() <= lat + 1e-9, "{v}");
+        assert!((v["predicted"]["latency_ms"].as_f64().unwrap() - latency.cost(&g).unwrap()).abs() < 1e-6);
+        let found = v["true"]["reward"].as_f64().unwrap();
+        assert_eq!(found, space.to_network(&g).unwrap().counts().params as f64);
+        // An additive reward: the m*n block table is exact and the selection is optimal.
+        assert_eq!(found, most_params(&params, limits), "{v}");
+        assert!((v["predicted"]["reward"].as_f64().unwrap() - found).abs() < 1e-6 * found);
+        if let Some(m) = mflops {
+            assert!(v["true"]["mflops"].as_f64().unwrap() <= m + 1e-9, "{v}");
+        }
+        assert!(v["true"]["meets_limits"].as_bool().unwrap());
+        // The reference and its one-block changes: 1 + 22 * 8, plus the chosen network.
+        assert!((177..=178).contains(&v["evaluations"].as_u64().unwrap()), "{v}");
+        assert!(v["seconds"].as_f64().unwrap() > 0.0);
+        let mut milp = args.clone();
+        milp.extend(["--solver", "milp"]);
+        assert_eq!(json(&nas(&milp))["true"]["reward"].as_f64().unwrap(), found);
+    }
+}
+
+#[test]
+fn layernas_on_fbnet_meets_latency_and_flops_limits() {
+    if !have(HELP) {
+        return;
+    }
+    let (space, latency, params) = fbnet_tables();
+    let common = ["layernas", "--space", "fbnet", "--proxy", "params", "--no-cache", "--buckets", "20", "--json"];
+    let v = json(&nas(&[&common[..], &["--cost", "latency", "--device", "pixel3", "--max-latency-ms", "20"]].concat()));
+    let g = space.parse(v["arch"].as_str().unwrap()).unwrap();
+    assert!(latency.cost(&g).unwrap() <= 20.0 + 1e-9, "{v}");
+    let found = v["true"]["reward"].as_f64().unwrap();
+    let best = most_params(&params, vec![(latency.clone(), 20.0)]);
+    assert!(found <= best && found > 0.9 * best, "{found} vs optimum {best}");
+    let evals = v["evaluations"].as_u64().unwrap();
+    assert!(evals > 22 && evals <= 22 * 9 * 20 + 1, "{evals}");
+    let v = json(&nas(&[&common[..], &["--cost", "flops", "--max-mflops", "60"]].concat()));
+    assert!(v["true"]["mflops"].as_f64().unwrap() <= 60.0, "{v}");
+}
+
+#[test]
+fn fbnet_limits_that_cannot_be_met_and_unknown_devices_fail_in_one_line() {
+    if !have(HELP) {
+        return;
+    }
+    let m = ["mathnas", "--space", "fbnet", "--proxy", "params", "--no-cache", "--device"];
+    let e = error(&nas(&[&m[..], &["pixel3", "--max-latency-ms", "1"]].concat()));
+    assert!(e.contains("infeasible: the cheapest network costs"), "{e}");
+    // Checked before the block table is measured: no synflow score is computed here.
+    let e = error(&nas(&["mathnas", "--space", "fbnet", "--proxy", "synflow", "--no-cache", "--max-mflops", "1"]));
+    assert!(e.contains("infeasible: the cheapest network costs") && e.contains("MFLOPs in flops"), "{e}");
+    let e = error(&nas(&[&m[..], &["no_such_phone", "--max-latency-ms", "20"]].concat()));
+    assert!(e.contains("no_such_phone") && e.contains("pixel3"), "{e}");
+    let e = error(&nas(&[&m[..], &["pixel3", "--max-latency-ms", "20", "--predictor", "best"]].concat()));
+    assert!(e.contains("no accuracy table"), "{e}");
+    let l = ["layernas", "--space", "fbnet", "--proxy", "params", "--no-cache"];
+    let e = error(&nas(&[&l[..], &["--cost", "latency", "--device", "pixel3", "--max-latency-ms", "1"]].concat()));
+    assert!(e.contains("infeasible: the cheapest network costs"), "{e}");
+    let e = error(&nas(&[&l[..], &["--cost", "flops", "--max-mflops", "1"]].concat()));
+    assert!(e.contains("infeasible: the cheapest network costs"), "{e}");
+    let e =
+        error(&nas(&[&l[..], &["--cost", "latency", "--device", "no_such_phone", "--max-latency-ms", "9"]].concat()));
+    assert!(e.contains("no_such_phone"), "{e}");
 }

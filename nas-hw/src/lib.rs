@@ -1,6 +1,7 @@
 //! Hardware cost models over the IR: exact counts, memory traffic and peak activation memory
-//! ([`footprint`]), a roofline model with device presets ([`roofline`]), lookup-table latency
-//! models fitted by (non-negative) least squares to measured latencies ([`model`]), with the NB201
+//! ([`footprint`]), counts as additive tables ([`count_table`]), a roofline model with device
+//! presets ([`roofline`]), lookup-table latency models fitted by (non-negative) least squares to
+//! measured latencies ([`model`]), with the NB201
 //! cell model that says which ops actually execute ([`nb201`]), and their accuracy ([`metrics`]).
 //!
 //! ```
@@ -13,6 +14,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod count_table;
 pub mod data;
 pub mod footprint;
 pub mod linalg;
