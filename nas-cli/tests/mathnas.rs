@@ -54,6 +54,19 @@ fn mathnas_selects_under_latency_and_flops_limits() {
     assert!(v["true"]["meets_limits"].as_bool().unwrap());
     assert_eq!(v["evaluations"], 1030);
 
+    // The paper's FLOPs-scaled objective, selected exactly: the 4 ms pick (exact deltas) differs from
+    // the additive one.
+    let base = ["mathnas", "--device", "edgegpu", "--max-latency-ms", "4", "--block-table", "exact", "--json"];
+    let additive = json(&nas(&base));
+    let scaled = json(&nas(&[&base[..], &["--objective", "flops-scaled"]].concat()));
+    assert!(scaled["true"]["meets_limits"].as_bool().unwrap());
+    assert!(scaled["details"]["ratio_iterations"].as_u64().unwrap() >= 1);
+    assert_ne!(scaled["arch"], additive["arch"]);
+    let e = error(&nas(&[&base[..], &["--objective", "flops-scaled", "--solver", "milp"]].concat()));
+    assert!(e.contains("--solver exact"), "{e}");
+    let e = error(&nas(&[&base[..], &["--objective", "ratio"]].concat()));
+    assert!(e.contains("unknown --objective \"ratio\""), "{e}");
+
     let e = error(&nas(&["mathnas", "--max-mflops", "1"]));
     assert!(e.contains("infeasible: the cheapest network costs"), "{e}");
     for bad in ["-1", "NaN"] {

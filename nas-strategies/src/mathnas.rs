@@ -10,6 +10,9 @@
 //! analysis). Deviation: the base is the reference network's own additive decomposition (so the
 //! reference is predicted exactly); the paper measures the all-block-0 network.
 //!
+//! Selection: the additive prediction is a multiple-choice knapsack ([`crate::mckp::solve`]); the
+//! FLOPs-scaled one is a ratio of additive terms, solved exactly by [`BlockTable::select_scaled`].
+//!
 //! [`PairwiseModel`] goes beyond the paper: unary and pairwise block terms fitted by ridge least
 //! squares on a sample of true evaluations, selected exactly by [`select_pairwise`].
 
@@ -18,6 +21,9 @@ use std::path::Path;
 
 use nas_core::{AdditiveCost, Decision, Error, Evaluator, Genotype, Result, genotype};
 use serde::{Deserialize, Serialize};
+
+use crate::fractional::{RatioSolution, maximise_ratio};
+use crate::mckp::MckpProblem;
 
 /// Per-block deltas of one metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,6 +154,18 @@ impl BlockTable {
         Ok(self.predict(base) - mean_flops / f * deviation)
     }
 
+    /// The best network by [`BlockTable::predict_scaled`] under the limits of `problem` (whose
+    /// values are ignored), proven optimal: maximising `-dev(g) / flops(g)` is a ratio of additive
+    /// terms, solved by [`crate::fractional::maximise_ratio`].
+    pub fn select_scaled(&self, problem: &MckpProblem, base: &Genotype, flops: &AdditiveCost) -> Result<RatioSolution> {
+        if base.0.len() != self.deltas.len() {
+            return Err(Error::InvalidGenotype(format!("{base} does not fit the block table")));
+        }
+        let deviation = self.deltas.iter().zip(&base.0).map(|(r, &k)| r.iter().map(|b| r[k] - b).collect()).collect();
+        let numerator = AdditiveCost::new(format!("-deviation of {}", self.metric), "", 0.0, deviation)?;
+        maximise_ratio(problem, &numerator, flops)
+    }
+
     /// The table as an additive cost (`base - b`), for a limit on a predicted metric.
     pub fn as_cost(&self, unit: &str) -> Result<AdditiveCost> {
         let entries = self.deltas.iter().map(|r| r.iter().map(|b| -b).collect()).collect();
@@ -181,11 +199,16 @@ impl BlockTable {
     }
 }
 
+/// The mean cost over the space (every option of every position equally likely).
+pub fn mean_cost(cost: &AdditiveCost) -> f64 {
+    cost.base + cost.entries.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).sum::<f64>()
+}
+
 /// The genotype whose cost is closest to the mean cost over the space (MathNAS's reference
 /// network); ties go to the first in mixed-radix order. Enumerates up to 10^6 networks, else walks
 /// greedily towards the mean.
 pub fn average_cost_reference(cost: &AdditiveCost) -> Genotype {
-    let mean = cost.base + cost.entries.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).sum::<f64>();
+    let mean = mean_cost(cost);
     let decisions: Vec<Decision> =
         cost.entries.iter().map(|r| Decision { name: String::new(), choices: vec![String::new(); r.len()] }).collect();
     let size = genotype::space_size(&decisions);
@@ -415,6 +438,34 @@ mod tests {
     impl Evaluator for Additive {
         fn evaluate(&self, g: &Genotype) -> Result<Evaluation> {
             Ok(Evaluation { fitness: 10.0 + g.0[0] as f64 * 2.0 + g.0[1] as f64, cost_seconds: 0.0 })
+        }
+    }
+
+    #[test]
+    fn flops_scaled_selection_is_the_best_scaled_prediction_under_the_limit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(rand::random());
+        let d: Vec<Decision> = (0..4).map(|i| Decision::new(format!("p{i}"), &["a", "b", "c"])).collect();
+        for _ in 0..50 {
+            let deltas: Vec<Vec<f64>> = (0..4).map(|_| (0..3).map(|_| rng.random_range(-3.0..3.0)).collect()).collect();
+            let t = BlockTable { metric: "acc".into(), reference: None, base: 90.0, deltas, evaluations: 0 };
+            let entries: Vec<Vec<f64>> =
+                (0..4).map(|_| (0..3).map(|_| rng.random_range(0.0..10.0)).collect()).collect();
+            let flops = AdditiveCost::new("flops", "M", 5.0, entries).unwrap();
+            let (lo, hi) = flops.range();
+            let limit = lo + rng.random_range(0.0..1.0) * (hi - lo);
+            let problem = MckpProblem::new(vec![vec![0.0; 3]; 4], vec![(flops.clone(), limit)]).unwrap();
+            let base = Genotype(vec![2; 4]);
+            let mean = mean_cost(&flops);
+            let s = t.select_scaled(&problem, &base, &flops).unwrap();
+            let score = |g: &Genotype| t.predict_scaled(g, &base, &flops, mean).unwrap();
+            let best = (0..81)
+                .map(|k| genotype::genotype_at(&d, k).unwrap())
+                .filter(|g| flops.cost(g).unwrap() <= limit + 1e-9)
+                .map(|g| score(&g))
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!(flops.cost(&s.choice).unwrap() <= limit + 1e-9);
+            assert!((score(&s.choice) - best).abs() < 1e-9, "{} vs {best}", score(&s.choice));
         }
     }
 
