@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use nas_core::{AdditiveCost, Evaluation, Evaluator, Genotype, SearchSpace};
-use nas_spaces::{DataDir, Dataset, Epochs, HwNasBench, Nb201Space, Nb201Table, Split, UserTable};
+use nas_spaces::{DataDir, Dataset, HwNasBench, Nb201Space, Nb201Table, UserTable};
 use nas_strategies::mathnas::{PairwiseModel, average_cost_reference, mean_cost, select_pairwise};
 use nas_strategies::{BlockTable, LayerNas, MckpProblem, mckp, milp};
 use rand::SeedableRng;
@@ -186,8 +186,39 @@ struct Limited {
     exact: Option<AdditiveCost>,
 }
 
-// The space-or-table wiring returns one tuple of its parts, destructured at once.
-#[allow(clippy::type_complexity)]
+/// A whole space as rows: every genotype, its reward, and the metrics reported beside the reward as
+/// true values (NB201: CIFAR-10 test accuracy).
+struct Rows<'a> {
+    space: &'a dyn SearchSpace,
+    genotypes: Vec<Genotype>,
+    reward: Vec<f64>,
+    reported: Vec<(String, Vec<f64>)>,
+}
+
+impl<'a> Rows<'a> {
+    /// NB201: reward = cifar10-valid validation accuracy, CIFAR-10 test accuracy reported.
+    fn nb201(space: &'a Nb201Space, data: &DataDir) -> anyhow::Result<Self> {
+        let table = Nb201Table::load(data)?;
+        let genotypes =
+            (0..table.len()).map(|i| table.genotype(i).cloned().context("row")).collect::<anyhow::Result<_>>()?;
+        Ok(Rows {
+            space,
+            genotypes,
+            reward: table.column("c10v_valid_acc")?.to_vec(),
+            reported: vec![("c10_test_acc".into(), table.column("c10_test_acc")?.to_vec())],
+        })
+    }
+
+    fn user(table: &'a UserTable, reward_column: &str) -> anyhow::Result<Self> {
+        Ok(Rows {
+            space: table,
+            genotypes: table.genotypes().to_vec(),
+            reward: table.metric(reward_column)?,
+            reported: Vec::new(),
+        })
+    }
+}
+
 pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let started = Instant::now();
     if !matches!(args.predictor.as_str(), "mathnas" | "best") {
@@ -216,6 +247,9 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
         if energy.is_some() {
             bail!("--max-energy-mj: the HELP data for fbnet has latency only");
         }
+        if args.objective != "additive" {
+            bail!("--objective {}: fbnet selects by the additive prediction only", args.objective);
+        }
         let a = mathnas_fbnet::MathNasFbnet {
             device: &args.device,
             hw_data: args.hw_data.as_deref(),
@@ -232,19 +266,10 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
         args.proxy.refuse_on("a --table")?;
     }
 
-    // The space, the reward by row, the genotype of each row, the limited metrics.
+    // The rows of the space or table, the limited metrics, the reference network.
     let nb201 = Nb201Space::default();
     let user = args.table.open()?;
-    let nb_table;
-    let (space, genotypes, reward, true_extra, limited, reference): (
-        &dyn SearchSpace,
-        Vec<Genotype>,
-        Vec<f64>,
-        Vec<(String, Vec<f64>)>,
-        Vec<Limited>,
-        Genotype,
-    ) = if let Some(t) = &user {
-        let reward = t.metric(&args.table.reward_column)?;
+    let (rows, limited, reference) = if let Some(t) = &user {
         let Some(col) = &args.table.cost_column else { bail!("--table needs --cost-column and --max-cost") };
         let Some(limit) = max_cost else { bail!("--table needs --max-cost") };
         let cost = t.metric(col)?;
@@ -252,16 +277,12 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
         let r = (0..cost.len()).min_by(|&a, &b| (cost[a] - mean).abs().total_cmp(&(cost[b] - mean).abs())).unwrap_or(0);
         let reference = t.genotypes()[r].clone();
         let limited = vec![Limited { name: col.clone(), unit: String::new(), values: cost, limit, exact: None }];
-        (t, t.genotypes().to_vec(), reward, Vec::new(), limited, reference)
+        (Rows::user(t, &args.table.reward_column)?, limited, reference)
     } else {
         if args.space != "nb201" {
             bail!("unknown space {:?}; available: nb201, fbnet (or --table)", args.space);
         }
-        nb_table = Nb201Table::load(data)?;
-        let genotypes: Vec<Genotype> =
-            (0..nb_table.len()).map(|i| nb_table.genotype(i).cloned().context("row")).collect::<anyhow::Result<_>>()?;
-        let reward = nb_table.column("c10v_valid_acc")?.to_vec();
-        let test = nb_table.column("c10_test_acc")?.to_vec();
+        let rows = Rows::nb201(&nb201, data)?;
         let flops = nb201_flops(&nb201)?;
         let mut limited = Vec::new();
         if lat.is_some() || energy.is_some() {
@@ -271,7 +292,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
                 if let Some(limit) = limit {
                     let name = format!("{}_{kind}", args.device);
                     let values = hw.column(ds, &name).with_context(|| format!("--device {}", args.device))?.to_vec();
-                    if values.iter().any(|v| !v.is_finite()) {
+                    if values.len() != rows.genotypes.len() || values.iter().any(|v| !v.is_finite()) {
                         bail!("{name} has missing values for {ds}");
                     }
                     limited.push(Limited { name, unit: unit.into(), values, limit, exact: None });
@@ -279,7 +300,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
             }
         }
         if let Some(limit) = mflops {
-            let values = genotypes.iter().map(|g| flops.cost(g)).collect::<nas_core::Result<Vec<_>>>()?;
+            let values = rows.genotypes.iter().map(|g| flops.cost(g)).collect::<nas_core::Result<Vec<_>>>()?;
             limited.push(Limited {
                 name: "flops".into(),
                 unit: "MFLOPs".into(),
@@ -288,9 +309,9 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
                 exact: Some(flops.clone()),
             });
         }
-        let reference = average_cost_reference(&flops);
-        (&nb201, genotypes, reward, vec![("c10_test_acc".to_string(), test)], limited, reference)
+        (rows, limited, average_cost_reference(&flops))
     };
+    let Rows { space, genotypes, reward, reported: true_extra } = rows;
     if limited.is_empty() {
         bail!("give at least one limit: --max-latency-ms, --max-energy-mj, --max-mflops (or --max-cost with --table)");
     }
@@ -466,7 +487,6 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::type_complexity)]
 pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
     let started = Instant::now();
     if args.table.table.is_none() && args.space == "fbnet" {
@@ -485,18 +505,10 @@ pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
     args.proxy.refuse_on(if args.table.table.is_some() { "a --table" } else { &args.space })?;
     let nb201 = Nb201Space::default();
     let user = args.table.open()?;
-    let nb_table;
-    let (space, genotypes, reward, cost, target, extra_cols): (
-        &dyn SearchSpace,
-        Vec<Genotype>,
-        Vec<f64>,
-        Vec<f64>,
-        f64,
-        Vec<(String, Vec<f64>)>,
-    ) = if let Some(t) = &user {
+    let (rows, cost, target) = if let Some(t) = &user {
         let Some(col) = &args.table.cost_column else { bail!("--table needs --cost-column and --max-cost") };
         let Some(limit) = check_limit("max-cost", args.table.max_cost)? else { bail!("--table needs --max-cost") };
-        (t, t.genotypes().to_vec(), t.metric(&args.table.reward_column)?, t.metric(col)?, limit, Vec::new())
+        (Rows::user(t, &args.table.reward_column)?, t.metric(col)?, limit)
     } else {
         if args.space != "nb201" {
             bail!("unknown space {:?}; available: nb201, fbnet (or --table)", args.space);
@@ -505,24 +517,12 @@ pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
             bail!("unknown --cost {:?}; available: flops", args.cost);
         }
         let Some(limit) = check_limit("max-mflops", args.max_mflops)? else { bail!("give --max-mflops") };
-        nb_table = Nb201Table::load(data)?;
-        let genotypes: Vec<Genotype> =
-            (0..nb_table.len()).map(|i| nb_table.genotype(i).cloned().context("row")).collect::<anyhow::Result<_>>()?;
+        let rows = Rows::nb201(&nb201, data)?;
         let flops = nb201_flops(&nb201)?;
-        let cost = genotypes.iter().map(|g| flops.cost(g)).collect::<nas_core::Result<Vec<_>>>()?;
-        let reward = nb_table
-            .accuracy(0, Dataset::Cifar10Valid, Split::Valid, Epochs::E200)
-            .map(|_| nb_table.column("c10v_valid_acc"))??
-            .to_vec();
-        (
-            &nb201,
-            genotypes,
-            reward,
-            cost,
-            limit,
-            vec![("c10_test_acc".into(), nb_table.column("c10_test_acc")?.to_vec())],
-        )
+        let cost = rows.genotypes.iter().map(|g| flops.cost(g)).collect::<nas_core::Result<Vec<_>>>()?;
+        (rows, cost, limit)
     };
+    let Rows { space, genotypes, reward, reported: extra_cols } = rows;
     let index: std::collections::HashMap<&Genotype, usize> =
         genotypes.iter().enumerate().map(|(i, g)| (g, i)).collect();
     let find = |g: &Genotype| index.get(g).copied();
