@@ -91,7 +91,7 @@ impl<'a> ArchScorer<'a> {
         };
         let batch = if key == "none" { 0 } else { images.len() };
         let space_name = self.space.name();
-        if let Some(v) = self.cache.borrow().get(space_name, &arch, proxy.name(), key, batch, self.seed) {
+        if let Some(v) = self.cache.borrow().get(space_name, &arch, proxy.cache_name(), key, batch, self.seed) {
             return Ok(Scored { score: v, seconds: 0.0, cached: true });
         }
         let started = Instant::now();
@@ -107,7 +107,7 @@ impl<'a> ArchScorer<'a> {
             self.cache.borrow_mut().insert(&ScoreRecord {
                 space: space_name.into(),
                 arch: arch.clone(),
-                proxy: p.name().into(),
+                proxy: p.cache_name().into(),
                 images: key.into(),
                 batch,
                 seed: self.seed,

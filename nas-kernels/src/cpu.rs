@@ -29,14 +29,31 @@ pub struct CpuNet {
     net: Network,
     weights: Vec<Option<Init>>,
     threads: usize,
+    /// Fixed ReLU gates by node index ([`CpuNet::with_relu_gates`]); `None`: ReLUs test the sign.
+    gates: Option<std::sync::Arc<ReluGates>>,
 }
 
+/// One gate per ReLU input value (`input > 0` of some pass), by node index; `None` for other nodes.
+pub type ReluGates = Vec<Option<Vec<bool>>>;
+
 impl CpuNet {
+    /// The fixed gate of ReLU `id` when the network has gates; an error if its length is not `len`.
+    fn gate(&self, id: NodeId, len: usize) -> Result<Option<&[bool]>> {
+        let Some(gates) = &self.gates else { return Ok(None) };
+        match gates.get(id.index()).and_then(Option::as_ref) {
+            Some(g) if g.len() == len => Ok(Some(g)),
+            other => Err(Error::invalid(
+                "relu gates",
+                format!("{} gates for the {len} inputs of {}", other.map_or(0, Vec::len), self.net.node(id).name),
+            )),
+        }
+    }
+
     /// The network with the weights `CandleNet::new(net, seed, ..)` gets.
     pub fn new(net: &Network, seed: u64) -> Result<Self> {
         let weights = initial_weights(net, seed)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(CpuNet { net: net.clone(), weights, threads })
+        Ok(CpuNet { net: net.clone(), weights, threads, gates: None })
     }
 
     /// Runs the network on `batch` inputs (`pixels` = `[batch, C, H, W]`), calling `on_relu_input`
@@ -113,7 +130,12 @@ impl CpuNet {
                         None => arg(0)?.clone(),
                     };
                     on_relu_input(id, &x.data)?;
-                    x.data.iter_mut().for_each(|v| *v = v.max(0.0));
+                    match self.gate(id, x.data.len())? {
+                        Some(gate) => {
+                            x.data.iter_mut().zip(gate).for_each(|(v, &open)| *v = if open { *v } else { 0.0 })
+                        }
+                        None => x.data.iter_mut().for_each(|v| *v = v.max(0.0)),
+                    }
                     x
                 }
                 Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {

@@ -64,6 +64,9 @@ pub struct Pass<'a> {
     /// Add a zero-valued [`Var`] to the output of every conv and linear node, so that a backward
     /// pass gives the gradient with respect to each layer's output (activation-gradient scores).
     pub probe_layer_outputs: bool,
+    /// Fixed ReLU gates by node (0/1 tensors of the input's shape): a gated ReLU multiplies its
+    /// input by its gate instead of testing the input's sign (see [`crate::scores::grasp`]).
+    pub relu_gates: Option<&'a std::collections::HashMap<NodeId, Tensor>>,
 }
 
 impl std::fmt::Debug for Pass<'_> {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for Pass<'_> {
             .field("bypass_batch_norm", &self.bypass_batch_norm)
             .field("on_relu_input", &self.on_relu_input.is_some())
             .field("probe_layer_outputs", &self.probe_layer_outputs)
+            .field("relu_gates", &self.relu_gates.map(|g| g.len()))
             .finish()
     }
 }
@@ -193,7 +197,10 @@ impl CandleNet {
                     if let Some(f) = pass.on_relu_input.as_mut() {
                         f(id, &inputs[0])?;
                     }
-                    inputs[0].relu().map_err(backend)?
+                    match pass.relu_gates.and_then(|g| g.get(&id)) {
+                        Some(gate) => (&inputs[0] * gate).map_err(backend)?,
+                        None => inputs[0].relu().map_err(backend)?,
+                    }
                 }
                 op => self.apply(id, op, node.shape, &inputs, pass.bypass_batch_norm).map_err(backend)?,
             };

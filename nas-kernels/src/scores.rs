@@ -23,7 +23,10 @@
 //!
 //! Deviation: neither path has a second-order backward, so `grasp` takes the Hessian-vector product
 //! `Hg` as a central difference of gradients, `(grad L(W + e g) - grad L(W - e g)) / 2e`, with
-//! `e = 1e-3 * ||W|| / ||g||`. The candle reference runs in f64; the fast path runs its three
+//! `e = 1e-3 * ||W|| / ||g||`, and with every ReLU's gate held at its value in the pass at `W`.
+//! Autograd's double backward (the published GraSP code) holds the gates fixed the same way; a plain
+//! difference would also count the ReLU kinks crossed between `W - e g` and `W + e g`, a term that
+//! does not vanish as `e` shrinks. The candle reference runs in f64; the fast path runs its three
 //! passes in f32 and sums in f64 (the tests bound the difference).
 
 use candle_core::backprop::GradStore;
@@ -81,6 +84,16 @@ impl Proxy {
             Proxy::LinearRegions => "linear_regions",
             Proxy::Params => "params",
             Proxy::Flops => "flops",
+        }
+    }
+
+    /// The proxy's name in the score cache: its name, with a revision suffix when its definition
+    /// changed since scores were first cached (`grasp@2`: ReLU gates held in the Hessian-vector
+    /// product), so that a cache never answers with a score of the old definition.
+    pub fn cache_name(self) -> &'static str {
+        match self {
+            Proxy::Grasp => "grasp@2",
+            other => other.name(),
         }
     }
 
@@ -258,22 +271,27 @@ fn weight_measure(
 }
 
 /// GraSP: `sum -W * Hg` with a finite-difference Hessian-vector product (see the module doc), on
-/// the fast CPU path: three f32 backward passes, at `W` and `W +- e g`, the sums in f64.
+/// the fast CPU path: three f32 backward passes, at `W` and `W +- e g` with the ReLU gates of the
+/// pass at `W`, the sums in f64.
 pub fn grasp(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
     let net = CpuNet::new(network, seed)?;
-    let grads_at = |net: &CpuNet| -> Result<crate::cpu::Gradients> {
+    let grads_at = |net: &CpuNet| -> Result<(crate::cpu::Gradients, crate::cpu::Tape)> {
         let tape = net.forward_tape(&images.pixels, images.len())?;
         let d = cross_entropy_grad(net.output(&tape)?, &images.labels)?;
-        net.backward(&tape, &d, &mut |_, _, _| {})
+        Ok((net.backward(&tape, &d, &mut |_, _, _| {})?, tape))
     };
-    let g = grads_at(&net)?.weights;
+    let (grads, tape) = grads_at(&net)?;
+    let gates = net.relu_gates(&tape)?;
+    drop(tape);
+    let g = grads.weights;
     let g_norm = g.iter().flat_map(|(_, _, d)| d).map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
     if g_norm == 0.0 {
         return Ok(0.0);
     }
     let eps = GRASP_STEP * net.weight_norm() / g_norm;
-    let plus = grads_at(&net.shifted(&g, eps)?)?.weights;
-    let minus = grads_at(&net.shifted(&g, -eps)?)?.weights;
+    let net = net.with_relu_gates(gates);
+    let plus = grads_at(&net.shifted(&g, eps)?)?.0.weights;
+    let minus = grads_at(&net.shifted(&g, -eps)?)?.0.weights;
     // The same network in the same order: the three lists line up layer by layer.
     if plus.len() != g.len() || minus.len() != g.len() {
         return Err(Error::Numerical("grasp: the shifted networks have other layers with gradients".into()));
@@ -296,8 +314,16 @@ pub const GRASP_STEP: f64 = 1e-3;
 pub fn grasp_candle(network: &Network, images: &ImageBatch, seed: u64) -> Result<f64> {
     let cn = CandleNet::new(network, seed, DType::F64, &Device::Cpu)?;
     let weights: Vec<Var> = cn.params().filter_map(|(_, p)| p.weight().cloned()).collect();
+    // The ReLU gates of the pass at W, held for the shifted passes.
+    let mut gates = std::collections::HashMap::new();
+    let mut record = |id, x: &Tensor| -> Result<()> {
+        gates.insert(id, x.gt(0.0).and_then(|m| m.to_dtype(DType::F64)).map_err(backend)?);
+        Ok(())
+    };
+    cn.forward(&input(&cn, images)?, &mut Pass { on_relu_input: Some(&mut record), ..Pass::default() })?;
     let grads_at = |cn: &CandleNet| -> Result<Vec<Tensor>> {
-        let grads = cross_entropy_grads(cn, images)?;
+        let (logits, _) = cn.logits(&input(cn, images)?, &mut Pass { relu_gates: Some(&gates), ..Pass::default() })?;
+        let grads = cross_entropy(&logits, images)?.backward().map_err(backend)?;
         weights
             .iter()
             .map(|w| match grads.get(w.as_tensor()) {

@@ -10,7 +10,7 @@
 use nas_core::graph::{NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
-use super::{Act, ConvGeometry, CpuNet, channel_stats, dropped, im2col, missing_weights};
+use super::{Act, ConvGeometry, CpuNet, ReluGates, channel_stats, dropped, im2col, missing_weights};
 use crate::gemm::product;
 
 /// Every node's value after one forward pass.
@@ -58,7 +58,28 @@ impl CpuNet {
                 *w = (f64::from(*w) + step * f64::from(*d)) as f32;
             }
         }
-        Ok(CpuNet { net: self.net.clone(), weights, threads: self.threads })
+        Ok(CpuNet { net: self.net.clone(), weights, threads: self.threads, gates: self.gates.clone() })
+    }
+
+    /// The gates (`input > 0`) of every ReLU on a tape.
+    pub fn relu_gates(&self, tape: &Tape) -> Result<ReluGates> {
+        let mut gates = vec![None; self.net.len()];
+        for id in self.net.node_ids() {
+            if matches!(self.net.node(id).op, Op::Relu) {
+                let input = tape.value(self.net.inputs_of(id)[0])?;
+                gates[id.index()] = Some(input.data.iter().map(|&v| v > 0.0).collect());
+            }
+        }
+        Ok(gates)
+    }
+
+    /// The network with every ReLU fixed to `gates`: each multiplies its input by its gate, forward
+    /// and backward, instead of testing the sign. The network is then smooth in its weights, and a
+    /// difference of gradients gives the Hessian-vector product that autograd's double backward does
+    /// (which holds the ReLU masks fixed).
+    pub fn with_relu_gates(mut self, gates: ReluGates) -> CpuNet {
+        self.gates = Some(std::sync::Arc::new(gates));
+        self
     }
 
     /// The Euclidean norm of every conv and linear weight, in f64.
@@ -107,7 +128,11 @@ impl CpuNet {
             match &node.op {
                 Op::Input { .. } => d_input = Some(g),
                 Op::Relu => {
-                    let dx = x(0)?.data.iter().zip(&g).map(|(&v, &d)| if v > 0.0 { d } else { 0.0 }).collect();
+                    let input = &x(0)?.data;
+                    let dx = match self.gate(id, input.len())? {
+                        Some(gate) => gate.iter().zip(&g).map(|(&open, &d)| if open { d } else { 0.0 }).collect(),
+                        None => input.iter().zip(&g).map(|(&v, &d)| if v > 0.0 { d } else { 0.0 }).collect(),
+                    };
                     add_grad(&mut grads, inputs[0], dx);
                 }
                 Op::Identity => add_grad(&mut grads, inputs[0], g),
