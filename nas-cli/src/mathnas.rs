@@ -153,14 +153,9 @@ fn check_limit(name: &str, v: Option<f64>) -> anyhow::Result<Option<f64>> {
     }
 }
 
-/// NB201 FLOPs (MFLOPs, CIFAR-10 network) as an exact additive table from the lowered networks.
 /// MathNAS's base network for the FLOPs scaling on NB201: the largest, nor_conv_3x3 on every edge.
 fn largest_nb201() -> Genotype {
     Genotype(vec![3; 6])
-}
-
-fn nb201_flops(space: &Nb201Space) -> anyhow::Result<AdditiveCost> {
-    Ok(nas_hw::count_table::flops_table(space)?)
 }
 
 /// Prints the result: one line of JSON with --json, else indented JSON.
@@ -193,6 +188,8 @@ struct Rows<'a> {
     genotypes: Vec<Genotype>,
     reward: Vec<f64>,
     reported: Vec<(String, Vec<f64>)>,
+    /// The space's exact FLOPs table (MFLOPs), when it has one (NB201; not a user table).
+    flops: Option<AdditiveCost>,
 }
 
 impl<'a> Rows<'a> {
@@ -206,6 +203,7 @@ impl<'a> Rows<'a> {
             genotypes,
             reward: table.column("c10v_valid_acc")?.to_vec(),
             reported: vec![("c10_test_acc".into(), table.column("c10_test_acc")?.to_vec())],
+            flops: Some(nas_hw::count_table::flops_table(space)?),
         })
     }
 
@@ -215,6 +213,7 @@ impl<'a> Rows<'a> {
             genotypes: table.genotypes().to_vec(),
             reward: table.metric(reward_column)?,
             reported: Vec::new(),
+            flops: None,
         })
     }
 }
@@ -283,7 +282,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
             bail!("unknown space {:?}; available: nb201, fbnet (or --table)", args.space);
         }
         let rows = Rows::nb201(&nb201, data)?;
-        let flops = nb201_flops(&nb201)?;
+        let flops = rows.flops.clone().context("the NB201 FLOPs table")?;
         let mut limited = Vec::new();
         if lat.is_some() || energy.is_some() {
             let hw = HwNasBench::load(data)?;
@@ -311,7 +310,7 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
         }
         (rows, limited, average_cost_reference(&flops))
     };
-    let Rows { space, genotypes, reward, reported: true_extra } = rows;
+    let Rows { space, genotypes, reward, reported: true_extra, flops } = rows;
     if limited.is_empty() {
         bail!("give at least one limit: --max-latency-ms, --max-energy-mj, --max-mflops (or --max-cost with --table)");
     }
@@ -360,15 +359,14 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
                 s.choice
             }
             ("flops-scaled", "exact") => {
-                if user.is_some() {
+                let Some(flops) = &flops else {
                     bail!("--objective flops-scaled needs the FLOPs of --space nb201, not a user table");
-                }
-                let flops = nb201_flops(&nb201)?;
+                };
                 let base = largest_nb201();
-                let s = acc.select_scaled(&problem, &base, &flops)?;
+                let s = acc.select_scaled(&problem, &base, flops)?;
                 extra.insert("ratio_iterations".into(), json!(s.iterations));
                 predicted
-                    .insert("reward".into(), json!(acc.predict_scaled(&s.choice, &base, &flops, mean_cost(&flops))?));
+                    .insert("reward".into(), json!(acc.predict_scaled(&s.choice, &base, flops, mean_cost(flops))?));
                 s.choice
             }
             ("flops-scaled", other) => bail!("--objective flops-scaled runs on --solver exact, not {other:?}"),
@@ -381,19 +379,18 @@ pub fn run_mathnas(args: MathNasArgs, data: &DataDir) -> anyhow::Result<()> {
         if args.correlation {
             let pred: Vec<f64> = genotypes.iter().map(|g| acc.predict(g)).collect();
             extra.insert("spearman_additive".into(), json!(spearman(&pred, &reward)));
-            if user.is_none() {
-                let flops = nb201_flops(&nb201)?;
-                let (base, mean) = (&largest_nb201(), mean_cost(&flops));
+            if let Some(flops) = &flops {
+                let (base, mean) = (&largest_nb201(), mean_cost(flops));
                 let scaled: Vec<f64> = genotypes
                     .iter()
-                    .map(|g| acc.predict_scaled(g, base, &flops, mean))
+                    .map(|g| acc.predict_scaled(g, base, flops, mean))
                     .collect::<nas_core::Result<_>>()?;
                 extra.insert("spearman_flops_scaled".into(), json!(spearman(&scaled, &reward)));
                 let exact = BlockTable::exact("reward", decisions, &reward_eval)?;
                 let pe: Vec<f64> = genotypes.iter().map(|g| exact.predict(g)).collect();
                 let ps: Vec<f64> = genotypes
                     .iter()
-                    .map(|g| exact.predict_scaled(g, base, &flops, mean))
+                    .map(|g| exact.predict_scaled(g, base, flops, mean))
                     .collect::<nas_core::Result<_>>()?;
                 extra.insert("spearman_exact_additive".into(), json!(spearman(&pe, &reward)));
                 extra.insert("spearman_exact_flops_scaled".into(), json!(spearman(&ps, &reward)));
@@ -518,11 +515,11 @@ pub fn run_layernas(args: LayerNasArgs, data: &DataDir) -> anyhow::Result<()> {
         }
         let Some(limit) = check_limit("max-mflops", args.max_mflops)? else { bail!("give --max-mflops") };
         let rows = Rows::nb201(&nb201, data)?;
-        let flops = nb201_flops(&nb201)?;
+        let flops = rows.flops.as_ref().context("the NB201 FLOPs table")?;
         let cost = rows.genotypes.iter().map(|g| flops.cost(g)).collect::<nas_core::Result<Vec<_>>>()?;
         (rows, cost, limit)
     };
-    let Rows { space, genotypes, reward, reported: extra_cols } = rows;
+    let Rows { space, genotypes, reward, reported: extra_cols, .. } = rows;
     let index: std::collections::HashMap<&Genotype, usize> =
         genotypes.iter().enumerate().map(|(i, g)| (g, i)).collect();
     let find = |g: &Genotype| index.get(g).copied();

@@ -25,6 +25,22 @@ fn error(o: &Output) -> String {
     e
 }
 
+/// The options naming a user table with `enc` (layers joined by `-`), `acc` and `lat` columns.
+fn table_args(path: &str) -> [&str; 10] {
+    [
+        "--table",
+        path,
+        "--encoding-column",
+        "enc",
+        "--encoding-sep",
+        "-",
+        "--reward-column",
+        "acc",
+        "--cost-column",
+        "lat",
+    ]
+}
+
 fn have(file: &str) -> bool {
     let ok = nas_spaces::data::for_tests(file).is_some();
     if !ok {
@@ -118,18 +134,7 @@ fn user_tables_run_both_methods_and_bad_tables_fail_in_one_line() {
     let ok = dir.join("ok.csv");
     std::fs::write(&ok, text).unwrap();
     let p = ok.to_str().unwrap();
-    let common = [
-        "--table",
-        p,
-        "--encoding-column",
-        "enc",
-        "--encoding-sep",
-        "-",
-        "--reward-column",
-        "acc",
-        "--cost-column",
-        "lat",
-    ];
+    let common = table_args(p);
     let v = json(&nas(&[&["mathnas"], &common[..], &["--max-cost", "3", "--json"]].concat()));
     assert_eq!(v["arch"], "c-a-a");
     assert_eq!(v["true"]["lat"], 3.0);
@@ -145,22 +150,7 @@ fn user_tables_run_both_methods_and_bad_tables_fail_in_one_line() {
     ] {
         let f = dir.join(format!("{name}.csv"));
         std::fs::write(&f, body).unwrap();
-        let args = [
-            "mathnas",
-            "--table",
-            f.to_str().unwrap(),
-            "--encoding-column",
-            "enc",
-            "--encoding-sep",
-            "-",
-            "--reward-column",
-            "acc",
-            "--cost-column",
-            "lat",
-            "--max-cost",
-            "5",
-        ];
-        let e = error(&nas(&args));
+        let e = error(&nas(&[&["mathnas"], &table_args(f.to_str().unwrap())[..], &["--max-cost", "5"]].concat()));
         assert!(e.contains(want), "{name}: {e}");
     }
 }
