@@ -193,10 +193,10 @@ pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow
     truth.insert("reward".into(), json!(score.score));
     let mflops = exact_mflops(&space, &g)?;
     truth.insert("mflops".into(), json!(mflops));
-    let mut meets = a.max_mflops.is_none_or(|l| mflops <= l + 1e-9 * l.max(1.0));
+    let mut meets = a.max_mflops.is_none_or(|l| mflops <= l + mckp::tolerance(l));
     if let (Some(l), Some(limit)) = (&latency, a.max_latency_ms) {
         let v = l.truth(&g, &mut truth)?;
-        meets &= v <= limit + 1e-9 * limit.max(1.0);
+        meets &= v <= limit + mckp::tolerance(limit);
     }
     truth.insert("meets_limits".into(), json!(meets));
 
@@ -247,7 +247,7 @@ pub fn layernas(a: &LayerNasFbnet<'_>, data: &DataDir, started: Instant) -> anyh
         other => bail!("unknown --cost {other:?}; available on fbnet: latency, flops"),
     };
     let (cheapest, _) = cost.range();
-    if cheapest > target + 1e-9 * target.max(1.0) {
+    if cheapest > target + mckp::tolerance(target) {
         bail!("infeasible: the cheapest network costs {cheapest:.6} {}, above the limit {target}", cost.unit);
     }
     let scorer = a.proxy.scorer(&space, proxy)?;
@@ -262,8 +262,8 @@ pub fn layernas(a: &LayerNasFbnet<'_>, data: &DataDir, started: Instant) -> anyh
     let mflops = exact_mflops(&space, &r.best)?;
     truth.insert("mflops".into(), json!(mflops));
     let meets = match &latency {
-        Some(l) => l.truth(&r.best, &mut truth)? <= target + 1e-9 * target.max(1.0),
-        None => mflops <= target + 1e-9 * target.max(1.0),
+        Some(l) => l.truth(&r.best, &mut truth)? <= target + mckp::tolerance(target),
+        None => mflops <= target + mckp::tolerance(target),
     };
     truth.insert("meets_limits".into(), json!(meets));
     Ok(json!({

@@ -38,8 +38,9 @@ pub struct MckpSolution {
     pub nodes: u64,
 }
 
-/// Feasibility tolerance relative to the limit.
-pub(crate) fn tolerance(limit: f64) -> f64 {
+/// Feasibility tolerance relative to the limit: a cost meets `limit` when it is at most
+/// `limit + tolerance(limit)`, for the solvers and for callers checking their answers.
+pub fn tolerance(limit: f64) -> f64 {
     1e-9 * limit.abs().max(1.0)
 }
 
