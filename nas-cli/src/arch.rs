@@ -1,178 +1,219 @@
-//! `nas arch ...`
+//! `nas arch show|dot`: one architecture's decisions, network graph, counts and benchmark accuracies.
 
-use anyhow::Context as _;
-use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use clap::Args;
 use nas_core::{Genotype, SearchSpace};
 use nas_spaces::nb201::{Nb201Config, Nb201Space, OPS};
 use nas_spaces::nb201_table::accuracy_column;
-use nas_spaces::{DataDir, Dataset, Epochs, Nb201Table, Split};
-use serde_json::{Map, Value, json};
+use nas_spaces::{DataDir, Dataset, Epochs, FbnetSpace, Nb201Table, SpaceId, Split};
+use serde::Serialize;
 
-#[derive(Debug, Subcommand)]
-pub enum ArchCommand {
-    /// Decisions, graph summary, params, FLOPs and the benchmark's accuracies of an architecture.
-    Show(ShowArgs),
-    /// Graphviz source of an architecture's cell (or of the whole network with --full).
-    Dot(DotArgs),
+use crate::vocab;
+
+/// Which architecture: its space and its text.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ArchConfig {
+    /// The architecture. NB201: the official string (|op~0|+|op~0|op~1|+|...|), a 6-digit ops code
+    /// such as 421211, or a row index of the benchmark table; FBNet: an arch_str or op_idx_list.
+    pub arch: String,
+    /// The search space. Default: judged from the architecture's form.
+    #[arg(long, value_parser = vocab::space())]
+    pub space: Option<SpaceId>,
 }
 
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// The architecture: the official string (|op~0|+|op~0|op~1|+|...|), a 6-digit ops code such
-    /// as 421211, or a row index of the benchmark table.
-    arch: String,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DotArgs {
-    /// The architecture, as for `nas arch show`.
-    arch: String,
-    /// Draw every node of the full network instead of the cell.
-    #[arg(long)]
-    full: bool,
-}
-
-pub fn run(cmd: ArchCommand, data: &DataDir) -> anyhow::Result<()> {
-    match cmd {
-        ArchCommand::Show(args) => show(&args, data),
-        ArchCommand::Dot(args) => {
-            let space = Nb201Space::default();
-            let g = resolve(&space, &args.arch, data)?;
-            if args.full {
-                print!("{}", space.to_network(&g)?.to_dot());
-            } else {
-                print!("{}", Nb201Space::cell_dot(&g));
-            }
-            Ok(())
-        }
+impl ArchConfig {
+    /// The space and genotype named.
+    pub fn resolve(&self, data: &DataDir) -> anyhow::Result<(SpaceId, Genotype)> {
+        let id = self.space.unwrap_or_else(|| SpaceId::of_arch(&self.arch));
+        Ok((id, id.parse_arch(&self.arch, data)?))
     }
 }
 
-/// An architecture given as an official string, an ops code or a table index.
-pub fn resolve(space: &Nb201Space, arch: &str, data: &DataDir) -> anyhow::Result<Genotype> {
-    let arch = arch.trim();
-    if arch.contains('|') || arch.contains('~') || arch.is_empty() {
-        return Ok(space.parse(arch)?);
-    }
-    if arch.len() == 6 && arch.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(Nb201Space::parse_ops_code(arch)?);
-    }
-    let idx: usize = arch.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "cannot read architecture {arch:?}: expected an official string, a 6-digit ops code or a table index"
-        )
-    })?;
-    let table = Nb201Table::load(data)?;
-    table.genotype(idx).cloned().with_context(|| format!("table index {idx} is out of range 0..{}", table.len()))
+/// An edge (NB201) or layer (FBNet) and its operation.
+#[derive(Clone, Debug, Serialize)]
+pub struct DecisionValue {
+    pub edge: String,
+    pub op: String,
 }
 
-fn show(args: &ShowArgs, data: &DataDir) -> anyhow::Result<()> {
-    let space = Nb201Space::default();
-    let g = resolve(&space, &args.arch, data)?;
+/// Params and FLOPs of the network for one dataset's head.
+#[derive(Clone, Debug, Serialize)]
+pub struct Counts {
+    pub params: u64,
+    pub flops: u64,
+}
+
+/// The lowered network in numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphSummary {
+    pub nodes: usize,
+    pub edges: usize,
+    pub ops: BTreeMap<String, usize>,
+    pub output: Option<String>,
+}
+
+/// The report of `nas arch show`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArchReport {
+    pub space: SpaceId,
+    pub arch: String,
+    /// NB201's 6-digit ops code, FBNet's op_idx_list.
+    pub ops: String,
+    pub idx: Option<usize>,
+    pub iso_rep_idx: Option<usize>,
+    pub canonical: String,
+    pub decisions: Vec<DecisionValue>,
+    pub params: u64,
+    pub flops: u64,
+    pub counts_by_dataset: BTreeMap<String, Counts>,
+    pub graph: GraphSummary,
+    /// Per dataset: `train`, `valid`, `test` and the 12-epoch `*_12` (%), when the table is there.
+    pub accuracies: Option<BTreeMap<&'static str, BTreeMap<String, Option<f64>>>>,
+    pub train_time_s: Option<BTreeMap<&'static str, Option<f64>>>,
+}
+
+/// Describes one architecture.
+pub fn show(config: &ArchConfig, data: &DataDir) -> anyhow::Result<ArchReport> {
+    let (id, g) = config.resolve(data)?;
+    let space = id.space();
     let net = space.to_network(&g)?;
     let counts = net.counts();
-    let mut params_by_dataset = Map::new();
-    for d in ["cifar10", "cifar100", "ImageNet16-120"] {
-        let s = Nb201Space::new(Nb201Config::for_dataset(d)?);
-        let c = s.to_network(&g)?.counts();
-        params_by_dataset.insert(d.into(), json!({"params": c.params, "flops": c.flops}));
-    }
-    let table = match Nb201Table::load(data) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            eprintln!("note: no benchmark accuracies: {e}");
-            None
+    let mut counts_by_dataset = BTreeMap::new();
+    let (ops, table) = match id {
+        SpaceId::Nb201 => {
+            for d in ["cifar10", "cifar100", "ImageNet16-120"] {
+                let c = Nb201Space::new(Nb201Config::for_dataset(d)?).to_network(&g)?.counts();
+                counts_by_dataset.insert(d.to_string(), Counts { params: c.params, flops: c.flops });
+            }
+            let table = match Nb201Table::load(data) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("note: no benchmark accuracies: {e}");
+                    None
+                }
+            };
+            (Nb201Space::ops_code(&g), table)
+        }
+        SpaceId::Fbnet => {
+            counts_by_dataset.insert("cifar100".into(), Counts { params: counts.params, flops: counts.flops });
+            (FbnetSpace::format_idx(&g), None)
         }
     };
     let idx = table.as_ref().and_then(|t| t.index_of(&g));
-    let accuracies = match (&table, idx) {
-        (Some(t), Some(i)) => Some(accuracies(t, i)?),
-        _ => None,
+    let (accuracies, train_time_s) = match (&table, idx) {
+        (Some(t), Some(i)) => (Some(accuracies(t, i)?), Some(train_times(t, i))),
+        _ => (None, None),
     };
-    let decisions: Vec<Value> =
-        space.decisions().iter().zip(&g.0).map(|(d, &c)| json!({"edge": d.name, "op": OPS[c]})).collect();
-    let canonical = space.canonical(&g);
-    let histogram: Map<String, Value> =
-        net.op_histogram().into_iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
-    let out = json!({
-        "arch": space.format(&g),
-        "ops": Nb201Space::ops_code(&g),
-        "idx": idx,
-        "iso_rep_idx": idx.and_then(|i| table.as_ref().and_then(|t| t.iso_rep(i))),
-        "canonical": space.format(&canonical),
-        "decisions": decisions,
-        "params": counts.params,
-        "flops": counts.flops,
-        "counts_by_dataset": params_by_dataset,
-        "graph": {"nodes": net.len(), "edges": net.graph().edge_count(), "ops": histogram, "output": net.output_shape().map(|s| s.to_string())},
-        "accuracies": accuracies,
-        "train_time_s": idx.and_then(|i| table.as_ref().map(|t| train_times(t, i))).transpose()?,
-    });
-    if args.json {
-        return crate::print_json(&out);
-    }
-    println!("arch       {}", out["arch"].as_str().unwrap_or_default());
-    println!("ops        {}   (digits index {})", out["ops"].as_str().unwrap_or_default(), OPS.join(", "));
-    if let Some(i) = idx {
-        println!("idx        {i}   iso_rep_idx {}", out["iso_rep_idx"]);
-    }
-    println!("canonical  {}", out["canonical"].as_str().unwrap_or_default());
-    for (d, &c) in space.decisions().iter().zip(&g.0) {
-        println!("  {:<10} {}", d.name, OPS[c]);
-    }
-    println!(
-        "graph      {} nodes, {} edges, output {}",
-        net.len(),
-        net.graph().edge_count(),
-        net.output_shape().map(|s| s.to_string()).unwrap_or_default()
-    );
-    let ops: Vec<String> = net.op_histogram().into_iter().map(|(k, n)| format!("{k} {n}")).collect();
-    println!("           {}", ops.join(", "));
-    println!("params     {} ({:.6} M, CIFAR-10 head)", counts.params, counts.params as f64 / 1e6);
-    println!("flops      {} ({:.6} M multiply-adds, CIFAR-10)", counts.flops, counts.flops as f64 / 1e6);
-    if let Some(acc) = out["accuracies"].as_object() {
-        println!("accuracy (%, 200 epochs / 12 epochs)");
-        for (dataset, v) in Dataset::ALL.iter().filter_map(|d| acc.get(d.name()).map(|v| (d.name(), v))) {
-            let fmt = |k: &str| v.get(k).and_then(Value::as_f64).map_or("-".to_string(), |x| format!("{x:.2}"));
-            println!(
-                "  {dataset:<15} valid {:>6} / {:>6}   test {:>6} / {:>6}",
-                fmt("valid"),
-                fmt("valid_12"),
-                fmt("test"),
-                fmt("test_12")
-            );
-        }
-    }
-    Ok(())
+    let decisions = space
+        .decisions()
+        .iter()
+        .zip(&g.0)
+        .map(|(d, &c)| DecisionValue {
+            edge: d.name.clone(),
+            op: if id == SpaceId::Nb201 { OPS[c].to_string() } else { d.choices[c].to_string() },
+        })
+        .collect();
+    let ops_histogram = net.op_histogram().into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    Ok(ArchReport {
+        space: id,
+        arch: space.format(&g),
+        ops,
+        idx,
+        iso_rep_idx: idx.and_then(|i| table.as_ref().and_then(|t| t.iso_rep(i))),
+        canonical: space.format(&space.canonical(&g)),
+        decisions,
+        params: counts.params,
+        flops: counts.flops,
+        counts_by_dataset,
+        graph: GraphSummary {
+            nodes: net.len(),
+            edges: net.graph().edge_count(),
+            ops: ops_histogram,
+            output: net.output_shape().map(|s| s.to_string()),
+        },
+        accuracies,
+        train_time_s,
+    })
 }
 
-fn accuracies(t: &Nb201Table, idx: usize) -> anyhow::Result<Value> {
-    let mut out = Map::new();
+/// Graphviz source of the cell (NB201), or of the whole network.
+pub fn dot(config: &ArchConfig, full: bool, data: &DataDir) -> anyhow::Result<String> {
+    let (id, g) = config.resolve(data)?;
+    if full || id != SpaceId::Nb201 {
+        return Ok(id.space().to_network(&g)?.to_dot());
+    }
+    Ok(Nb201Space::cell_dot(&g))
+}
+
+fn accuracies(t: &Nb201Table, idx: usize) -> anyhow::Result<BTreeMap<&'static str, BTreeMap<String, Option<f64>>>> {
+    let mut out = BTreeMap::new();
     for d in Dataset::ALL {
-        let mut m = Map::new();
+        let mut m = BTreeMap::new();
         for (split, name) in [(Split::Train, "train"), (Split::Valid, "valid"), (Split::Test, "test")] {
             for (epochs, suffix) in [(Epochs::E200, ""), (Epochs::E12, "_12")] {
                 if let Some(col) = accuracy_column(d, split, epochs) {
                     if t.column(col).is_ok() {
-                        m.insert(format!("{name}{suffix}"), json!(t.value(idx, col)?));
+                        m.insert(format!("{name}{suffix}"), t.value(idx, col)?);
                     }
                 }
             }
         }
-        out.insert(d.name().into(), Value::Object(m));
+        out.insert(d.name(), m);
     }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
-fn train_times(t: &Nb201Table, idx: usize) -> anyhow::Result<Value> {
-    let mut out = Map::new();
+fn train_times(t: &Nb201Table, idx: usize) -> BTreeMap<&'static str, Option<f64>> {
+    let mut out = BTreeMap::new();
     for d in [Dataset::Cifar10Valid, Dataset::Cifar100, Dataset::ImageNet16] {
         if let Ok(v) = t.train_time_s(idx, d, Epochs::E200) {
-            out.insert(d.name().into(), json!(v));
+            out.insert(d.name(), v);
         }
     }
-    Ok(Value::Object(out))
+    out
+}
+
+impl fmt::Display for ArchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "arch       {}", self.arch)?;
+        if self.space == SpaceId::Nb201 {
+            writeln!(f, "ops        {}   (digits index {})", self.ops, OPS.join(", "))?;
+        } else {
+            writeln!(f, "ops        {}", self.ops)?;
+        }
+        if let Some(i) = self.idx {
+            let iso = self.iso_rep_idx.map_or("-".to_string(), |r| r.to_string());
+            writeln!(f, "idx        {i}   iso_rep_idx {iso}")?;
+        }
+        writeln!(f, "canonical  {}", self.canonical)?;
+        for d in &self.decisions {
+            writeln!(f, "  {:<10} {}", d.edge, d.op)?;
+        }
+        let g = &self.graph;
+        writeln!(f, "graph      {} nodes, {} edges, output {}", g.nodes, g.edges, g.output.as_deref().unwrap_or(""))?;
+        let ops: Vec<String> = g.ops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(f, "           {}", ops.join(", "))?;
+        let head = if self.space == SpaceId::Nb201 { "CIFAR-10" } else { "CIFAR-100" };
+        writeln!(f, "params     {} ({:.6} M, {head} head)", self.params, self.params as f64 / 1e6)?;
+        writeln!(f, "flops      {} ({:.6} M multiply-adds, {head})", self.flops, self.flops as f64 / 1e6)?;
+        if let Some(acc) = &self.accuracies {
+            writeln!(f, "accuracy (%, 200 epochs / 12 epochs)")?;
+            for d in Dataset::ALL {
+                let Some(v) = acc.get(d.name()) else { continue };
+                let fmt = |k: &str| v.get(k).copied().flatten().map_or("-".to_string(), |x| format!("{x:.2}"));
+                writeln!(
+                    f,
+                    "  {:<15} valid {:>6} / {:>6}   test {:>6} / {:>6}",
+                    d.name(),
+                    fmt("valid"),
+                    fmt("valid_12"),
+                    fmt("test"),
+                    fmt("test_12")
+                )?;
+            }
+        }
+        Ok(())
+    }
 }

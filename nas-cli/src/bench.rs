@@ -1,110 +1,145 @@
-//! `nas bench ...`
+//! `nas bench top|nats`: the benchmark table's best architectures, and one architecture's record
+//! from the official NATS-Bench files.
 
-use clap::{Args, Subcommand};
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
 use nas_spaces::{DataDir, Dataset, Epochs, Nb201Table, Split};
-use serde_json::json;
+use serde::Serialize;
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// The best architectures of the NAS-Bench-201 table by one accuracy.
-    Top(TopArgs),
-    /// One architecture's results from official NATS-Bench topology files (`*.pickle.pbz2`).
-    Nats(NatsArgs),
-}
+use crate::vocab;
 
-#[derive(Debug, Args)]
-pub struct NatsArgs {
-    /// Architecture index.
-    idx: usize,
-    /// The benchmark directory (default: nats/NATS-tss-v1_0-3ffb9-simple in the data directory).
-    #[arg(long, value_name = "DIR")]
-    nats_dir: Option<std::path::PathBuf>,
-    /// Training schedule: 200 or 12 epochs.
-    #[arg(long, default_value = "200")]
-    hp: String,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct TopArgs {
-    /// cifar10, cifar10-valid, cifar100 or ImageNet16-120.
-    #[arg(long, default_value = "cifar10")]
-    dataset: String,
-    /// test, valid or train.
-    #[arg(long, default_value = "test")]
-    metric: String,
-    /// Training schedule whose accuracy ranks: 200 or 12 epochs.
-    #[arg(long, default_value_t = 200)]
-    epochs: u32,
-    /// How many to list.
+/// `nas bench top`: which accuracy ranks, how many to list.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct TopConfig {
+    /// The benchmark dataset. Here: whose accuracy ranks.
+    #[arg(long, default_value = "cifar10", value_parser = vocab::dataset(), ignore_case = true)]
+    pub dataset: Dataset,
+    /// The split of the accuracy. Here: of the --hp schedule.
+    #[arg(long, default_value = "test", value_parser = vocab::split())]
+    pub metric: Split,
+    /// The benchmark's training schedule, 12 or 200 epochs. Here: of the accuracy that ranks.
+    #[arg(long = "hp", alias = "epochs", default_value = "200", value_parser = vocab::hp())]
+    pub hp: Epochs,
+    /// How many architectures to list.
     #[arg(short, long, default_value_t = 10)]
-    k: usize,
-    /// Print a JSON array of {idx, arch, value} instead of text.
-    #[arg(long)]
-    json: bool,
+    pub k: usize,
 }
 
-pub fn run(cmd: BenchCommand, data: &DataDir) -> anyhow::Result<()> {
-    match cmd {
-        BenchCommand::Top(args) => top(&args, data),
-        BenchCommand::Nats(args) => nats(&args, data),
-    }
+/// One listed architecture.
+#[derive(Clone, Debug, Serialize)]
+pub struct TopRow {
+    pub idx: usize,
+    pub arch: String,
+    pub value: f64,
 }
 
-fn nats(args: &NatsArgs, data: &DataDir) -> anyhow::Result<()> {
-    let dir = args.nats_dir.clone().unwrap_or_else(|| data.path.join("nats/NATS-tss-v1_0-3ffb9-simple"));
-    let record = nas_spaces::nats::read_arch(&dir, args.idx)?;
-    let schedule = record.schedule(&args.hp)?;
-    let datasets: Vec<_> = schedule
-        .datasets
-        .iter()
-        .map(|d| {
-            json!({"dataset": d.name, "seeds": d.runs.len(), "train": d.train_acc(), "valid": d.valid_acc(), "test": d.test_acc()})
-        })
-        .collect();
-    if args.json {
-        return crate::print_json(
-            &json!({"idx": args.idx, "arch": record.arch_str, "hp": args.hp, "datasets": datasets}),
-        );
-    }
-    println!("idx {}  {}  ({} epochs)", args.idx, record.arch_str, args.hp);
-    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
-    for d in &schedule.datasets {
-        println!(
-            "  {:<15} seeds {}  train {:>6}  valid {:>6}  test {:>6}",
-            d.name,
-            d.runs.len(),
-            fmt(d.train_acc()),
-            fmt(d.valid_acc()),
-            fmt(d.test_acc())
-        );
-    }
-    Ok(())
+/// The report of `nas bench top`: the rows, best first (JSON: the array alone).
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct TopReport {
+    pub rows: Vec<TopRow>,
 }
 
-fn top(args: &TopArgs, data: &DataDir) -> anyhow::Result<()> {
-    let dataset: Dataset = args.dataset.parse()?;
-    let split: Split = args.metric.parse()?;
-    let epochs = match args.epochs {
-        200 => Epochs::E200,
-        12 => Epochs::E12,
-        other => anyhow::bail!("invalid --epochs {other}: the benchmark has 200 and 12"),
-    };
-    if args.k == 0 {
-        anyhow::bail!("invalid -k 0: list at least one architecture");
+/// The `k` best architectures of the table by one accuracy.
+pub fn top(config: &TopConfig, data: &DataDir) -> anyhow::Result<TopReport> {
+    if config.k == 0 {
+        bail!("invalid -k 0: list at least one architecture");
     }
     let table = Nb201Table::load(data)?;
-    let top = table.top(dataset, split, epochs, args.k)?;
-    let arch = |i: usize| table.arch(i).unwrap_or_default().to_string();
-    if args.json {
-        let rows: Vec<_> = top.iter().map(|&(i, v)| json!({"idx": i, "arch": arch(i), "value": v})).collect();
-        return crate::print_json(&rows);
+    let k = config.k.min(table.len());
+    let rows = table
+        .top(config.dataset, config.metric, config.hp, k)?
+        .into_iter()
+        .map(|(idx, value)| TopRow { idx, arch: table.arch(idx).unwrap_or_default().to_string(), value })
+        .collect();
+    Ok(TopReport { rows })
+}
+
+impl fmt::Display for TopReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:>4}  {:>5}  {:>7}  arch", "rank", "idx", "value")?;
+        for (rank, r) in self.rows.iter().enumerate() {
+            writeln!(f, "{:>4}  {:>5}  {:>7.2}  {}", rank + 1, r.idx, r.value, r.arch)?;
+        }
+        Ok(())
     }
-    println!("{:>4}  {:>5}  {:>7}  arch", "rank", "idx", args.metric);
-    for (rank, &(i, v)) in top.iter().enumerate() {
-        println!("{:>4}  {i:>5}  {v:>7.2}  {}", rank + 1, arch(i));
+}
+
+/// `nas bench nats`: one architecture of the official NATS-Bench topology files.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct NatsConfig {
+    /// Architecture index (0..15624).
+    pub idx: usize,
+    /// The benchmark directory (default: nats/NATS-tss-v1_0-3ffb9-simple in the data directory).
+    #[arg(long, value_name = "DIR")]
+    pub nats_dir: Option<PathBuf>,
+    /// The benchmark's training schedule, 12 or 200 epochs. Here: of the record's results.
+    #[arg(long, default_value = "200", value_parser = vocab::hp())]
+    pub hp: Epochs,
+}
+
+/// One dataset's results in a NATS record.
+#[derive(Clone, Debug, Serialize)]
+pub struct NatsDataset {
+    pub dataset: String,
+    pub seeds: usize,
+    pub train: Option<f64>,
+    pub valid: Option<f64>,
+    pub test: Option<f64>,
+}
+
+/// The report of `nas bench nats`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NatsReport {
+    pub idx: usize,
+    pub arch: String,
+    /// The schedule, `"12"` or `"200"`.
+    pub hp: &'static str,
+    pub datasets: Vec<NatsDataset>,
+}
+
+/// Reads one architecture's record.
+pub fn nats(config: &NatsConfig, data: &DataDir) -> anyhow::Result<NatsReport> {
+    const SIZE: usize = nas_spaces::nb201::SIZE;
+    if config.idx >= SIZE {
+        bail!("invalid architecture index {}: NATS-Bench's topology space has indices 0..{}", config.idx, SIZE - 1);
     }
-    Ok(())
+    let dir = config.nats_dir.clone().unwrap_or_else(|| data.path.join("nats/NATS-tss-v1_0-3ffb9-simple"));
+    let hp = if config.hp == Epochs::E12 { "12" } else { "200" };
+    let record = nas_spaces::nats::read_arch(&dir, config.idx)?;
+    let schedule = record.schedule(hp)?;
+    let datasets = schedule
+        .datasets
+        .iter()
+        .map(|d| NatsDataset {
+            dataset: d.name.clone(),
+            seeds: d.runs.len(),
+            train: d.train_acc(),
+            valid: d.valid_acc(),
+            test: d.test_acc(),
+        })
+        .collect();
+    Ok(NatsReport { idx: config.idx, arch: record.arch_str.clone(), hp, datasets })
+}
+
+impl fmt::Display for NatsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "idx {}  {}  ({} epochs)", self.idx, self.arch, self.hp)?;
+        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
+        for d in &self.datasets {
+            writeln!(
+                f,
+                "  {:<15} seeds {}  train {:>6}  valid {:>6}  test {:>6}",
+                d.dataset,
+                d.seeds,
+                fmt(d.train),
+                fmt(d.valid),
+                fmt(d.test)
+            )?;
+        }
+        Ok(())
+    }
 }

@@ -1,243 +1,190 @@
-//! `nas cost` and `nas hw fit|eval`: hardware cost of an architecture, and latency models fitted to
-//! measured data (HW-NAS-Bench for NB201, HELP for FBNet).
+//! `nas cost` and `nas hw fit|eval|measure`: the hardware cost of an architecture, and latency and
+//! energy models fitted to measured data (HW-NAS-Bench for NB201, HELP for FBNet, or this CPU).
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand, ValueEnum};
-use nas_core::{Genotype, SearchSpace};
-use nas_hw::data::{Measurement, Measurements};
+use clap::{Args, ValueEnum};
+use nas_core::Genotype;
+use nas_hw::data::{Layout, Measurement, Measurements};
 use nas_hw::model::{self, Fitted, LatencyModel, ModelKind};
-use nas_spaces::{DataDir, FbnetSpace, Nb201Space, Nb201Table};
+use nas_spaces::{DataDir, Dataset, Nb201Table, SpaceId};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::plot;
+use crate::score::sample_distinct;
+use crate::vocab;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SpaceName {
-    Nb201,
-    Fbnet,
+/// The most architectures `nas hw measure` times in one command.
+pub const MAX_MEASURED: usize = 100_000;
+
+/// The unit of a measurement column: mJ for energy columns, ms otherwise.
+pub fn unit(column: &str) -> &'static str {
+    if column.contains("energy") { "mJ" } else { "ms" }
 }
 
-#[derive(Debug, Args)]
-pub struct CostArgs {
-    /// Roofline device preset: edgegpu, raspi4, pixel3, edgetpu.
-    #[arg(long)]
-    device: String,
-    /// An NB201 string (|op~0|+...) or an FBNet arch_str / op_idx_list (22 blocks).
-    #[arg(long)]
-    arch: String,
-    /// Fitted models (from `nas hw fit`: latency or energy columns) to price the architecture with
-    /// as well; repeat for several.
-    #[arg(long)]
-    model: Vec<PathBuf>,
-    #[arg(long)]
-    json: bool,
+/// A fitted model read from its JSON file.
+pub fn read_model(path: &Path) -> anyhow::Result<LatencyModel> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model: LatencyModel =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a fitted model", path.display()))?;
+    Ok(model)
 }
 
-#[derive(Debug, Subcommand)]
-pub enum HwCommand {
-    /// Fit a latency model of one device column to measured latencies; save it as JSON.
-    Fit(FitArgs),
-    /// Accuracy of a fitted model on measured rows: n, RMSE, Spearman rho, share within 5 / 10 %.
-    Eval(EvalArgs),
-    /// Measure real latencies on this machine's CPU, fit a local model on some and check it on others.
-    Measure(MeasureArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct MeasureArgs {
-    #[arg(long, value_enum)]
-    space: SpaceName,
-    /// Unseen architectures the fitted model is checked on.
-    #[arg(long, default_value_t = 50)]
-    sample: usize,
-    /// Architectures the local model is fitted on.
-    #[arg(long, default_value_t = 150)]
-    train: usize,
-    /// Seed of the architecture sample.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// Timed passes per architecture (after 3 untimed ones); the median is kept.
-    #[arg(long, default_value_t = 15)]
-    repeats: usize,
-    /// Save the measurements as CSV (`arch_str,cpu_ms`: the HELP layout `nas hw fit` reads).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Save the fitted local model as JSON.
-    #[arg(long)]
-    model_out: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct FitArgs {
-    #[arg(long, value_enum)]
-    space: SpaceName,
-    /// The device column, e.g. pixel3_latency (HW-NAS-Bench) or pixel3 (HELP).
-    #[arg(long)]
-    device: String,
-    /// Measurements: HW-NAS-Bench layout (idx,dataset,...) or HELP layout (arch_str / op_idx_list).
-    #[arg(long)]
-    data: PathBuf,
-    /// Fit on the first N rows (in file order), or N random rows with --seed.
-    #[arg(long, conflicts_with = "train_idx")]
-    train_rows: Option<usize>,
-    /// Fit on the row ids listed in this file (whitespace or comma separated).
-    #[arg(long)]
-    train_idx: Option<PathBuf>,
-    /// Draw the --train-rows at random with this seed.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Rows of this dataset in the HW-NAS-Bench layout.
-    #[arg(long, default_value = "cifar10")]
-    dataset: String,
-    /// cell (NB201 only: execution rules chosen by validation) or table (additive, non-negative).
-    #[arg(long, value_enum)]
-    kind: Option<KindArg>,
-    #[arg(long)]
-    out: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KindArg {
-    Cell,
-    Table,
-}
-
-#[derive(Debug, Args)]
-pub struct EvalArgs {
-    #[arg(long)]
-    model: PathBuf,
-    #[arg(long)]
-    data: PathBuf,
-    /// Row ids to evaluate on: `a..b`, ids and ranges separated by commas (default: every row the
-    /// model was not fitted on).
-    #[arg(long)]
-    rows: Option<String>,
-    /// Write a predicted-vs-measured scatter plot (SVG).
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
-}
-
-pub fn run(cmd: HwCommand, data: &DataDir) -> anyhow::Result<()> {
-    match cmd {
-        HwCommand::Fit(a) => fit(&a, data),
-        HwCommand::Eval(a) => eval(&a, data),
-        HwCommand::Measure(a) => measure(&a),
+/// A content key of a file: its size and a 64-bit FNV-1a hash of its bytes. A model records the key
+/// of the file it was fitted on, so that evaluation knows whether its training rows are there.
+pub fn file_key(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    Ok(format!("{}-{h:016x}", bytes.len()))
 }
 
-/// Times the real network of `train + sample` distinct architectures on this CPU (the fast forward
-/// pass of nas-kernels), fits the space's model on the first `train` and reports its accuracy on
-/// the other `sample`.
-fn measure(a: &MeasureArgs) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    if a.sample == 0 || a.train == 0 || a.batch == 0 {
-        bail!("invalid --sample {} / --train {} / --batch {}: give at least 1 each", a.sample, a.train, a.batch);
-    }
-    let name = match a.space {
-        SpaceName::Nb201 => "nb201",
-        SpaceName::Fbnet => "fbnet",
-    };
-    let space = space_of(name)?;
-    let genotypes = crate::score::sample_distinct(space.as_ref(), a.train + a.sample, a.seed)?;
-    let mut progress = crate::progress::Progress::new("measuring", genotypes.len());
-    let mut rows = Vec::with_capacity(genotypes.len());
-    for (id, g) in genotypes.into_iter().enumerate() {
-        let net = nas_kernels::cpu::CpuNet::new(&space.to_network(&g)?, 0)?;
-        let value = net.median_latency_ms(a.batch, 3, a.repeats)?;
-        rows.push(Measurement { id, genotype: g, value });
-        progress.inc();
-    }
-    if let Some(path) = &a.out {
-        let mut csv = String::from("arch_str,cpu_ms\n");
-        for r in &rows {
-            csv.push_str(&format!("\"{}\",{}\n", space.format(&r.genotype), r.value));
+/// `nas cost`: one architecture on one device.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct CostConfig {
+    /// The device. Here: a roofline preset (edgegpu, raspi4, pixel3, edgetpu).
+    #[arg(long)]
+    pub device: String,
+    /// The architecture. NB201: official string, 6-digit ops code or table index; FBNet: arch_str or
+    /// op_idx_list.
+    #[arg(long)]
+    pub arch: String,
+    /// The search space. Default: judged from the architecture's form.
+    #[arg(long, value_parser = vocab::space())]
+    pub space: Option<SpaceId>,
+    /// A fitted model from `nas hw fit`. Here: latency or energy models to price the architecture
+    /// with as well; repeat for several.
+    #[arg(long, value_name = "FILE")]
+    pub model: Vec<PathBuf>,
+}
+
+/// The report of `nas cost`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostReport {
+    pub space: SpaceId,
+    pub device: &'static str,
+    /// Where the device preset's figures come from.
+    pub device_source: &'static str,
+    pub params: u64,
+    pub flops: u64,
+    pub memory_traffic_bytes: u64,
+    pub peak_activation_bytes: u64,
+    pub roofline_latency_ms: f64,
+    /// The first fitted latency model's prediction (ms).
+    pub fitted_latency_ms: Option<f64>,
+    /// Every fitted model's prediction by its column (ms or mJ).
+    pub fitted: BTreeMap<String, f64>,
+    /// HW-NAS-Bench's measured latency and energy on the device (NB201, CIFAR-10 rows).
+    pub measured: Option<BTreeMap<String, f64>>,
+}
+
+/// Prices one architecture.
+pub fn cost(config: &CostConfig, data: &DataDir) -> anyhow::Result<CostReport> {
+    let device = nas_hw::roofline::device(&config.device)?;
+    let id = config.space.unwrap_or_else(|| SpaceId::of_arch(&config.arch));
+    let g = id.parse_arch(&config.arch, data)?;
+    let space = id.space();
+    let net = space.to_network(&g)?;
+    let f = nas_hw::footprint::footprint(&net);
+    let mut fitted = BTreeMap::new();
+    let mut fitted_latency_ms = None;
+    for p in &config.model {
+        let model = read_model(p)?;
+        if model.space != id.name() {
+            bail!("{} is a model for space {}, the architecture is {}", p.display(), model.space, id);
         }
-        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
-    }
-    let (train, unseen) = rows.split_at(a.train);
-    let fitted = match a.space {
-        SpaceName::Nb201 => model::fit_cell(train)?.0,
-        SpaceName::Fbnet => {
-            let options: Vec<usize> = space.decisions().iter().map(|d| d.choices.len()).collect();
-            Fitted::Table { table: model::fit_table("cpu_ms", &options, train)? }
+        let v = model.predict(&g)?;
+        if unit(&model.device) == "ms" && fitted_latency_ms.is_none() {
+            fitted_latency_ms = Some(v);
         }
-    };
-    let local = LatencyModel {
-        space: name.into(),
-        device: "cpu_ms".into(),
-        dataset: None,
-        train_ids: train.iter().map(|r| r.id).collect(),
-        validation: None,
-        model: fitted,
-    };
-    if let Some(path) = &a.model_out {
-        std::fs::write(path, serde_json::to_string_pretty(&local)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        fitted.insert(model.device.clone(), v);
     }
-    let acc = local.evaluate(unseen)?;
-    let out = json!({
-        "space": name, "device": "this CPU", "batch": a.batch, "train": a.train, "n": acc.n,
-        "rmse_ms": acc.rmse_ms, "spearman": acc.spearman, "within_5pct": acc.within_5pct,
-        "within_10pct": acc.within_10pct, "seconds": started.elapsed().as_secs_f64(),
-    });
-    if a.json {
-        return crate::print_json(&out);
-    }
-    println!(
-        "{name} on this CPU (batch {}): fitted on {} networks, checked on {} unseen: Spearman {:.3}, \
-         {:.1} % within 10 %, {:.1} % within 5 %, RMSE {:.3} ms",
-        a.batch,
-        a.train,
-        acc.n,
-        acc.spearman,
-        100.0 * acc.within_10pct,
-        100.0 * acc.within_5pct,
-        acc.rmse_ms
-    );
-    Ok(())
-}
-
-fn space_of(name: &str) -> anyhow::Result<Box<dyn SearchSpace>> {
-    Ok(match name {
-        "nb201" => Box::new(Nb201Space::default()),
-        "fbnet" => Box::new(FbnetSpace::default()),
-        other => bail!("unknown space {other:?}; expected nb201 or fbnet"),
+    Ok(CostReport {
+        space: id,
+        device: device.name,
+        device_source: device.source,
+        params: f.params,
+        flops: f.flops,
+        memory_traffic_bytes: f.memory_traffic_bytes,
+        peak_activation_bytes: f.peak_activation_bytes,
+        roofline_latency_ms: nas_hw::roofline::latency_ms(&f, device),
+        fitted_latency_ms,
+        fitted,
+        measured: measured_on(device.name, id, &g, data)?,
     })
 }
 
-fn load(
-    path: &std::path::Path,
-    column: &str,
-    space: &str,
-    dataset: &str,
-    data: &DataDir,
-) -> anyhow::Result<Measurements> {
-    let sp = space_of(space)?;
-    let needs_table = space == "nb201";
-    let table = if needs_table { Some(Nb201Table::load(data)?) } else { None };
-    let lookup = |idx: usize| table.as_ref().and_then(|t| t.genotype(idx).cloned());
-    Ok(nas_hw::data::read(path, column, sp.as_ref(), Some(dataset), &lookup)?)
+impl fmt::Display for CostReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "space {}  device {}", self.space, self.device)?;
+        writeln!(
+            f,
+            "params {}  FLOPs {}  memory traffic {} B  peak activation {} B",
+            self.params, self.flops, self.memory_traffic_bytes, self.peak_activation_bytes
+        )?;
+        writeln!(f, "roofline latency {:.4} ms ({})", self.roofline_latency_ms, self.device_source)?;
+        for (column, value) in &self.fitted {
+            writeln!(f, "fitted {column} {value:.4} {}", unit(column))?;
+        }
+        for (column, value) in self.measured.iter().flatten() {
+            writeln!(f, "measured {column} {value:.4} {} (HW-NAS-Bench, cifar10)", unit(column))?;
+        }
+        Ok(())
+    }
 }
 
-fn parse_ids(s: &str) -> anyhow::Result<Vec<usize>> {
+/// HW-NAS-Bench's measured latency and energy of an NB201 architecture on `device` (CIFAR-10 rows),
+/// when the benchmark files are in the data directory; `None` otherwise.
+fn measured_on(
+    device: &str,
+    space: SpaceId,
+    g: &Genotype,
+    data: &DataDir,
+) -> anyhow::Result<Option<BTreeMap<String, f64>>> {
+    let files = [nas_spaces::hw_nas_bench::FILE, nas_spaces::nb201_table::FILE];
+    if space != SpaceId::Nb201 || !files.iter().all(|f| data.has(f)) {
+        return Ok(None);
+    }
+    let Some(idx) = Nb201Table::load(data)?.index_of(g) else { return Ok(None) };
+    let hw = nas_spaces::HwNasBench::load(data)?;
+    let mut values = BTreeMap::new();
+    for m in hw.metrics() {
+        if m.starts_with(&format!("{device}_")) && (m.ends_with("_latency") || m.ends_with("_energy")) {
+            if let Some(v) = hw.value(idx, Dataset::Cifar10, m)? {
+                values.insert(m.clone(), v);
+            }
+        }
+    }
+    Ok(Some(values))
+}
+
+/// The measurements of one column of a file, with genotypes for NB201 indices from the table.
+fn load(path: &Path, column: &str, space: SpaceId, dataset: Dataset, data: &DataDir) -> anyhow::Result<Measurements> {
+    let table = if space == SpaceId::Nb201 { Some(Nb201Table::load(data)?) } else { None };
+    let lookup = |idx: usize| table.as_ref().and_then(|t| t.genotype(idx).cloned());
+    Ok(nas_hw::data::read(path, column, space.space().as_ref(), Some(dataset.name()), &lookup)?)
+}
+
+/// Row ids: `a..b` ranges and ids separated by commas or whitespace.
+pub fn parse_ids(s: &str) -> anyhow::Result<Vec<usize>> {
     let mut out = Vec::new();
     for part in s.split([',', ' ', '\n', '\t']).map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once("..") {
             let (a, b): (usize, usize) = (
-                a.parse().context(format!("bad row range {part:?}"))?,
-                b.parse().context(format!("bad row range {part:?}"))?,
+                a.parse().with_context(|| format!("bad row range {part:?}"))?,
+                b.parse().with_context(|| format!("bad row range {part:?}"))?,
             );
+            if b < a || b - a > 100_000_000 {
+                bail!("bad row range {part:?}: expected a..b with a <= b");
+            }
             out.extend(a..b);
         } else {
             out.push(part.parse().with_context(|| format!("bad row id {part:?}"))?);
@@ -255,32 +202,86 @@ fn select(rows: &[Measurement], ids: &[usize]) -> anyhow::Result<Vec<Measurement
         .collect()
 }
 
-fn fit(a: &FitArgs, data: &DataDir) -> anyhow::Result<()> {
-    let space = match a.space {
-        SpaceName::Nb201 => "nb201",
-        SpaceName::Fbnet => "fbnet",
-    };
-    let m = load(&a.data, &a.device, space, &a.dataset, data)?;
-    let train: Vec<Measurement> = if let Some(file) = &a.train_idx {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+/// The kind of model `nas hw fit` fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindArg {
+    /// NB201 only: the cell model, execution rules chosen by validation.
+    Cell,
+    /// An additive table, non-negative.
+    Table,
+}
+
+/// `nas hw fit`: one measured column, which rows, which model.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct FitConfig {
+    /// The search space.
+    #[arg(long, value_parser = vocab::space())]
+    pub space: SpaceId,
+    /// The measured column, e.g. pixel3_latency (HW-NAS-Bench) or pixel3 (HELP).
+    #[arg(long, alias = "device")]
+    pub column: String,
+    /// Measured rows, a CSV file. HW-NAS-Bench layout (idx,dataset,...) or HELP layout (arch_str /
+    /// op_idx_list).
+    #[arg(long, value_name = "CSV")]
+    pub data: PathBuf,
+    /// Fit on N rows (the first in file order, or N random ones with --seed) and hold out the rest;
+    /// default: every row.
+    #[arg(long, conflicts_with = "train_idx")]
+    pub train_rows: Option<usize>,
+    /// Fit on the row ids (the file's idx / fb_idx) listed in this file, whitespace or comma separated.
+    #[arg(long, value_name = "FILE")]
+    pub train_idx: Option<PathBuf>,
+    /// Seed of every random choice of the command. Here: which --train-rows.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The benchmark dataset. Here: of the rows of a HW-NAS-Bench layout file.
+    #[arg(long, default_value = "cifar10", value_parser = vocab::dataset(), ignore_case = true)]
+    pub dataset: Dataset,
+    /// The model: cell (NB201 only, the default there) or table (additive, non-negative).
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// Where the result is written. Here: the fitted model, JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// The report of `nas hw fit`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FitReport {
+    pub space: SpaceId,
+    pub column: String,
+    pub model: String,
+    pub train_rows: usize,
+    pub rows: usize,
+    pub held_out: usize,
+    pub out: String,
+}
+
+/// Fits a model and writes it to `config.out`.
+pub fn fit(config: &FitConfig, data: &DataDir) -> anyhow::Result<FitReport> {
+    let space = config.space;
+    let m = load(&config.data, &config.column, space, config.dataset, data)?;
+    let train: Vec<Measurement> = if let Some(file) = &config.train_idx {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         select(&m.rows, &parse_ids(&text)?)?
     } else {
-        let n = a.train_rows.unwrap_or(m.rows.len() * 3 / 4);
+        let n = config.train_rows.unwrap_or(m.rows.len());
         if n > m.rows.len() {
-            bail!("--train-rows {n} is more than the {} measured rows", m.rows.len());
+            bail!("invalid --train-rows {n}: the file has {} measured rows", m.rows.len());
         }
         let mut rows = m.rows.clone();
-        if let Some(seed) = a.seed {
+        if let Some(seed) = config.seed {
             rows.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         }
         rows.truncate(n);
         rows
     };
-    let kind = match a.kind {
-        Some(KindArg::Cell) if space != "nb201" => bail!("--kind cell is for --space nb201 only"),
+    let kind = match config.kind {
+        Some(KindArg::Cell) if space != SpaceId::Nb201 => bail!("--kind cell is for --space nb201 only"),
         Some(KindArg::Cell) => ModelKind::Cell,
         Some(KindArg::Table) => ModelKind::Table,
-        None if space == "nb201" => ModelKind::Cell,
+        None if space == SpaceId::Nb201 => ModelKind::Cell,
         None => ModelKind::Table,
     };
     let (fitted, validation) = match kind {
@@ -289,156 +290,305 @@ fn fit(a: &FitArgs, data: &DataDir) -> anyhow::Result<()> {
             (f, Some(acc))
         }
         ModelKind::Table => {
-            let sp = space_of(space)?;
-            let options: Vec<usize> = sp.decisions().iter().map(|d| d.choices.len()).collect();
-            (Fitted::Table { table: model::fit_table(&a.device, &options, &train)? }, None)
+            let options: Vec<usize> = space.space().decisions().iter().map(|d| d.choices.len()).collect();
+            (Fitted::Table { table: model::fit_table(&config.column, &options, &train)? }, None)
         }
     };
     let model = LatencyModel {
-        space: space.into(),
-        device: a.device.clone(),
-        dataset: (m.layout == nas_hw::data::Layout::HwNasBench).then(|| a.dataset.clone()),
+        space: space.name().into(),
+        device: config.column.clone(),
+        dataset: (m.layout == Layout::HwNasBench).then(|| config.dataset.name().to_string()),
         train_ids: train.iter().map(|r| r.id).collect(),
+        train_file: Some(file_key(&config.data)?),
         validation,
         model: fitted,
     };
-    std::fs::write(&a.out, serde_json::to_string_pretty(&model)?)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    crate::state::write_atomic(&config.out, serde_json::to_string_pretty(&model)?.as_bytes())
+        .with_context(|| format!("cannot write {}", config.out.display()))?;
     let what = match &model.model {
-        Fitted::Cell { pruning, pairs, .. } => format!("cell model, execution rule {pruning:?}, pair terms {pairs}"),
+        Fitted::Cell { pruning, pairs, .. } => {
+            let pairs = if *pairs { "with pair terms" } else { "without pair terms" };
+            format!("cell model ({}; {pairs})", pruning.describe())
+        }
         Fitted::Table { .. } => "additive table".into(),
     };
-    eprintln!("fitted {what} on {} rows of {}; saved {}", train.len(), a.device, a.out.display());
-    Ok(())
+    Ok(FitReport {
+        space,
+        column: config.column.clone(),
+        model: what,
+        train_rows: train.len(),
+        rows: m.rows.len(),
+        held_out: m.rows.len() - train.len().min(m.rows.len()),
+        out: config.out.display().to_string(),
+    })
 }
 
-fn eval(a: &EvalArgs, data: &DataDir) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
-    let model: LatencyModel =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a fitted model", a.model.display()))?;
-    let dataset = model.dataset.clone().unwrap_or_else(|| "cifar10".into());
-    let m = load(&a.data, &model.device, &model.space, &dataset, data)?;
-    let rows = match &a.rows {
-        Some(s) => select(&m.rows, &parse_ids(s)?)?,
-        None => {
-            let train: std::collections::HashSet<usize> = model.train_ids.iter().copied().collect();
-            m.rows.iter().filter(|r| !train.contains(&r.id)).cloned().collect()
+impl fmt::Display for FitReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "fitted {} on {} of the {} rows of {} ({} held out); saved {}",
+            self.model, self.train_rows, self.rows, self.column, self.held_out, self.out
+        )
+    }
+}
+
+/// `nas hw eval`: a fitted model on measured rows.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct EvalConfig {
+    /// A fitted model from `nas hw fit`.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Measured rows, a CSV file. In the layout the model was fitted on.
+    #[arg(long, value_name = "CSV")]
+    pub data: PathBuf,
+    /// Row ids (the file's idx / fb_idx) to evaluate on: `a..b`, ids and ranges separated by commas
+    /// (default: every row the model was not fitted on when this is its training file, else every row).
+    #[arg(long)]
+    pub rows: Option<String>,
+    /// An SVG plot. Here: predicted against measured, with y = x.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// The report of `nas hw eval`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub n: usize,
+    /// Root mean square error in the column's unit.
+    pub rmse: f64,
+    pub unit: &'static str,
+    /// The same RMSE for latency columns (ms), under its earlier name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rmse_ms: Option<f64>,
+    pub spearman: f64,
+    pub within_5pct: f64,
+    pub within_10pct: f64,
+    pub residual_autocorrelation: f64,
+    /// Which rows: "given", "held out" (the model's training file) or "all" (another file).
+    pub rows: &'static str,
+}
+
+/// Evaluates a fitted model.
+pub fn eval(config: &EvalConfig, data: &DataDir) -> anyhow::Result<EvalReport> {
+    let model = read_model(&config.model)?;
+    let dataset: Dataset = model.dataset.as_deref().unwrap_or("cifar10").parse()?;
+    let space: SpaceId = model.space.parse()?;
+    let m = load(&config.data, &model.device, space, dataset, data)?;
+    let same_file = model.train_file.as_deref() == Some(file_key(&config.data)?.as_str());
+    let (rows, which) = match &config.rows {
+        Some(s) => (select(&m.rows, &parse_ids(s)?)?, "given"),
+        // A model saved before training files were recorded: its ids are those of its file.
+        None if same_file || model.train_file.is_none() => {
+            let train: HashSet<usize> = model.train_ids.iter().copied().collect();
+            (m.rows.iter().filter(|r| !train.contains(&r.id)).cloned().collect(), "held out")
         }
+        None => (m.rows.clone(), "all"),
     };
     if rows.is_empty() {
-        bail!("no rows to evaluate on");
+        bail!(
+            "no rows to evaluate on: the model was fitted on all {} rows of {}; give --rows or another file",
+            m.rows.len(),
+            config.data.display()
+        );
     }
     let acc = model.evaluate(&rows)?;
-    if let Some(p) = &a.plot {
+    let u = unit(&model.device);
+    if let Some(p) = &config.plot {
         let points =
             rows.iter().map(|r| Ok((r.value, model.predict(&r.genotype)?))).collect::<anyhow::Result<Vec<_>>>()?;
         let panel = plot::Panel {
             title: format!(
-                "{} {} (rho {:.3}, {:.0}% within 10%)",
+                "{} {}: rho {:.3}, {:.0}% within 10%",
                 model.space,
                 model.device,
                 acc.spearman,
                 100.0 * acc.within_10pct
             ),
-            x_label: format!("measured {}", unit(&model.device)),
-            y_label: format!("predicted {}", unit(&model.device)),
+            subtitle: format!("{} {which} rows of {}", rows.len(), file_name(&config.data)),
+            x_label: format!("measured ({u})"),
+            y_label: format!("predicted ({u})"),
             points,
+            diagonal: true,
         };
-        std::fs::write(p, plot::svg(&[panel])).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, plot::svg(&[panel])).with_context(|| format!("cannot write {}", p.display()))?;
     }
-    if a.json {
-        crate::print_json(&acc)?;
-    } else {
-        println!(
-            "n {}  rmse {:.4} {}  spearman {:.4}  within 5% {:.1}%  within 10% {:.1}%  \
+    Ok(EvalReport {
+        n: acc.n,
+        rmse: acc.rmse_ms,
+        unit: u,
+        rmse_ms: (u == "ms").then_some(acc.rmse_ms),
+        spearman: acc.spearman,
+        within_5pct: acc.within_5pct,
+        within_10pct: acc.within_10pct,
+        residual_autocorrelation: acc.residual_autocorrelation,
+        rows: which,
+    })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "n {} ({} rows)  rmse {:.4} {}  spearman {:.4}  within 5% {:.1}%  within 10% {:.1}%  \
              residual autocorrelation in row order {:.2}",
-            acc.n,
-            acc.rmse_ms,
-            unit(&model.device),
-            acc.spearman,
-            100.0 * acc.within_5pct,
-            100.0 * acc.within_10pct,
-            acc.residual_autocorrelation
+            self.n,
+            self.rows,
+            self.rmse,
+            self.unit,
+            self.spearman,
+            100.0 * self.within_5pct,
+            100.0 * self.within_10pct,
+            self.residual_autocorrelation
+        )
+    }
+}
+
+/// `nas hw measure`: real latencies on this machine's CPU.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct MeasureConfig {
+    /// The search space.
+    #[arg(long, value_parser = vocab::space())]
+    pub space: SpaceId,
+    /// Number of distinct architectures drawn uniformly (with --seed). Here: those the local model
+    /// is checked on.
+    #[arg(long, default_value_t = 50)]
+    pub sample: usize,
+    /// Architectures the local model is fitted on.
+    #[arg(long, default_value_t = 150)]
+    pub train: usize,
+    /// Seed of every random choice of the command. Here: the architecture sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Images per batch. Here: per timed forward pass.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed passes per architecture (after 3 untimed ones); the median is kept.
+    #[arg(long, default_value_t = 15)]
+    pub repeats: usize,
+    /// Save the measurements as CSV (`arch_str,cpu_ms`: the HELP layout `nas hw fit` reads).
+    #[arg(long = "measurements-out", alias = "out", value_name = "FILE")]
+    pub measurements_out: Option<PathBuf>,
+    /// Save the fitted local model as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub model_out: Option<PathBuf>,
+}
+
+/// The report of `nas hw measure`.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeasureReport {
+    pub space: SpaceId,
+    pub device: &'static str,
+    pub batch: usize,
+    pub train: usize,
+    pub n: usize,
+    pub rmse_ms: f64,
+    pub spearman: f64,
+    pub within_5pct: f64,
+    pub within_10pct: f64,
+    pub seconds: f64,
+}
+
+/// The fewest training rows a space's local model needs.
+fn min_train_rows(space: SpaceId) -> usize {
+    match space {
+        SpaceId::Nb201 => model::min_cell_rows(),
+        SpaceId::Fbnet => 1 + space.space().decisions().iter().map(|d| d.choices.len()).sum::<usize>(),
+    }
+}
+
+/// Times `train + sample` distinct architectures on this CPU (the fast forward pass of
+/// nas-kernels), fits the space's model on the first `train` and checks it on the other `sample`.
+pub fn measure(config: &MeasureConfig) -> anyhow::Result<MeasureReport> {
+    let started = std::time::Instant::now();
+    let a = config;
+    if a.sample == 0 || a.batch == 0 || a.batch > 1024 || a.repeats == 0 || a.repeats > 10_000 {
+        bail!(
+            "invalid --sample {} / --batch {} / --repeats {}: give --sample >= 1, --batch 1..1024, --repeats 1..10000",
+            a.sample,
+            a.batch,
+            a.repeats
         );
     }
-    Ok(())
+    let need = min_train_rows(a.space);
+    if a.train < need {
+        bail!("invalid --train {}: the {} model needs at least {need} architectures to fit on", a.train, a.space);
+    }
+    let total = a.train.checked_add(a.sample).filter(|&t| t <= MAX_MEASURED);
+    let Some(total) = total else {
+        bail!("invalid --train {} / --sample {}: at most {MAX_MEASURED} architectures in all", a.train, a.sample)
+    };
+    let space = a.space.space();
+    let genotypes = sample_distinct(space.as_ref(), total, a.seed)?;
+    let mut progress = crate::progress::Progress::new("measuring", genotypes.len());
+    let mut rows = Vec::with_capacity(genotypes.len());
+    for (id, g) in genotypes.into_iter().enumerate() {
+        let net = nas_kernels::cpu::CpuNet::new(&space.to_network(&g)?, 0)?;
+        let value = net.median_latency_ms(a.batch, 3, a.repeats)?;
+        rows.push(Measurement { id, genotype: g, value });
+        progress.inc();
+    }
+    if let Some(path) = &a.measurements_out {
+        let mut csv = String::from("arch_str,cpu_ms\n");
+        for r in &rows {
+            csv.push_str(&format!("\"{}\",{}\n", space.format(&r.genotype), r.value));
+        }
+        crate::state::write_atomic(path, csv.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let (train, unseen) = rows.split_at(a.train);
+    let fitted = match a.space {
+        SpaceId::Nb201 => model::fit_cell(train)?.0,
+        SpaceId::Fbnet => {
+            let options: Vec<usize> = space.decisions().iter().map(|d| d.choices.len()).collect();
+            Fitted::Table { table: model::fit_table("cpu_ms", &options, train)? }
+        }
+    };
+    let local = LatencyModel {
+        space: a.space.name().into(),
+        device: "cpu_ms".into(),
+        dataset: None,
+        train_ids: train.iter().map(|r| r.id).collect(),
+        train_file: None,
+        validation: None,
+        model: fitted,
+    };
+    if let Some(path) = &a.model_out {
+        crate::state::write_atomic(path, serde_json::to_string_pretty(&local)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let acc = local.evaluate(unseen)?;
+    Ok(MeasureReport {
+        space: a.space,
+        device: "this CPU",
+        batch: a.batch,
+        train: a.train,
+        n: acc.n,
+        rmse_ms: acc.rmse_ms,
+        spearman: acc.spearman,
+        within_5pct: acc.within_5pct,
+        within_10pct: acc.within_10pct,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
-fn parse_arch(arch: &str) -> anyhow::Result<(Box<dyn SearchSpace>, Genotype)> {
-    let space = space_of(if arch.contains('|') { "nb201" } else { "fbnet" })?;
-    let g = space.parse(arch.trim())?;
-    Ok((space, g))
-}
-
-pub fn cost(a: CostArgs, data: &DataDir) -> anyhow::Result<()> {
-    let device = nas_hw::roofline::device(&a.device)?;
-    let (space, g) = parse_arch(&a.arch)?;
-    let net = space.to_network(&g)?;
-    let f = nas_hw::footprint::footprint(&net);
-    let roofline_ms = nas_hw::roofline::latency_ms(&f, device);
-    let mut fitted = serde_json::Map::new();
-    for p in &a.model {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let model: LatencyModel =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a fitted model", p.display()))?;
-        if model.space != space.name() {
-            bail!("{} is a model for space {}, the architecture is {}", p.display(), model.space, space.name());
-        }
-        fitted.insert(model.device.clone(), json!(model.predict(&g)?));
+impl fmt::Display for MeasureReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} on this CPU (batch {}): fitted on {} networks, checked on {} unseen: Spearman {:.3}, \
+             {:.1} % within 10 %, {:.1} % within 5 %, RMSE {:.3} ms",
+            self.space,
+            self.batch,
+            self.train,
+            self.n,
+            self.spearman,
+            100.0 * self.within_10pct,
+            100.0 * self.within_5pct,
+            self.rmse_ms
+        )
     }
-    let fitted_latency_ms = fitted.iter().find(|(k, _)| unit(k) == "ms").map(|(_, v)| v.clone());
-    let measured = measured_on(device.name, space.as_ref(), &g, data)?;
-    let v = json!({
-        "space": space.name(), "device": device.name, "params": f.params, "flops": f.flops,
-        "memory_traffic_bytes": f.memory_traffic_bytes, "peak_activation_bytes": f.peak_activation_bytes,
-        "roofline_latency_ms": roofline_ms, "fitted_latency_ms": fitted_latency_ms, "fitted": fitted,
-        "measured": measured,
-    });
-    if a.json {
-        crate::print_json(&v)?;
-    } else {
-        println!("space {}  device {}", space.name(), device.name);
-        println!(
-            "params {}  FLOPs {}  memory traffic {} B  peak activation {} B",
-            f.params, f.flops, f.memory_traffic_bytes, f.peak_activation_bytes
-        );
-        println!("roofline latency {roofline_ms:.4} ms ({})", device.source);
-        for (column, value) in &fitted {
-            println!("fitted {column} {:.4} {}", value.as_f64().unwrap_or(f64::NAN), unit(column));
-        }
-        for (column, value) in measured.iter().flatten() {
-            println!("measured {column} {value:.4} {} (HW-NAS-Bench, cifar10)", unit(column));
-        }
-    }
-    Ok(())
-}
-
-/// The unit of a measurement column: mJ for energy columns, ms otherwise.
-fn unit(column: &str) -> &'static str {
-    if column.contains("energy") { "mJ" } else { "ms" }
-}
-
-/// HW-NAS-Bench's measured latency and energy of an NB201 architecture on `device` (CIFAR-10 rows),
-/// when the benchmark files are in the data directory; `None` otherwise.
-fn measured_on(
-    device: &str,
-    space: &dyn SearchSpace,
-    g: &Genotype,
-    data: &DataDir,
-) -> anyhow::Result<Option<std::collections::BTreeMap<String, f64>>> {
-    let files = [nas_spaces::hw_nas_bench::FILE, nas_spaces::nb201_table::FILE];
-    if space.name() != "nb201" || !files.iter().all(|f| data.has(f)) {
-        return Ok(None);
-    }
-    let Some(idx) = Nb201Table::load(data)?.index_of(g) else { return Ok(None) };
-    let hw = nas_spaces::HwNasBench::load(data)?;
-    let mut values = std::collections::BTreeMap::new();
-    for m in hw.metrics() {
-        if m.starts_with(&format!("{device}_")) && (m.ends_with("_latency") || m.ends_with("_energy")) {
-            if let Some(v) = hw.value(idx, nas_spaces::Dataset::Cifar10, m)? {
-                values.insert(m.clone(), v);
-            }
-        }
-    }
-    Ok(Some(values))
 }

@@ -1,28 +1,25 @@
-//! `nas`: the command-line front end of the NAS toolkit. Thin: parse arguments, call the library
-//! crates, print text or JSON. Errors are printed on one line and give a non-zero exit code.
+//! `nas`: the command line of the NAS toolkit. It turns arguments into one of the library's typed
+//! configurations (`nas_cli`), calls one function and prints the report: text by default, one line
+//! of JSON with `--json`. Every error, a usage error too, prints one line and exits with 1; a
+//! closed standard output (`nas ... | head`) ends the process quietly.
 
+use std::fmt::Display;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use nas_cli::{arch, bench, hw, mathnas, score, search, space};
+use serde::Serialize;
 
-mod arch;
-mod bench;
-mod hw;
-mod mathnas;
-mod mathnas_fbnet;
-mod plot;
-mod progress;
-mod score;
-mod search;
-mod search_state;
-mod space;
-
-/// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables.
+/// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
+/// searches and hardware cost.
 #[derive(Debug, Parser)]
 #[command(name = "nas", version, propagate_version = true)]
 struct Cli {
-    /// Data directory (default: $NAS_DATA_DIR, else ../shared/data beside the project root).
+    /// Data directory (default: $NAS_DATA_DIR, else ../shared/data beside the checkout, else the
+    /// platform data directory).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
@@ -30,60 +27,168 @@ struct Cli {
     command: Command,
 }
 
+/// How a report is printed.
+#[derive(Debug, Args)]
+struct Output {
+    /// Print JSON instead of text (one object per line).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Describe a search space.
     #[command(subcommand)]
-    Space(space::SpaceCommand),
+    Space(SpaceCommand),
     /// Inspect one architecture: decisions, network graph, params, FLOPs, benchmark accuracies.
     #[command(subcommand)]
-    Arch(arch::ArchCommand),
+    Arch(ArchCommand),
     /// Query a benchmark table.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(BenchCommand),
     /// Compute training-free scores of architectures (cached).
-    Score(score::ScoreArgs),
+    Score(With<score::ScoreConfig>),
     /// Rank-correlate training-free scores with the benchmark's accuracies; optional scatter plot.
-    Correlate(score::CorrelateArgs),
+    Correlate(With<score::CorrelateConfig>),
     /// Run a search strategy many times on a benchmark table and report mean ± std accuracy.
-    Search(search::SearchArgs),
+    Search(With<search::SearchConfig>),
     /// Hardware cost of one architecture: counts, memory, roofline latency, fitted latency.
-    Cost(hw::CostArgs),
-    /// Latency models fitted to measured data, and their accuracy.
+    Cost(With<hw::CostConfig>),
+    /// Latency and energy models fitted to measured data, and their accuracy.
     #[command(subcommand)]
-    Hw(hw::HwCommand),
+    Hw(HwCommand),
     /// MathNAS: block tables, prediction, exact selection under hardware limits.
-    Mathnas(mathnas::MathNasArgs),
+    Mathnas(With<mathnas::MathNasConfig>),
     /// LayerNAS: layer-by-layer search under a cost target.
-    Layernas(mathnas::LayerNasArgs),
+    Layernas(With<mathnas::LayerNasConfig>),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let data = nas_spaces::DataDir::resolve(cli.data_dir.as_deref());
-    let result = match cli.command {
-        Command::Space(c) => space::run(c),
-        Command::Arch(c) => arch::run(c, &data),
-        Command::Bench(c) => bench::run(c, &data),
-        Command::Search(a) => search::run(a, &data),
-        Command::Score(a) => score::run_score(a, &data),
-        Command::Correlate(a) => score::run_correlate(a, &data),
-        Command::Cost(a) => hw::cost(a, &data),
-        Command::Hw(c) => hw::run(c, &data),
-        Command::Mathnas(a) => mathnas::run_mathnas(a, &data),
-        Command::Layernas(a) => mathnas::run_layernas(a, &data),
+/// A command's configuration and its output flag.
+#[derive(Debug, Args)]
+struct With<C: Args> {
+    #[command(flatten)]
+    config: C,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+enum SpaceCommand {
+    /// Size, decisions and network of a space.
+    Info(With<space::SpaceConfig>),
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchCommand {
+    /// Decisions, graph summary, params, FLOPs and the benchmark's accuracies of an architecture.
+    Show(With<arch::ArchConfig>),
+    /// Graphviz source of an architecture's cell (or of the whole network with --full).
+    Dot(DotArgs),
+}
+
+#[derive(Debug, Args)]
+struct DotArgs {
+    #[command(flatten)]
+    config: arch::ArchConfig,
+    /// Draw every node of the full network instead of the cell.
+    #[arg(long)]
+    full: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The best architectures of the NAS-Bench-201 table by one accuracy.
+    Top(With<bench::TopConfig>),
+    /// One architecture's results from official NATS-Bench topology files (`*.pickle.pbz2`).
+    Nats(With<bench::NatsConfig>),
+}
+
+#[derive(Debug, Subcommand)]
+enum HwCommand {
+    /// Fit a latency or energy model of one measured column; save it as JSON.
+    Fit(With<hw::FitConfig>),
+    /// Accuracy of a fitted model on measured rows: n, RMSE, Spearman rho, share within 5 / 10 %.
+    Eval(With<hw::EvalConfig>),
+    /// Measure real latencies on this machine's CPU, fit a local model on some and check it on others.
+    Measure(With<hw::MeasureConfig>),
+}
+
+/// Prints a report: JSON on one line, or its text.
+fn emit<R: Serialize + Display>(report: &R, output: &Output) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written = if output.json {
+        serde_json::to_writer(&mut out, report).map_err(std::io::Error::from).and_then(|()| writeln!(out))
+    } else {
+        write!(out, "{report}")
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+    written.and_then(|()| out.flush()).context("cannot write to standard output")
+}
+
+fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
+    match command {
+        Command::Space(SpaceCommand::Info(c)) => emit(&space::info(&c.config), &c.output),
+        Command::Arch(ArchCommand::Show(c)) => emit(&arch::show(&c.config, data)?, &c.output),
+        Command::Arch(ArchCommand::Dot(c)) => {
+            let mut out = std::io::stdout().lock();
+            write!(out, "{}", arch::dot(&c.config, c.full, data)?)?;
+            Ok(out.flush()?)
         }
+        Command::Bench(BenchCommand::Top(c)) => emit(&bench::top(&c.config, data)?, &c.output),
+        Command::Bench(BenchCommand::Nats(c)) => emit(&bench::nats(&c.config, data)?, &c.output),
+        Command::Score(c) => {
+            let json = c.output.json;
+            let mut header = !json;
+            score::run(&c.config, data, &mut |row, progress| {
+                if std::mem::take(&mut header) {
+                    progress.println(score::ScoreRow::HEADER)?;
+                }
+                let line = if json { serde_json::to_string(row)? } else { row.to_string() };
+                Ok(progress.println(&line)?)
+            })
+        }
+        Command::Correlate(c) => emit(&score::correlate(&c.config, data)?, &c.output),
+        Command::Search(c) => emit(&search::run(&c.config, data)?, &c.output),
+        Command::Cost(c) => emit(&hw::cost(&c.config, data)?, &c.output),
+        Command::Hw(HwCommand::Fit(c)) => emit(&hw::fit(&c.config, data)?, &c.output),
+        Command::Hw(HwCommand::Eval(c)) => emit(&hw::eval(&c.config, data)?, &c.output),
+        Command::Hw(HwCommand::Measure(c)) => emit(&hw::measure(&c.config)?, &c.output),
+        Command::Mathnas(c) => emit(&mathnas::mathnas(&c.config, data)?, &c.output),
+        Command::Layernas(c) => emit(&mathnas::layernas(&c.config, data)?, &c.output),
     }
 }
 
-/// Prints a value as one line of JSON.
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
-    Ok(())
+/// Whether the error is a write to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// One line: the error and its causes, joined.
+fn one_line(text: &str) -> String {
+    text.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: printed as clap renders them.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let text: Vec<&str> = text.lines().filter(|l| !l.starts_with("For more information")).collect();
+            eprintln!("{}", one_line(&text.join("\n")));
+            return ExitCode::FAILURE;
+        }
+    };
+    let data = nas_spaces::DataDir::resolve(cli.data_dir.as_deref());
+    match run(cli.command, &data) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
 }

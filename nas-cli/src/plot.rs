@@ -1,88 +1,155 @@
-//! Plots as SVG: scatter panels (score against accuracy) and search curves (median and quartiles).
+//! Plots as SVG: scatter panels (score against accuracy, predicted against measured) and search
+//! curves (median and quartiles over runs). Axes carry round ticks ("nice" steps of 1, 2 or 5 times a
+//! power of ten), labels sit clear of the tick labels, and points that cannot be drawn are counted.
 
 use std::fmt::Write as _;
 
-const W: f64 = 360.0;
-const H: f64 = 280.0;
-const PAD: f64 = 48.0;
+const W: f64 = 400.0;
+const H: f64 = 320.0;
+/// Left margin: room for the y tick labels and, left of them, the y label.
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 16.0;
+/// Top margin: the title and the subtitle.
+const TOP: f64 = 46.0;
+/// Bottom margin: the x tick labels and, below them, the x label.
+const BOTTOM: f64 = 46.0;
 
-/// One panel: points `(x, y)` with a title and axis labels.
+/// One scatter panel: points `(x, y)` with a title, a subtitle and axis labels (units included).
 #[derive(Debug)]
 pub struct Panel {
     pub title: String,
+    pub subtitle: String,
     pub x_label: String,
     pub y_label: String,
     pub points: Vec<(f64, f64)>,
+    /// Draw `y = x` on equal axes (predicted against measured).
+    pub diagonal: bool,
 }
 
-/// The axis range of finite values, with a small margin.
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+/// The finite range of `values`, `(0, 1)` when there is none, widened when empty.
+fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) =
         values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    (lo - 0.03 * span, hi + 0.03 * span)
+    if hi > lo { (lo, hi) } else { (lo - 0.5 * lo.abs().max(1.0), hi + 0.5 * hi.abs().max(1.0)) }
 }
 
-/// A plot area at `(ox, oy)` of size `w x h` showing `x` and `y` ranges.
+/// Round ticks covering `(lo, hi)`: four to eight, at a step of 1, 2 or 5 times a power of ten.
+/// The axis runs from the first tick to the last.
+pub fn nice_ticks(lo: f64, hi: f64, integer: bool) -> Vec<f64> {
+    // The nice step closest to a fifth of the range (within 0.75x of it), 4 to 8 ticks.
+    let raw = (hi - lo) / 5.0 * 0.75;
+    let mag = 10f64.powf(raw.log10().floor());
+    let mut step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    if integer {
+        step = step.max(1.0).round();
+    }
+    let first = (lo / step).floor() * step;
+    let mut ticks = Vec::new();
+    let mut k = 0.0;
+    loop {
+        let t = first + k * step;
+        ticks.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
+        if t >= hi - step * 1e-9 || ticks.len() > 50 {
+            break;
+        }
+        k += 1.0;
+    }
+    ticks
+}
+
+/// A tick label with just the digits its step needs.
+fn tick_label(v: f64, step: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        return format!("{v:.1e}");
+    }
+    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    format!("{v:.decimals$}")
+}
+
+/// A plot area at `(ox, oy)` of size `w x h` with its tick positions.
 struct Frame {
     ox: f64,
     oy: f64,
     w: f64,
     h: f64,
-    x: (f64, f64),
-    y: (f64, f64),
+    xt: Vec<f64>,
+    yt: Vec<f64>,
 }
 
 impl Frame {
+    fn new(ox: f64, oy: f64, w: f64, h: f64, x: (f64, f64), y: (f64, f64), integer_x: bool) -> Self {
+        Frame { ox, oy, w, h, xt: nice_ticks(x.0, x.1, integer_x), yt: nice_ticks(y.0, y.1, false) }
+    }
+
+    fn x_range(&self) -> (f64, f64) {
+        (self.xt[0], self.xt[self.xt.len() - 1])
+    }
+
+    fn y_range(&self) -> (f64, f64) {
+        (self.yt[0], self.yt[self.yt.len() - 1])
+    }
+
     fn px(&self, x: f64) -> f64 {
-        self.ox + PAD + (x - self.x.0) / (self.x.1 - self.x.0) * (self.w - 1.5 * PAD)
+        let (a, b) = self.x_range();
+        self.ox + LEFT + (x - a) / (b - a) * (self.w - LEFT - RIGHT)
     }
 
     fn py(&self, y: f64) -> f64 {
-        self.oy + self.h - PAD - (y - self.y.0) / (self.y.1 - self.y.0) * (self.h - 1.8 * PAD)
+        let (a, b) = self.y_range();
+        self.oy + self.h - BOTTOM - (y - a) / (b - a) * (self.h - TOP - BOTTOM)
     }
 
-    /// The box, the title, the axis labels and five ticks on each axis.
-    fn draw(&self, s: &mut String, title: &str, x_label: &str, y_label: &str) {
+    /// The box, the title and subtitle, the axis labels and the ticks.
+    fn draw(&self, s: &mut String, title: &str, subtitle: &str, x_label: &str, y_label: &str) {
         let (ox, oy, w, h) = (self.ox, self.oy, self.w, self.h);
+        let (x0, x1, y0, y1) = (ox + LEFT, ox + w - RIGHT, oy + TOP, oy + h - BOTTOM);
         let _ = write!(
             s,
-            r##"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
-            ox + PAD,
-            oy + 0.8 * PAD,
-            w - 1.5 * PAD,
-            h - 1.8 * PAD
+            r##"<rect x="{x0}" y="{y0}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+            x1 - x0,
+            y1 - y0
         );
-        let (cx, cy) = (ox + w / 2.0, oy + h / 2.0);
+        let cx = (x0 + x1) / 2.0;
         let _ =
-            write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle" font-size="13">{}</text>"#, oy + 20.0, esc(title));
-        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + h - 10.0, esc(x_label));
+            write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle" font-size="13">{}</text>"#, oy + 18.0, esc(title));
         let _ = write!(
             s,
-            r#"<text x="{}" y="{cy}" text-anchor="middle" transform="rotate(-90 {} {cy})">{}</text>"#,
-            ox + 12.0,
-            ox + 12.0,
+            r##"<text x="{cx}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            oy + 34.0,
+            esc(subtitle)
+        );
+        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + h - 8.0, esc(x_label));
+        let cy = (y0 + y1) / 2.0;
+        let lx = ox + 14.0;
+        let _ = write!(
+            s,
+            r#"<text x="{lx}" y="{cy}" text-anchor="middle" transform="rotate(-90 {lx} {cy})">{}</text>"#,
             esc(y_label)
         );
-        for t in 0..=4 {
-            let f = f64::from(t) / 4.0;
-            let (xv, yv) = (self.x.0 + (self.x.1 - self.x.0) * f, self.y.0 + (self.y.1 - self.y.0) * f);
+        let xstep = self.xt.get(1).map_or(1.0, |t| t - self.xt[0]);
+        for &t in &self.xt {
+            let x = self.px(t);
+            let _ = write!(s, r##"<line x1="{x:.1}" y1="{y1}" x2="{x:.1}" y2="{}" stroke="#444"/>"##, y1 + 4.0);
             let _ = write!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
-                self.px(xv),
-                oy + h - PAD + 14.0,
-                tick(xv)
+                r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+                y1 + 16.0,
+                tick_label(t, xstep)
             );
+        }
+        let ystep = self.yt.get(1).map_or(1.0, |t| t - self.yt[0]);
+        for &t in &self.yt {
+            let y = self.py(t);
+            let _ = write!(s, r##"<line x1="{}" y1="{y:.1}" x2="{x0}" y2="{y:.1}" stroke="#444"/>"##, x0 - 4.0);
             let _ = write!(
                 s,
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
-                ox + PAD - 4.0,
-                self.py(yv) + 4.0,
-                tick(yv)
+                x0 - 6.0,
+                y + 4.0,
+                tick_label(t, ystep)
             );
         }
     }
@@ -96,22 +163,46 @@ fn document(w: f64, h: f64) -> String {
     s
 }
 
-/// Writes the panels side by side, three to a row, as one SVG document. Non-finite points are left out.
+/// Writes the panels side by side, three to a row, as one SVG document. Points with a non-finite
+/// coordinate are not drawn; the subtitle says how many there were.
 pub fn svg(panels: &[Panel]) -> String {
     let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(3).max(1);
     let mut s = document(W * cols as f64, H * rows as f64);
     for (i, p) in panels.iter().enumerate() {
-        let frame = Frame {
-            ox: (i % 3) as f64 * W,
-            oy: (i / 3) as f64 * H,
-            w: W,
-            h: H,
-            x: range(p.points.iter().map(|q| q.0)),
-            y: range(p.points.iter().map(|q| q.1)),
+        let finite: Vec<(f64, f64)> =
+            p.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        let (mut x, mut y) = (extent(finite.iter().map(|q| q.0)), extent(finite.iter().map(|q| q.1)));
+        if p.diagonal {
+            let both = (x.0.min(y.0), x.1.max(y.1));
+            (x, y) = (both, both);
+        }
+        let frame = Frame::new((i % 3) as f64 * W, (i / 3) as f64 * H, W, H, x, y, false);
+        let skipped = p.points.len() - finite.len();
+        let subtitle = if skipped > 0 && !p.subtitle.contains("non-finite") {
+            format!("{}; {skipped} non-finite points not drawn", p.subtitle)
+        } else {
+            p.subtitle.clone()
         };
-        frame.draw(&mut s, &p.title, &p.x_label, &p.y_label);
-        for &(x, y) in p.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        frame.draw(&mut s, &p.title, &subtitle, &p.x_label, &p.y_label);
+        if p.diagonal {
+            let (a, b) = frame.x_range();
+            let _ = write!(
+                s,
+                r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#d62728" stroke-dasharray="4 3"/>"##,
+                frame.px(a),
+                frame.py(a),
+                frame.px(b),
+                frame.py(b)
+            );
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" fill="#d62728">y = x</text>"##,
+                frame.ox + LEFT + 8.0,
+                frame.oy + TOP + 14.0
+            );
+        }
+        for &(x, y) in &finite {
             let _ = write!(
                 s,
                 r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="#1f77b4" fill-opacity="0.5"/>"##,
@@ -124,11 +215,20 @@ pub fn svg(panels: &[Panel]) -> String {
     s
 }
 
-/// Step curves (one per run: `(x, y)` with `y` holding from `x` on) summarised on a grid of x as the
-/// median line inside the band between the first and third quartiles.
-pub fn bands_svg(title: &str, x_label: &str, y_label: &str, runs: &[Vec<(f64, f64)>]) -> String {
-    const GRID: usize = 200;
-    let (lo, hi) = range(runs.iter().flatten().map(|p| p.0));
+/// Step curves (one per run: `(x, y)` with `y` holding from `x` on, to `x_end`) summarised on a
+/// grid of x as the median line inside the band between the first and third quartiles. `integer_x`
+/// keeps the x ticks on whole numbers (networks scored).
+pub fn bands_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    runs: &[Vec<(f64, f64)>],
+    x_end: f64,
+    integer_x: bool,
+) -> String {
+    const GRID: usize = 400;
+    let (lo, hi) = extent(runs.iter().flatten().map(|p| p.0).chain([x_end]));
+    let lo = if integer_x { lo.min(1.0) } else { lo.min(0.0) };
     let mut rows = Vec::new();
     for k in 0..=GRID {
         let x = lo + (hi - lo) * k as f64 / GRID as f64;
@@ -137,20 +237,18 @@ pub fn bands_svg(title: &str, x_label: &str, y_label: &str, runs: &[Vec<(f64, f6
             .filter_map(|r| r.iter().take_while(|p| p.0 <= x).last().map(|p| p.1))
             .filter(|y| y.is_finite())
             .collect();
-        if ys.len() * 2 < runs.len() {
+        if ys.is_empty() || ys.len() * 2 < runs.len() {
             continue; // fewer than half the runs have an answer yet
         }
         ys.sort_by(f64::total_cmp);
         let q = |f: f64| ys[((ys.len() - 1) as f64 * f).round() as usize];
         rows.push((x, q(0.25), q(0.5), q(0.75)));
     }
-    let x = match (rows.first(), rows.last()) {
-        (Some(a), Some(b)) if b.0 > a.0 => (a.0, b.0),
-        _ => range(rows.iter().map(|r| r.0)),
-    };
-    let frame = Frame { ox: 0.0, oy: 0.0, w: 2.0 * W, h: 1.5 * H, x, y: range(rows.iter().flat_map(|r| [r.1, r.3])) };
+    let frame =
+        Frame::new(0.0, 0.0, 2.0 * W, 1.5 * H, (lo, hi), extent(rows.iter().flat_map(|r| [r.1, r.3])), integer_x);
     let mut s = document(frame.w, frame.h);
-    frame.draw(&mut s, title, x_label, y_label);
+    let subtitle = format!("median (line) and quartiles (band) over {} runs", runs.len());
+    frame.draw(&mut s, title, &subtitle, x_label, y_label);
     let line = |pts: &mut dyn Iterator<Item = (f64, f64)>| {
         pts.map(|(x, y)| format!("{:.1},{:.1}", frame.px(x), frame.py(y))).collect::<Vec<_>>().join(" ")
     };
@@ -159,21 +257,45 @@ pub fn bands_svg(title: &str, x_label: &str, y_label: &str, runs: &[Vec<(f64, f6
     let _ = write!(s, r##"<polygon points="{band}" fill="#1f77b4" fill-opacity="0.25" stroke="none"/>"##);
     let median = line(&mut rows.iter().map(|r| (r.0, r.2)));
     let _ = write!(s, r##"<polyline points="{median}" fill="none" stroke="#1f77b4" stroke-width="2"/>"##);
-    let _ = write!(
-        s,
-        r##"<text x="{:.1}" y="{:.1}" fill="#1f77b4">median (line), quartiles (band) over {} runs</text>"##,
-        PAD + 8.0,
-        0.8 * PAD + 16.0,
-        runs.len()
-    );
     s.push_str("</svg>\n");
     s
 }
 
-fn tick(v: f64) -> String {
-    if v.abs() >= 1e4 || (v != 0.0 && v.abs() < 1e-2) { format!("{v:.1e}") } else { format!("{v:.2}") }
-}
-
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(nice_ticks(1.0, 2.03, true), vec![1.0, 2.0, 3.0]);
+        assert_eq!(nice_ticks(0.0, 12_000.0, false), vec![0.0, 2000.0, 4000.0, 6000.0, 8000.0, 10_000.0, 12_000.0]);
+        let t = nice_ticks(91.3, 94.4, false);
+        assert!(t[0] <= 91.3 && *t.last().unwrap_or(&0.0) >= 94.4, "{t:?}");
+        assert!(t.windows(2).all(|w| ((w[1] - w[0]) - 0.5).abs() < 1e-9), "{t:?}");
+        assert_eq!(tick_label(0.5, 0.5), "0.5");
+        assert_eq!(tick_label(2000.0, 2000.0), "2000");
+    }
+
+    #[test]
+    fn curves_run_to_the_end_and_scatter_counts_non_finite_points() {
+        let runs = vec![vec![(1.0, 90.0), (3.0, 92.0)], vec![(1.0, 91.0)]];
+        let s = bands_svg("t", "networks scored", "acc (%)", &runs, 10.0, true);
+        // The last x tick is the budget, 10, not the last improvement, 3.
+        assert!(s.contains(">10</text>"), "{s}");
+        assert!(!s.contains(">1.5</text>"));
+        let p = Panel {
+            title: "t".into(),
+            subtitle: "n = 3".into(),
+            x_label: "measured (ms)".into(),
+            y_label: "predicted (ms)".into(),
+            points: vec![(1.0, 1.1), (2.0, f64::NAN), (3.0, 2.9)],
+            diagonal: true,
+        };
+        let s = svg(&[p]);
+        assert!(s.contains("1 non-finite points not drawn") && s.contains("y = x"), "{s}");
+    }
 }

@@ -1,35 +1,53 @@
-//! `nas score` and `nas correlate`: training-free scores of architectures, cached, and how well
-//! they rank the benchmark's accuracies.
+//! `nas score` and `nas correlate`: training-free scores of architectures, cached, and how well they
+//! rank the benchmark's accuracies.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use nas_core::stats::{kendall_tau, spearman};
 use nas_core::{Genotype, SearchSpace, Shape};
 use nas_kernels::cache::{ScoreCache, score_json};
 use nas_kernels::images::{self, ImageBatch};
 use nas_kernels::{ArchScorer, Proxy};
-use nas_spaces::{DataDir, Dataset, Epochs, Nb201Config, Nb201Space, Nb201Table, Split};
+use nas_spaces::{DataDir, Dataset, Epochs, FbnetSpace, Nb201Config, Nb201Space, Nb201Table, SpaceId, Split};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
+use serde::{Serialize, Serializer};
 
-use crate::arch::resolve;
 use crate::plot::{Panel, svg};
 use crate::progress::Progress;
-use crate::space::space_by_name;
+use crate::vocab;
+
+/// The most images one score may use: NASWOT's K alone holds batch² entries, and every layer's
+/// activations are kept for the batch.
+pub const MAX_BATCH: usize = 4096;
+
+/// A score as JSON: a number when finite, else `"inf"`, `"-inf"` or `"nan"` (the score cache's form).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score(pub f64);
+
+impl Serialize for Score {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        score_json::serialize(&self.0, s)
+    }
+}
+
+impl fmt::Display for Score {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_finite() { write!(f, "{:.6}", self.0) } else { write!(f, "{}", self.0) }
+    }
+}
 
 /// Where the scores come from: images, initialisation and cache.
-#[derive(Debug, Args)]
-pub struct ScoringArgs {
-    /// The space: nb201.
-    #[arg(long, default_value = "nb201")]
-    pub space: String,
-    /// CIFAR-10 binary file (cifar-10-batches-bin layout). Without it, a deterministic synthetic batch.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ScoreSource {
+    /// Image file (CIFAR-10 binary layout, cifar-10-batches-bin). Without it, a deterministic
+    /// synthetic batch.
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
-    /// Images per score (the first ones of the file).
+    /// Images per batch. Here: per score, the first ones of the file.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Seed of the networks' initial weights (and of the synthetic batch).
@@ -43,19 +61,19 @@ pub struct ScoringArgs {
     pub no_cache: bool,
 }
 
-impl ScoringArgs {
+impl ScoreSource {
     /// The image batch, saying on standard error when it is the synthetic one and a proxy reads it.
     pub fn image_batch(&self, proxies: &[Proxy]) -> anyhow::Result<ImageBatch> {
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            bail!("invalid --batch {}: give 1 to {MAX_BATCH} images per score", self.batch);
+        }
         match &self.images {
             Some(path) => Ok(images::read_cifar10(path, self.batch)?),
             None => {
-                if self.batch == 0 {
-                    anyhow::bail!("invalid --batch 0: give at least 1 image");
-                }
                 if proxies.iter().any(|p| p.uses_images()) {
                     eprintln!(
                         "note: no --images given: scoring on a deterministic synthetic batch of {} images (seed {}); \
-                     scores differ from those on real images",
+                         scores differ from those on real images",
                         self.batch, self.init_seed
                     );
                 }
@@ -64,21 +82,23 @@ impl ScoringArgs {
         }
     }
 
-    /// The scorer of `space` for these proxies: images, initialisation seed and cache. Says where
-    /// NASWOT's K step runs when the build could use a GPU.
+    /// The scorer of `space` for these proxies (with NASWOT's linear-region network `thin` where the
+    /// space has one). Says where NASWOT's K step runs when the build could use a GPU.
     pub fn scorer<'a>(
         &self,
-        space: &'a Nb201Space,
-        thin: &'a Nb201Space,
+        space: &'a dyn SearchSpace,
+        thin: Option<&'a Nb201Space>,
         proxies: &[Proxy],
     ) -> anyhow::Result<ArchScorer<'a>> {
+        let thin = thin.map(|t| t as &dyn SearchSpace);
         let device = nas_kernels::scores::k_step_device();
         if proxies.contains(&Proxy::Naswot) && device != "cpu" {
             eprintln!("note: NASWOT K step on {device}");
         }
-        Ok(ArchScorer::new(space, Some(thin), self.image_batch(proxies)?, self.init_seed, self.open_cache()?)?)
+        Ok(ArchScorer::new(space, thin, self.image_batch(proxies)?, self.init_seed, self.open_cache()?)?)
     }
 
+    /// The score cache (a disabled one with `--no-cache`).
     pub fn open_cache(&self) -> anyhow::Result<ScoreCache> {
         if self.no_cache {
             return Ok(ScoreCache::disabled());
@@ -99,7 +119,19 @@ impl ScoringArgs {
     }
 }
 
-fn default_cache_path() -> PathBuf {
+/// The space scored and where the scores come from.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ScoringConfig {
+    /// The search space.
+    #[arg(long, default_value = "nb201", value_parser = vocab::space())]
+    pub space: SpaceId,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub source: ScoreSource,
+}
+
+/// The default score cache: `$NAS_CACHE_DIR/scores.jsonl`, else `~/.cache/nas-rs/scores.jsonl`.
+pub fn default_cache_path() -> PathBuf {
     if let Some(dir) = std::env::var_os("NAS_CACHE_DIR") {
         return Path::new(&dir).join("scores.jsonl");
     }
@@ -114,41 +146,10 @@ pub fn thin_nb201() -> Nb201Space {
     Nb201Space::new(Nb201Config { channels: 3, cells_per_stage: 1, num_classes: 10, input: Shape::new(3, 4, 4) })
 }
 
-#[derive(Debug, Args)]
-pub struct ScoreArgs {
-    #[command(flatten)]
-    scoring: ScoringArgs,
-    /// Proxies, comma-separated: naswot, synflow, snip, grad_norm, grasp, fisher, jacob_cov, ntk,
-    /// linear_regions, params, flops.
-    #[arg(long, default_value = "naswot")]
-    proxy: String,
-    /// An architecture: official string, 6-digit ops code or table index (repeatable).
-    #[arg(long)]
-    arch: Vec<String>,
-    /// Draw this many distinct architectures uniformly (with --seed).
-    #[arg(long)]
-    sample: Option<usize>,
-    /// Seed of --sample.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// A file of architectures, one per line (# starts a comment).
-    #[arg(long, value_name = "FILE")]
-    archs_file: Option<PathBuf>,
-    /// Every architecture of the space.
-    #[arg(long)]
-    all: bool,
-    /// Only part i of n of the architectures (positions i, i+n, i+2n, ...), e.g. 0/4.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<String>,
-    /// One JSON object per line instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
 /// `n` distinct genotypes drawn uniformly with a seeded generator: the same seed gives the same `n`.
 pub fn sample_distinct(space: &dyn SearchSpace, n: usize, seed: u64) -> anyhow::Result<Vec<Genotype>> {
     if n as u128 > space.size() {
-        anyhow::bail!("invalid --sample {n}: the space has only {} architectures", space.size());
+        bail!("invalid --sample {n}: the space has only {} architectures", space.size());
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut seen = std::collections::HashSet::new();
@@ -162,111 +163,203 @@ pub fn sample_distinct(space: &dyn SearchSpace, n: usize, seed: u64) -> anyhow::
     Ok(out)
 }
 
+/// `nas score`: which architectures, which proxies.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ScoreConfig {
+    #[command(flatten)]
+    pub scoring: ScoringConfig,
+    /// The training-free score. Several, comma-separated, are computed in turn.
+    #[arg(long, default_value = "naswot", value_delimiter = ',', value_parser = vocab::proxy())]
+    #[serde(serialize_with = "proxy_names")]
+    pub proxy: Vec<Proxy>,
+    /// The architecture. NB201: official string, 6-digit ops code or table index; FBNet: arch_str or
+    /// op_idx_list. Repeatable.
+    #[arg(long)]
+    pub arch: Vec<String>,
+    /// Number of distinct architectures drawn uniformly (with --seed).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// Seed of every random choice of the command. Here: the architecture sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// A file of architectures, one per line (# starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub archs_file: Option<PathBuf>,
+    /// Every architecture of the space.
+    #[arg(long)]
+    pub all: bool,
+    /// Only part i of n of the architectures (positions i, i+n, i+2n, ...), e.g. 0/4.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+fn proxy_names<S: Serializer>(p: &[Proxy], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.iter().map(|p| p.name()))
+}
+
+/// One computed (or cached) score: one line of `nas score --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoreRow {
+    pub arch: String,
+    pub proxy: &'static str,
+    pub score: Score,
+    pub seconds: f64,
+    pub cached: bool,
+    pub images: String,
+    pub batch: usize,
+    pub init_seed: u64,
+}
+
+impl ScoreRow {
+    /// The header of the text table.
+    pub const HEADER: &'static str = "arch                                                                                       proxy                   score   seconds";
+}
+
+impl fmt::Display for ScoreRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<90} {:<14} {:>14} {:>9.3}", self.arch, self.proxy, self.score.to_string(), self.seconds)
+    }
+}
+
 fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
     let parsed = s.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
     match parsed {
         Some((i, n)) if n > 0 && i < n => Ok((i, n)),
-        _ => anyhow::bail!("invalid --shard {s:?}: expected I/N with 0 <= I < N, e.g. 0/4"),
+        _ => bail!("invalid --shard {s:?}: expected I/N with 0 <= I < N, e.g. 0/4"),
     }
 }
 
-pub fn run_score(args: ScoreArgs, data: &DataDir) -> anyhow::Result<()> {
-    let space = space_by_name(&args.scoring.space)?;
-    let proxies = Proxy::parse_list(&args.proxy)?;
-    let sources = [!args.arch.is_empty(), args.sample.is_some(), args.archs_file.is_some(), args.all];
-    if sources.iter().filter(|&&s| s).count() != 1 {
-        anyhow::bail!("give exactly one of --arch, --sample N, --archs-file F or --all");
+/// The space of a scoring command, with NASWOT's thin network where the space has one.
+pub fn scoring_space(id: SpaceId) -> (Box<dyn SearchSpace>, Option<Nb201Space>) {
+    match id {
+        SpaceId::Nb201 => (Box::new(Nb201Space::default()), Some(thin_nb201())),
+        SpaceId::Fbnet => (Box::new(FbnetSpace::default()), None),
     }
-    let mut genotypes = if args.all {
-        space.enumerate().collect()
-    } else if let Some(n) = args.sample {
-        sample_distinct(&space, n, args.seed)?
-    } else if let Some(file) = &args.archs_file {
+}
+
+/// Scores the architectures `config` names, handing each row to `emit` as soon as it is known.
+pub fn run(
+    config: &ScoreConfig,
+    data: &DataDir,
+    emit: &mut dyn FnMut(&ScoreRow, &mut Progress) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let id = config.scoring.space;
+    let (space, thin) = scoring_space(id);
+    if config.proxy.is_empty() {
+        bail!("invalid --proxy: name at least one proxy");
+    }
+    let sources = [!config.arch.is_empty(), config.sample.is_some(), config.archs_file.is_some(), config.all];
+    if sources.iter().filter(|&&s| s).count() != 1 {
+        bail!("give exactly one of --arch, --sample N, --archs-file F or --all");
+    }
+    let mut genotypes = if config.all {
+        if space.size() > 1_000_000 {
+            bail!("--all: {} has {} architectures; give --sample N instead", id, space.size());
+        }
+        (0..space.size()).map(|i| space.genotype_at(i)).collect::<nas_core::Result<Vec<_>>>()?
+    } else if let Some(n) = config.sample {
+        sample_distinct(space.as_ref(), n, config.seed)?
+    } else if let Some(file) = &config.archs_file {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         text.lines()
             .map(|l| l.split('#').next().unwrap_or("").trim())
             .filter(|l| !l.is_empty())
-            .map(|l| resolve(&space, l, data).with_context(|| format!("in {}", file.display())))
+            .map(|l| id.parse_arch(l, data).with_context(|| format!("in {}", file.display())))
             .collect::<anyhow::Result<Vec<_>>>()?
     } else {
-        args.arch.iter().map(|a| resolve(&space, a, data)).collect::<anyhow::Result<Vec<_>>>()?
+        config.arch.iter().map(|a| id.parse_arch(a, data)).collect::<nas_core::Result<Vec<_>>>()?
     };
-    if let Some(shard) = &args.shard {
+    if let Some(shard) = &config.shard {
         let (i, n) = parse_shard(shard)?;
         genotypes = genotypes.into_iter().skip(i).step_by(n).collect();
     }
-    let thin = thin_nb201();
-    let scorer = args.scoring.scorer(&space, &thin, &proxies)?;
-    let mut progress = Progress::new("scoring", genotypes.len() * proxies.len());
-    if !args.json {
-        println!("{:<90} {:<14} {:>14} {:>9}", "arch", "proxy", "score", "seconds");
-    }
+    let scorer = config.scoring.source.scorer(space.as_ref(), thin.as_ref(), &config.proxy)?;
+    let mut progress = Progress::new("scoring", genotypes.len() * config.proxy.len());
     for g in &genotypes {
         let arch = space.format(g);
-        for &proxy in &proxies {
+        for &proxy in &config.proxy {
             let s = scorer.score(g, proxy).with_context(|| format!("scoring {arch} with {proxy}"))?;
-            if args.json {
-                crate::print_json(&json!({
-                    "arch": arch,
-                    "proxy": proxy.name(),
-                    "score": score_json::to_value(s.score),
-                    "seconds": s.seconds,
-                    "cached": s.cached,
-                    "images": scorer.images().source,
-                    "batch": scorer.images().len(),
-                    "init_seed": args.scoring.init_seed,
-                }))?;
-            } else {
-                println!("{arch:<90} {:<14} {:>14.6} {:>9.3}", proxy.name(), s.score, s.seconds);
-            }
+            let row = ScoreRow {
+                arch: arch.clone(),
+                proxy: proxy.name(),
+                score: Score(s.score),
+                seconds: s.seconds,
+                cached: s.cached,
+                images: scorer.images().source.clone(),
+                batch: scorer.images().len(),
+                init_seed: config.scoring.source.init_seed,
+            };
+            emit(&row, &mut progress)?;
             progress.inc();
         }
     }
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub struct CorrelateArgs {
+/// `nas correlate`: a sample of architectures, their scores and the accuracy they are ranked against.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct CorrelateConfig {
     #[command(flatten)]
-    scoring: ScoringArgs,
-    /// Proxies, comma-separated (see `nas score --help`).
-    #[arg(long, default_value = "naswot")]
-    proxy: String,
-    /// Number of distinct architectures drawn uniformly.
+    pub scoring: ScoringConfig,
+    /// The training-free score. Several, comma-separated, are computed in turn.
+    #[arg(long, default_value = "naswot", value_delimiter = ',', value_parser = vocab::proxy())]
+    #[serde(serialize_with = "proxy_names")]
+    pub proxy: Vec<Proxy>,
+    /// Number of distinct architectures drawn uniformly (with --seed).
     #[arg(long, default_value_t = 1000)]
-    sample: usize,
+    pub sample: usize,
+    /// Seed of every random choice of the command. Here: the architecture sample.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Dataset of the accuracy: cifar10-valid, cifar10, cifar100, ImageNet16-120.
-    #[arg(long, default_value = "cifar10-valid")]
-    dataset: String,
-    /// Split of the accuracy: valid, test or train (200 epochs).
-    #[arg(long, default_value = "valid")]
-    metric: String,
-    /// Write a scatter plot of score against accuracy (SVG).
+    pub seed: u64,
+    /// The benchmark dataset. Here: whose accuracy the scores are ranked against.
+    #[arg(long, default_value = "cifar10-valid", value_parser = vocab::dataset(), ignore_case = true)]
+    pub dataset: Dataset,
+    /// The split of the accuracy. Here: of the 200-epoch schedule.
+    #[arg(long, default_value = "valid", value_parser = vocab::split())]
+    pub metric: Split,
+    /// An SVG plot. Here: score against accuracy, one panel per proxy.
     #[arg(long, value_name = "FILE.svg")]
-    plot: Option<PathBuf>,
-    /// One JSON object instead of the table.
-    #[arg(long)]
-    json: bool,
+    pub plot: Option<PathBuf>,
 }
 
-pub fn run_correlate(args: CorrelateArgs, data: &DataDir) -> anyhow::Result<()> {
-    let space = space_by_name(&args.scoring.space)?;
-    let proxies = Proxy::parse_list(&args.proxy)?;
-    let dataset: Dataset = args.dataset.parse()?;
-    let split: Split = args.metric.parse()?;
-    let column = nas_spaces::nb201_table::accuracy_column(dataset, split, Epochs::E200)
-        .with_context(|| format!("the benchmark has no {} accuracy for {dataset}", args.metric))?;
+/// How one proxy ranks the sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct Correlation {
+    pub proxy: &'static str,
+    pub kendall_tau: Option<f64>,
+    pub spearman_rho: Option<f64>,
+    pub archs: usize,
+    pub non_finite: usize,
+    pub seconds_computed: f64,
+}
+
+/// The report of `nas correlate`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CorrelateReport {
+    pub space: SpaceId,
+    pub sample: usize,
+    pub seed: u64,
+    pub accuracy: &'static str,
+    pub images: String,
+    pub init_seed: u64,
+    pub results: Vec<Correlation>,
+}
+
+/// Scores a seeded sample with every proxy and rank-correlates the scores with the accuracy.
+pub fn correlate(config: &CorrelateConfig, data: &DataDir) -> anyhow::Result<CorrelateReport> {
+    config.scoring.space.require("nas correlate", &[SpaceId::Nb201])?;
+    let space = Nb201Space::default();
+    let column = nas_spaces::nb201_table::accuracy_column(config.dataset, config.metric, Epochs::E200)
+        .with_context(|| format!("the benchmark has no {:?} accuracy for {}", config.metric, config.dataset))?;
     let table = Nb201Table::load(data)?;
     let accuracy = table.column(column)?;
-    let genotypes = sample_distinct(&space, args.sample, args.seed)?;
+    let genotypes = sample_distinct(&space, config.sample, config.seed)?;
     let thin = thin_nb201();
-    let scorer = args.scoring.scorer(&space, &thin, &proxies)?;
-    let mut progress = Progress::new("scoring", genotypes.len() * proxies.len());
-    let mut rows = Vec::new();
+    let scorer = config.scoring.source.scorer(&space, Some(&thin), &config.proxy)?;
+    let mut progress = Progress::new("scoring", genotypes.len() * config.proxy.len());
+    let mut results = Vec::new();
     let mut panels = Vec::new();
-    for &proxy in &proxies {
+    for &proxy in &config.proxy {
         let (mut xs, mut ys, mut non_finite, mut seconds) = (Vec::new(), Vec::new(), 0usize, 0.0);
         for g in &genotypes {
             let idx = table.index_of(g).with_context(|| format!("{} is not in the table", space.format(g)))?;
@@ -280,42 +373,65 @@ pub fn run_correlate(args: CorrelateArgs, data: &DataDir) -> anyhow::Result<()> 
         }
         let tau = kendall_tau(&xs, &ys);
         let rho = spearman(&xs, &ys);
-        rows.push(json!({
-            "proxy": proxy.name(), "kendall_tau": tau, "spearman_rho": rho, "archs": xs.len(),
-            "non_finite": non_finite, "seconds_computed": seconds,
-        }));
+        results.push(Correlation {
+            proxy: proxy.name(),
+            kendall_tau: tau,
+            spearman_rho: rho,
+            archs: xs.len(),
+            non_finite,
+            seconds_computed: seconds,
+        });
         panels.push(Panel {
-            title: format!("{proxy}: tau {:.3}, rho {:.3}", tau.unwrap_or(f64::NAN), rho.unwrap_or(f64::NAN)),
-            x_label: proxy.name().into(),
-            y_label: column.into(),
+            title: format!(
+                "{proxy} on {}: tau {:.3}, rho {:.3}",
+                config.dataset,
+                tau.unwrap_or(f64::NAN),
+                rho.unwrap_or(f64::NAN)
+            ),
+            subtitle: format!("n = {}, {} non-finite scores not drawn", xs.len(), non_finite),
+            x_label: format!("{} score", proxy.name()),
+            y_label: format!("{column} (%)"),
             points: xs.into_iter().zip(ys).collect(),
+            diagonal: false,
         });
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = &config.plot {
         std::fs::write(path, svg(&panels)).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if args.json {
-        return crate::print_json(&json!({
-            "space": space.name(), "sample": args.sample, "seed": args.seed, "accuracy": column,
-            "images": scorer.images().source, "init_seed": args.scoring.init_seed, "results": rows,
-        }));
+    Ok(CorrelateReport {
+        space: SpaceId::Nb201,
+        sample: config.sample,
+        seed: config.seed,
+        accuracy: column,
+        images: scorer.images().source.clone(),
+        init_seed: config.scoring.source.init_seed,
+        results,
+    })
+}
+
+impl fmt::Display for CorrelateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} architectures (seed {}), accuracy {}, images: {}",
+            self.sample, self.seed, self.accuracy, self.images
+        )?;
+        writeln!(
+            f,
+            "{:<16} {:>12} {:>12} {:>8} {:>10}",
+            "proxy", "kendall_tau", "spearman_rho", "archs", "non_finite"
+        )?;
+        for r in &self.results {
+            writeln!(
+                f,
+                "{:<16} {:>12.4} {:>12.4} {:>8} {:>10}",
+                r.proxy,
+                r.kendall_tau.unwrap_or(f64::NAN),
+                r.spearman_rho.unwrap_or(f64::NAN),
+                r.archs,
+                r.non_finite
+            )?;
+        }
+        Ok(())
     }
-    println!(
-        "{} architectures (seed {}), accuracy {column}, images: {}",
-        args.sample,
-        args.seed,
-        scorer.images().source
-    );
-    println!("{:<16} {:>12} {:>12} {:>8} {:>10}", "proxy", "kendall_tau", "spearman_rho", "archs", "non_finite");
-    for r in &rows {
-        println!(
-            "{:<16} {:>12.4} {:>12.4} {:>8} {:>10}",
-            r["proxy"].as_str().unwrap_or(""),
-            r["kendall_tau"].as_f64().unwrap_or(f64::NAN),
-            r["spearman_rho"].as_f64().unwrap_or(f64::NAN),
-            r["archs"],
-            r["non_finite"]
-        );
-    }
-    Ok(())
 }

@@ -1,257 +1,382 @@
 //! `nas search`: repeated searches on NAS-Bench-201, summarised as mean ± std of the found
 //! architectures' accuracies, with a resumable state file and a plot of the search curves.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
-use clap::Args;
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use nas_core::stats::mean_std;
 use nas_core::{Genotype, SearchSpace};
 use nas_kernels::{Proxy, ScoreEvaluator};
-use nas_spaces::{DataDir, Dataset, Epochs, Nb201Space, Nb201Table, Split};
+use nas_spaces::{DataDir, Dataset, Epochs, Nb201Space, Nb201Table, SpaceId, Split};
 use nas_strategies::{Budget, NeighbourhoodMean, RandomSearch, RegularizedEvolution, SearchResult, search};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 
+use crate::Score;
 use crate::progress::Progress;
-use crate::score::{ScoringArgs, thin_nb201};
-use crate::search_state::{RunOutcome, SearchState};
+use crate::score::{ScoringConfig, thin_nb201};
+use crate::state::{RunOutcome, SearchState};
+use crate::vocab;
 
-#[derive(Debug, Args)]
-pub struct SearchArgs {
-    #[command(flatten)]
-    scoring: ScoringArgs,
-    /// random, rea (regularized evolution), naswot (sample N, keep the best score), area (score N,
-    /// evolve from the best P), na-random (random search ranked by neighbourhood mean).
-    #[arg(long, default_value = "rea")]
-    strategy: String,
-    /// Simulated seconds per run (random, rea, na-random, and area's evolution): each query charges
-    /// the benchmark's training time.
-    #[arg(long, default_value_t = 12_000.0)]
-    budget_seconds: f64,
-    /// Independent runs; run i draws from stream i of the seeded generator. Default: 500 for the
-    /// table strategies, 1 for naswot (which scores N networks per run).
-    #[arg(long)]
-    runs: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Dataset whose validation accuracy is the fitness: cifar10-valid, cifar100 or ImageNet16-120.
-    #[arg(long, default_value = "cifar10-valid")]
-    dataset: String,
-    /// Schedule of the fitness and of the time charged: 12 (the benchmark paper's choice) or 200.
-    #[arg(long, default_value_t = 12)]
-    fitness_epochs: u32,
-    /// Regularized evolution (and AREA): population size P.
-    #[arg(long, default_value_t = 10)]
-    population: usize,
-    /// Regularized evolution (and AREA): tournament sample size S.
-    #[arg(long, default_value_t = 3)]
-    sample_size: usize,
-    /// na-random: charge only each candidate's training time, not its neighbours' (as when the
-    /// table supplies the neighbourhood), so it sees as many candidates as random search.
-    #[arg(long)]
-    free_neighbours: bool,
-    /// Networks scored per run: N of NASWOT search (default 10), AREA's initial sample (default 20).
-    #[arg(long)]
-    n: Option<usize>,
-    /// The training-free score of naswot and area.
-    #[arg(long, default_value = "naswot")]
-    proxy: String,
-    /// State file: written as the search goes; re-running the same command resumes from it.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// Minimum seconds between two writes of the state file (0: after every run).
-    #[arg(long, default_value_t = 1.0, hide = true)]
-    checkpoint_seconds: f64,
-    /// Plot of the best-so-far test accuracy against simulated time (median and quartiles over runs), SVG.
-    #[arg(long, value_name = "FILE.svg")]
-    plot: Option<PathBuf>,
-    /// Print one JSON object instead of the table.
-    #[arg(long)]
-    json: bool,
-}
+/// The most runs one command may ask for.
+pub const MAX_RUNS: usize = 100_000;
+/// The most networks one run may score (`--n`).
+pub const MAX_N: usize = 1_000_000;
+/// The most evaluations a run's time budget may imply (its history is kept in memory).
+pub const MAX_EVALUATIONS: f64 = 1_000_000.0;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+/// A search strategy of `nas search`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Random search.
     Random,
+    /// Regularized evolution (Real et al. 2019).
     Rea,
+    /// Sample N, keep the best training-free score (Mellor et al. 2021).
     Naswot,
+    /// Score N, then regularized evolution from the best P (AREA).
     Area,
+    /// Random search ranked by the mean over each candidate's one-edit neighbourhood.
     NaRandom,
 }
 
-impl Kind {
-    fn parse(s: &str) -> anyhow::Result<Kind> {
-        Ok(match s {
-            "random" => Kind::Random,
-            "rea" => Kind::Rea,
-            "naswot" => Kind::Naswot,
-            "area" => Kind::Area,
-            "na-random" => Kind::NaRandom,
-            other => anyhow::bail!("unknown strategy {other:?}; available: random, rea, naswot, area, na-random"),
-        })
+impl Strategy {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::Rea => "rea",
+            Strategy::Naswot => "naswot",
+            Strategy::Area => "area",
+            Strategy::NaRandom => "na-random",
+        }
     }
 
-    fn scores(self) -> bool {
-        matches!(self, Kind::Naswot | Kind::Area)
+    /// Whether the strategy computes training-free scores.
+    pub fn scores(self) -> bool {
+        matches!(self, Strategy::Naswot | Strategy::Area)
     }
+}
+
+/// `nas search`: the strategy, its budget and settings, and where its state and plot go.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct SearchConfig {
+    #[command(flatten)]
+    pub scoring: ScoringConfig,
+    /// The search strategy.
+    #[arg(long, value_enum, default_value_t = Strategy::Rea)]
+    pub strategy: Strategy,
+    /// Simulated seconds per run (random, rea, na-random, and area's evolution): each query charges
+    /// the benchmark's training time.
+    #[arg(long, default_value_t = 12_000.0)]
+    pub budget_seconds: f64,
+    /// Independent runs; run i draws from stream i of the seeded generator. Default: 500 for the
+    /// table strategies, 1 for naswot (which scores N networks per run).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Seed of every random choice of the command. Run i draws from stream i.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The benchmark dataset. Here: whose validation accuracy is the fitness.
+    #[arg(long, default_value = "cifar10-valid", value_parser = vocab::dataset(), ignore_case = true)]
+    pub dataset: Dataset,
+    /// The benchmark's training schedule, 12 or 200 epochs. Here: of the fitness and of the time charged.
+    #[arg(long = "hp", alias = "fitness-epochs", default_value = "12", value_parser = vocab::hp())]
+    pub hp: Epochs,
+    /// Regularized evolution (and AREA): population size P.
+    #[arg(long, default_value_t = 10)]
+    pub population: usize,
+    /// Regularized evolution (and AREA): tournament sample size S.
+    #[arg(long, default_value_t = 3)]
+    pub sample_size: usize,
+    /// na-random: charge only each candidate's training time, not its neighbours' (as when the
+    /// table supplies the neighbourhood), so it sees as many candidates as random search.
+    #[arg(long)]
+    pub free_neighbours: bool,
+    /// Networks scored per run: N of NASWOT search (default 10), AREA's initial sample (default 20).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// The training-free score. Here: of naswot and area.
+    #[arg(long, default_value = "naswot", value_parser = vocab::proxy())]
+    #[serde(serialize_with = "proxy_name")]
+    pub proxy: Proxy,
+    /// State file: written as the search goes; re-running the same command resumes from it.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Minimum seconds between two writes of the state file (0: after every run).
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    pub checkpoint_seconds: f64,
+    /// An SVG plot. Here: the best-so-far test accuracy against the budget, median and quartiles over runs.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+fn proxy_name<S: serde::Serializer>(p: &Proxy, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.name())
+}
+
+/// Mean ± std of the found architectures' accuracies on one dataset (200 epochs).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub test_mean: f64,
+    pub test_std: f64,
+    pub valid_mean: f64,
+    pub valid_std: f64,
+}
+
+/// The one architecture a single run chose.
+#[derive(Clone, Debug, Serialize)]
+pub struct Chosen {
+    pub arch: String,
+    pub params: u64,
+    pub flops: u64,
+    pub score: Option<Score>,
+    /// 200-epoch test accuracy per dataset, when the benchmark table is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<BTreeMap<&'static str, Option<f64>>>,
+}
+
+/// The report of `nas search`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchReport {
+    pub strategy: Strategy,
+    pub space: SpaceId,
+    pub runs: usize,
+    pub seed: u64,
+    pub dataset: Dataset,
+    /// The fitness's schedule in epochs (12 or 200).
+    pub fitness_epochs: u32,
+    pub mean_evaluations: f64,
+    /// Each run's answer, official string.
+    pub archs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_seconds: Option<f64>,
+    /// Per dataset, when the benchmark table is there.
+    pub results: Option<BTreeMap<&'static str, Summary>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<Chosen>,
+    pub seconds: f64,
 }
 
 const REPORTED: [Dataset; 3] = [Dataset::Cifar10, Dataset::Cifar100, Dataset::ImageNet16];
 
-pub fn run(args: SearchArgs, data: &DataDir) -> anyhow::Result<()> {
+fn epochs_number(e: Epochs) -> u32 {
+    match e {
+        Epochs::E12 => 12,
+        Epochs::E200 => 200,
+    }
+}
+
+/// Everything a run's outcome depends on, recorded in the state file: a state written under other
+/// settings or inputs is refused.
+#[derive(Debug, Serialize)]
+struct Identity<'a> {
+    space: &'a str,
+    strategy: Strategy,
+    seed: u64,
+    dataset: &'static str,
+    fitness_epochs: u32,
+    budget_seconds: f64,
+    population: usize,
+    sample_size: usize,
+    free_neighbours: bool,
+    n: usize,
+    proxy: &'static str,
+    images: Option<String>,
+    init_seed: u64,
+    /// Size and checksum of the benchmark table the fitness comes from.
+    table: Option<String>,
+}
+
+/// Runs the search `config.runs` times and summarises the answers.
+pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport> {
     let started = Instant::now();
-    let kind = Kind::parse(&args.strategy)?;
-    if args.scoring.space != "nb201" {
-        anyhow::bail!("unknown space {:?}; nas search runs on nb201", args.scoring.space);
-    }
+    let kind = config.strategy;
+    config.scoring.space.require("nas search", &[SpaceId::Nb201])?;
     let space = Nb201Space::default();
-    let budget = Budget::seconds(args.budget_seconds)?;
-    let runs = args.runs.unwrap_or(if kind == Kind::Naswot { 1 } else { 500 });
-    if runs == 0 {
-        anyhow::bail!("invalid --runs 0: give at least 1");
+    let budget = Budget::seconds(config.budget_seconds)?;
+    let runs = config.runs.unwrap_or(if kind == Strategy::Naswot { 1 } else { 500 });
+    if runs == 0 || runs > MAX_RUNS {
+        bail!("invalid --runs {runs}: give 1 to {MAX_RUNS} runs");
     }
-    let n = args.n.unwrap_or(if kind == Kind::Area { 20 } else { 10 });
-    if n == 0 {
-        anyhow::bail!("invalid --n 0: score at least 1 network");
+    let n = config.n.unwrap_or(if kind == Strategy::Area { 20 } else { 10 });
+    if n == 0 || n > MAX_N {
+        bail!("invalid --n {n}: score 1 to {MAX_N} networks per run");
     }
-    RegularizedEvolution::new(args.population, args.sample_size)?;
-    let dataset: Dataset = args.dataset.parse()?;
-    let epochs = match args.fitness_epochs {
-        12 => Epochs::E12,
-        200 => Epochs::E200,
-        other => anyhow::bail!("invalid --fitness-epochs {other}: the benchmark has 12 and 200"),
-    };
-    let proxy = Proxy::parse(&args.proxy)?;
+    RegularizedEvolution::new(config.population, config.sample_size)?;
+    if config.checkpoint_seconds.is_nan() || config.checkpoint_seconds < 0.0 {
+        bail!("invalid --checkpoint-seconds {}: give a number >= 0", config.checkpoint_seconds);
+    }
 
     // The table: required to search on it, optional for NASWOT (which then reports scores only).
     let table = match Nb201Table::load(data) {
         Ok(t) => Some(t),
-        Err(e) if kind == Kind::Naswot => {
+        Err(e) if kind == Strategy::Naswot => {
             eprintln!("note: no benchmark table ({e}): reporting the chosen architectures without accuracies");
             None
         }
-        Err(e) => return Err(e).context(format!("{} searches on the benchmark table", args.strategy)),
+        Err(e) => return Err(e).context(format!("{} searches on the benchmark table", kind.name())),
     };
-    let fitness = table.as_ref().map(|t| t.evaluator(dataset, Split::Valid, epochs)).transpose()?;
+    let fitness = table.as_ref().map(|t| t.evaluator(config.dataset, Split::Valid, config.hp)).transpose()?;
+    if let (Some(t), false) = (&table, kind == Strategy::Naswot) {
+        // A budget is spent in queries of at least the cheapest architecture's charged time.
+        let cheapest = (0..t.len())
+            .filter_map(|i| t.train_time_s(i, config.dataset, config.hp).ok().flatten())
+            .fold(f64::INFINITY, f64::min);
+        if cheapest > 0.0 && config.budget_seconds / cheapest > MAX_EVALUATIONS {
+            bail!(
+                "invalid --budget-seconds {}: at {cheapest:.1} s per query it allows over {MAX_EVALUATIONS} \
+                 evaluations per run; give at most {:.0}",
+                config.budget_seconds,
+                cheapest * MAX_EVALUATIONS
+            );
+        }
+    }
     let thin = thin_nb201();
-    let scorer = if kind.scores() { Some(args.scoring.scorer(&space, &thin, &[proxy])?) } else { None };
+    let scorer =
+        if kind.scores() { Some(config.scoring.source.scorer(&space, Some(&thin), &[config.proxy])?) } else { None };
+    let proxy = config.proxy;
     let score_eval = scorer.as_ref().map(|scorer| ScoreEvaluator { scorer, proxy });
 
-    // Everything a run's outcome depends on; a state file written under other settings is refused.
-    let config = json!({
-        "space": space.name(),
-        "strategy": args.strategy,
-        "seed": args.seed,
-        "dataset": dataset.name(),
-        "fitness_epochs": args.fitness_epochs,
-        "budget_seconds": args.budget_seconds,
-        "population": args.population,
-        "sample_size": args.sample_size,
-        "free_neighbours": args.free_neighbours,
-        "n": n,
-        "proxy": proxy.name(),
-        "images": scorer.as_ref().map(|s| nas_kernels::cache::images_key(s.images())),
-        "init_seed": args.scoring.init_seed,
-    });
-    let mut state = match &args.state {
-        Some(path) => SearchState::open(path, config)?,
-        None => SearchState::in_memory(config),
+    let identity = Identity {
+        space: space.name(),
+        strategy: kind,
+        seed: config.seed,
+        dataset: config.dataset.name(),
+        fitness_epochs: epochs_number(config.hp),
+        budget_seconds: config.budget_seconds,
+        population: config.population,
+        sample_size: config.sample_size,
+        free_neighbours: config.free_neighbours,
+        n,
+        proxy: proxy.name(),
+        images: scorer.as_ref().map(|s| nas_kernels::cache::images_key(s.images())),
+        init_seed: config.scoring.source.init_seed,
+        table: table.as_ref().map(|t| t.identity()),
     };
-    let resumed = state.runs.len();
+    let identity = serde_json::to_value(&identity)?;
+    let mut state = match &config.state {
+        Some(path) => SearchState::open(path, identity)?,
+        None => SearchState::in_memory(identity),
+    };
+    let resumed = state.runs.len().min(runs);
     if resumed > 0 {
-        eprintln!("note: resuming from {} completed run(s) in the state file", resumed.min(runs));
+        eprintln!("note: resuming from {resumed} completed run(s) in the state file");
     }
 
-    let mut progress = Progress::new("searching", runs);
-    for _ in 0..resumed.min(runs) {
+    // One run of NASWOT scores N networks: count networks then, runs otherwise.
+    let per_run = if kind == Strategy::Naswot && runs == 1 { n } else { 1 };
+    let mut progress = Progress::new(if per_run > 1 { "scoring" } else { "searching" }, runs * per_run);
+    for _ in 0..resumed * per_run {
         progress.inc();
     }
     while state.runs.len() < runs {
         let run = state.runs.len();
-        let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(run as u64);
         let scores = || score_eval.as_ref().context("no scorer");
         let table_fitness = || fitness.as_ref().context("no table");
-        let rea = || RegularizedEvolution::new(args.population, args.sample_size);
+        let rea = || RegularizedEvolution::new(config.population, config.sample_size);
         let (result, score): (SearchResult, Option<f64>) = match kind {
-            Kind::Random => (search(&space, &mut RandomSearch, table_fitness()?, budget, &mut rng, None)?, None),
-            Kind::Rea => (search(&space, &mut rea()?, table_fitness()?, budget, &mut rng, None)?, None),
-            Kind::NaRandom => {
+            Strategy::Random => (search(&space, &mut RandomSearch, table_fitness()?, budget, &mut rng, None)?, None),
+            Strategy::Rea => (search(&space, &mut rea()?, table_fitness()?, budget, &mut rng, None)?, None),
+            Strategy::NaRandom => {
                 let mut na = NeighbourhoodMean::new(&space, table_fitness()?);
-                if args.free_neighbours {
+                if config.free_neighbours {
                     na = na.with_free_neighbours();
                 }
                 (search(&space, &mut RandomSearch, &na, budget, &mut rng, None)?, None)
             }
-            Kind::Naswot => {
-                let r = search(&space, &mut RandomSearch, scores()?, Budget::evaluations(n)?, &mut rng, None)?;
+            Strategy::Naswot => {
+                let mut tick = Ticks(&mut progress, per_run > 1);
+                let r =
+                    search(&space, &mut RandomSearch, scores()?, Budget::evaluations(n)?, &mut rng, Some(&mut tick))?;
                 let best = r.best().map(|b| b.evaluation.fitness);
                 (r, best)
             }
-            Kind::Area => {
+            Strategy::Area => {
                 let scored = search(&space, &mut RandomSearch, scores()?, Budget::evaluations(n)?, &mut rng, None)?;
                 let mut ranked: Vec<_> = scored.history.iter().collect();
                 // Stable: among equal scores the earlier sample ranks first.
                 ranked.sort_by(|a, b| b.evaluation.fitness.total_cmp(&a.evaluation.fitness));
-                let start: Vec<Genotype> = ranked.iter().take(args.population).map(|r| r.genotype.clone()).collect();
+                let start: Vec<Genotype> = ranked.iter().take(config.population).map(|r| r.genotype.clone()).collect();
                 let mut area = rea()?.starting_from(start);
                 (search(&space, &mut area, table_fitness()?, budget, &mut rng, None)?, None)
             }
         };
         state.runs.push(RunOutcome::of(&space, &result, score)?);
-        state.checkpoint(args.checkpoint_seconds)?;
-        progress.inc();
+        state.checkpoint(config.checkpoint_seconds)?;
+        if per_run == 1 {
+            progress.inc();
+        }
     }
     state.save()?;
     state.runs.truncate(runs);
 
     let found: Vec<Genotype> =
         state.runs.iter().map(|r| space.parse(&r.found)).collect::<nas_core::Result<_>>().context("state file")?;
-    let mut out = json!({
-        "strategy": args.strategy,
-        "space": space.name(),
-        "runs": runs,
-        "seed": args.seed,
-        "dataset": dataset.name(),
-        "mean_evaluations": state.runs.iter().map(|r| r.evaluations as f64).sum::<f64>() / runs as f64,
-        "archs": state.runs.iter().map(|r| r.found.as_str()).collect::<Vec<_>>(),
-    });
-    if kind.scores() {
-        out["n"] = json!(n);
-        out["proxy"] = json!(proxy.name());
-        out["images"] = json!(scorer.as_ref().map(|s| s.images().source.clone()));
+    let results = table.as_ref().map(|t| summary(t, &found)).transpose()?;
+    let chosen = if runs == 1 { Some(chosen(&space, &found[0], state.runs[0].score, table.as_ref())?) } else { None };
+    if let (Some(path), Some(t)) = (&config.plot, &table) {
+        let by_evaluations = kind == Strategy::Naswot;
+        let curves = curves(&space, t, config.dataset, &state.runs, by_evaluations)?;
+        let reported = if config.dataset == Dataset::Cifar10Valid { Dataset::Cifar10 } else { config.dataset };
+        let (x_label, x_end) = if by_evaluations {
+            ("networks scored".to_string(), n as f64)
+        } else {
+            ("simulated training time (s)".to_string(), config.budget_seconds)
+        };
+        let title = format!("{} on NAS-Bench-201, {runs} run(s), seed {}", kind.name(), config.seed);
+        let y_label = format!("best-so-far {} test accuracy (%)", reported.name());
+        let svg = crate::plot::bands_svg(&title, &x_label, &y_label, &curves, x_end, by_evaluations);
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if kind != Kind::Naswot {
-        out["budget_seconds"] = json!(args.budget_seconds);
+    Ok(SearchReport {
+        strategy: kind,
+        space: SpaceId::Nb201,
+        runs,
+        seed: config.seed,
+        dataset: config.dataset,
+        fitness_epochs: epochs_number(config.hp),
+        mean_evaluations: state.runs.iter().map(|r| r.evaluations as f64).sum::<f64>() / runs as f64,
+        archs: state.runs.iter().map(|r| r.found.clone()).collect(),
+        n: kind.scores().then_some(n),
+        proxy: kind.scores().then_some(proxy.name()),
+        images: scorer.as_ref().map(|s| s.images().source.clone()),
+        budget_seconds: (kind != Strategy::Naswot).then_some(config.budget_seconds),
+        results,
+        chosen,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Advances the progress bar once per scored network of a single NASWOT run.
+struct Ticks<'p>(&'p mut Progress, bool);
+
+impl nas_core::Observer for Ticks<'_> {
+    fn on_evaluation(&mut self, _: usize, _: &Genotype, _: &nas_core::Evaluation) -> std::ops::ControlFlow<()> {
+        if self.1 {
+            self.0.inc();
+        }
+        std::ops::ControlFlow::Continue(())
     }
-    out["results"] = match &table {
-        Some(t) => summary(t, &found)?,
-        None => Value::Null,
-    };
-    if runs == 1 {
-        out["chosen"] = chosen(&space, &found[0], &state.runs[0].score, table.as_ref())?;
-    }
-    if let (Some(path), Some(t)) = (&args.plot, &table) {
-        let by_evaluations = kind == Kind::Naswot;
-        let x_label = if by_evaluations { "networks scored" } else { "simulated seconds" };
-        let curves = curves(&space, t, dataset, &state.runs, by_evaluations)?;
-        let title = format!("{} on {}, {} runs", args.strategy, space.name(), runs);
-        std::fs::write(path, crate::plot::bands_svg(&title, x_label, "best-so-far test accuracy (%)", &curves))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    out["seconds"] = json!(started.elapsed().as_secs_f64());
-    if args.json {
-        return crate::print_json(&out);
-    }
-    print_text(&args, kind, &out, n);
-    Ok(())
 }
 
 /// Mean ± std of the found architectures' 200-epoch accuracies on each dataset.
-fn summary(table: &Nb201Table, found: &[Genotype]) -> anyhow::Result<Value> {
-    let mut results = Map::new();
+fn summary(table: &Nb201Table, found: &[Genotype]) -> anyhow::Result<BTreeMap<&'static str, Summary>> {
+    let mut results = BTreeMap::new();
     for d in REPORTED {
         let stat = |split| -> anyhow::Result<(f64, f64)> {
             let v: Vec<f64> = found
@@ -265,36 +390,36 @@ fn summary(table: &Nb201Table, found: &[Genotype]) -> anyhow::Result<Value> {
         };
         let (test_mean, test_std) = stat(Split::Test)?;
         let (valid_mean, valid_std) = stat(Split::Valid)?;
-        results.insert(
-            d.name().into(),
-            json!({"test_mean": test_mean, "test_std": test_std, "valid_mean": valid_mean, "valid_std": valid_std}),
-        );
+        results.insert(d.name(), Summary { test_mean, test_std, valid_mean, valid_std });
     }
-    Ok(Value::Object(results))
+    Ok(results)
 }
 
 /// The one architecture a single run chose: its counts, its score, and its accuracies when the table is there.
-fn chosen(space: &Nb201Space, g: &Genotype, score: &Value, table: Option<&Nb201Table>) -> anyhow::Result<Value> {
+fn chosen(space: &Nb201Space, g: &Genotype, score: Option<f64>, table: Option<&Nb201Table>) -> anyhow::Result<Chosen> {
     let counts = space.to_network(g)?.counts();
-    let mut v = json!({
-        "arch": space.format(g),
-        "params": counts.params,
-        "flops": counts.flops,
-        "score": score,
-    });
-    if let Some(t) = table {
-        let i = t.index_of(g).context("chosen genotype not in the table")?;
-        let mut acc = Map::new();
-        for d in REPORTED {
-            acc.insert(d.name().into(), json!(t.accuracy(i, d, Split::Test, Epochs::E200)?));
+    let test_accuracy = match table {
+        Some(t) => {
+            let i = t.index_of(g).context("chosen genotype not in the table")?;
+            let mut acc = BTreeMap::new();
+            for d in REPORTED {
+                acc.insert(d.name(), t.accuracy(i, d, Split::Test, Epochs::E200)?);
+            }
+            Some(acc)
         }
-        v["test_accuracy"] = Value::Object(acc);
-    }
-    Ok(v)
+        None => None,
+    };
+    Ok(Chosen {
+        arch: space.format(g),
+        params: counts.params,
+        flops: counts.flops,
+        score: score.map(Score),
+        test_accuracy,
+    })
 }
 
 /// Best-so-far test accuracy (of the dataset searched on; CIFAR-10's for cifar10-valid) against
-/// simulated time, or against evaluations when the runs charge no time: per run, a step function.
+/// simulated time, or against networks scored when the runs charge no time: per run, a step function.
 fn curves(
     space: &Nb201Space,
     table: &Nb201Table,
@@ -317,63 +442,52 @@ fn curves(
     Ok(out)
 }
 
-fn print_text(args: &SearchArgs, kind: Kind, out: &Value, n: usize) {
-    let runs = out["runs"].as_u64().unwrap_or(0);
-    let images = out["images"].as_str().unwrap_or("");
-    let fitness = format!("fitness {}-epoch {} validation", args.fitness_epochs, args.dataset);
-    let what = match kind {
-        Kind::Naswot => format!("N = {n} networks scored with {} on {images}", args.proxy),
-        Kind::Area => {
-            format!("{n} scored with {} on {images}, then {} simulated s, {fitness}", args.proxy, args.budget_seconds)
-        }
-        _ => format!("{} simulated s, {fitness}", args.budget_seconds),
-    };
-    println!(
-        "{} on nb201, {runs} run(s) with seed {}: {what}; {:.1} evaluations per run",
-        args.strategy,
-        args.seed,
-        out["mean_evaluations"].as_f64().unwrap_or_default()
-    );
-    if let Some(c) = out.get("chosen") {
-        let score = match &c["score"] {
-            Value::Null => String::new(),
-            Value::Number(s) => format!(", {} {:.3}", args.proxy, s.as_f64().unwrap_or(f64::NAN)),
-            s => format!(", {} {s}", args.proxy),
+impl fmt::Display for SearchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let images = self.images.as_deref().unwrap_or("");
+        let proxy = self.proxy.unwrap_or("");
+        let budget = self.budget_seconds.unwrap_or(0.0);
+        let fitness = format!("fitness {}-epoch {} validation", self.fitness_epochs, self.dataset);
+        let n = self.n.unwrap_or(0);
+        let what = match self.strategy {
+            Strategy::Naswot => format!("N = {n} networks scored with {proxy} on {images}"),
+            Strategy::Area => format!("{n} scored with {proxy} on {images}, then {budget} simulated s, {fitness}"),
+            _ => format!("{budget} simulated s, {fitness}"),
         };
-        println!(
-            "chosen: {}\n  params {:.3} M, FLOPs {:.2} M{score}",
-            c["arch"].as_str().unwrap_or(""),
-            c["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
-            c["flops"].as_f64().unwrap_or(f64::NAN) / 1e6,
-        );
-        if let Some(acc) = c.get("test_accuracy") {
-            let parts: Vec<String> = REPORTED
-                .iter()
-                .map(|d| format!("{} {:.2}", d.name(), acc[d.name()].as_f64().unwrap_or(f64::NAN)))
-                .collect();
-            println!("  test accuracy (200 epochs): {}", parts.join(", "));
+        writeln!(
+            f,
+            "{} on nb201, {} run(s) with seed {}: {what}; {:.1} evaluations per run",
+            self.strategy.name(),
+            self.runs,
+            self.seed,
+            self.mean_evaluations
+        )?;
+        if let Some(c) = &self.chosen {
+            let score = c.score.map_or(String::new(), |s| format!(", {proxy} {s}"));
+            writeln!(f, "chosen: {}", c.arch)?;
+            writeln!(f, "  params {:.3} M, FLOPs {:.2} M{score}", c.params as f64 / 1e6, c.flops as f64 / 1e6)?;
+            if let Some(acc) = &c.test_accuracy {
+                let parts: Vec<String> = REPORTED
+                    .iter()
+                    .map(|d| format!("{} {:.2}", d.name(), acc.get(d.name()).copied().flatten().unwrap_or(f64::NAN)))
+                    .collect();
+                writeln!(f, "  test accuracy (200 epochs): {}", parts.join(", "))?;
+            }
         }
-    }
-    if let (Value::Object(results), true) = (&out["results"], runs > 1) {
-        println!("{:<16} {:>16} {:>16}", "dataset", "valid (%)", "test (%)");
-        for d in REPORTED {
-            let r = &results[d.name()];
-            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-            println!(
-                "{:<16} {:>16} {:>16}",
-                d.name(),
-                format!("{:.2} ± {:.2}", f("valid_mean"), f("valid_std")),
-                format!("{:.2} ± {:.2}", f("test_mean"), f("test_std"))
-            );
+        if let (Some(results), true) = (&self.results, self.runs > 1) {
+            writeln!(f, "{:<16} {:>16} {:>16}", "dataset", "valid (%)", "test (%)")?;
+            for d in REPORTED {
+                if let Some(r) = results.get(d.name()) {
+                    writeln!(
+                        f,
+                        "{:<16} {:>16} {:>16}",
+                        d.name(),
+                        format!("{:.2} ± {:.2}", r.valid_mean, r.valid_std),
+                        format!("{:.2} ± {:.2}", r.test_mean, r.test_std)
+                    )?;
+                }
+            }
         }
+        writeln!(f, "({:.2} s)", self.seconds)
     }
-    println!("({:.2} s)", out["seconds"].as_f64().unwrap_or_default());
-}
-
-/// Mean and population standard deviation (as numpy's default, which the published tables use).
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
 }

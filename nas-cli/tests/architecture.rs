@@ -50,3 +50,33 @@ fn layering_and_owners_match_architecture_md() {
         }
     }
 }
+
+/// The binary only parses, calls and prints: its source holds no JSON trees, no string matched
+/// against a space, strategy or method name, and no experiment code (ARCHITECTURE.md, nas-cli).
+#[test]
+fn the_binary_holds_no_experiment_logic() {
+    let main = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs")).unwrap();
+    let code: String = main.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    for banned in ["serde_json::Value", "json!", "Map<String", "Nb201Table", "SearchSpace", "ArchScorer", "for g in"] {
+        assert!(!code.contains(banned), "src/main.rs uses {banned:?}: that belongs in the library");
+    }
+    for name in ["\"nb201\"", "\"fbnet\"", "\"rea\"", "\"naswot\"", "\"mathnas\"", "\"exact\"", "\"cifar10\""] {
+        assert!(!code.contains(name), "src/main.rs matches the name {name}: use the library's typed values");
+    }
+    assert!(
+        code.lines().count() < 250,
+        "src/main.rs grew to {} lines: move logic into the library",
+        code.lines().count()
+    );
+    // The library's command modules hand out typed reports, not JSON trees.
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("json!("), "{} builds JSON by hand", path.display());
+        assert!(
+            !text.contains("serde_json::Value") || path.ends_with("state.rs") || path.ends_with("search.rs"),
+            "{} passes serde_json::Value around",
+            path.display()
+        );
+    }
+}

@@ -54,8 +54,8 @@ fn search_reproduces_the_benchmark_papers_rs_and_rea() {
 #[test]
 fn search_rejects_bad_input() {
     let cases: &[(&[&str], &str)] = &[
-        (&["search", "--strategy", "bogus"], "unknown strategy \"bogus\""),
-        (&["search", "--dataset", "mnist"], "unknown dataset \"mnist\""),
+        (&["search", "--strategy", "bogus"], "invalid value 'bogus' for '--strategy"),
+        (&["search", "--dataset", "mnist"], "invalid value 'mnist' for '--dataset"),
         (&["search", "--budget-seconds", "0"], "0 seconds"),
         (&["search", "--runs", "0"], "--runs 0"),
         (&["search", "--population", "0"], "population 0"),

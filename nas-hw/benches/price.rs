@@ -14,6 +14,7 @@ fn model(space: &str, fitted: Fitted) -> LatencyModel {
         device: "bench".into(),
         dataset: None,
         train_ids: vec![],
+        train_file: None,
         validation: None,
         model: fitted,
     }

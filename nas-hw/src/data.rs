@@ -15,8 +15,8 @@ pub enum Layout {
     Help,
 }
 
-/// One measured architecture: its row id (NB201 index, or data row number in a HELP file), genotype
-/// and value.
+/// One measured architecture: its row id (the file's own id: NB201 `idx`, HELP `fb_idx`, else the
+/// data row number), genotype and value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measurement {
     pub id: usize,
@@ -86,6 +86,8 @@ pub fn read(
                     .into(),
             )
         })?;
+        let id_col = pos("fb_idx");
+        let mut ids = std::collections::HashSet::new();
         let mut record = csv::StringRecord::new();
         loop {
             match rdr.read_record(&mut record) {
@@ -99,7 +101,14 @@ pub fn read(
             let v = field(value_col);
             let x: f64 = v.parse().map_err(|_| err(line, format!("{column} {v:?} is not a number")))?;
             let value = positive(line, x)?;
-            out.rows.push(Measurement { id: out.rows.len(), genotype, value });
+            let id = match id_col {
+                Some(c) => field(c).parse().map_err(|_| err(line, format!("fb_idx {:?} is not an id", field(c))))?,
+                None => out.rows.len(),
+            };
+            if !ids.insert(id) {
+                return Err(err(line, format!("row id {id} repeats an earlier row")));
+            }
+            out.rows.push(Measurement { id, genotype, value });
         }
     }
     if out.rows.is_empty() {

@@ -34,8 +34,12 @@ pub struct LatencyModel {
     pub space: String,
     pub device: String,
     pub dataset: Option<String>,
-    /// Row ids the model was fitted on (evaluation defaults to the others).
+    /// Row ids the model was fitted on (the file's `idx` / `fb_idx`, else row numbers); evaluation
+    /// on the same file defaults to the others.
     pub train_ids: Vec<usize>,
+    /// A content key of the file the model was fitted on (size and hash), when there was one.
+    #[serde(default)]
+    pub train_file: Option<String>,
     /// Accuracy on the validation part of the training rows when the fit chose among variants.
     pub validation: Option<Accuracy>,
     pub model: Fitted,
@@ -121,6 +125,12 @@ fn fit_cell_weights(rows: &[Measurement], pruning: Pruning, pairs: bool) -> Vec<
 /// Fits the NB201 cell model: tries every execution rule with and without pair terms on the first
 /// 80 % of `rows`, keeps the one with the most validation predictions within +-10 % (then the lowest
 /// RMSE), and refits it on all rows. Returns the model and its validation accuracy.
+/// The fewest measurements [`fit_cell`] accepts: it fits on 80 % of them and chooses its variant
+/// on the rest.
+pub fn min_cell_rows() -> usize {
+    (nb201::feature_count(false) * 5).div_ceil(4)
+}
+
 pub fn fit_cell(rows: &[Measurement]) -> Result<(Fitted, Accuracy)> {
     check_enough(rows.len(), nb201::feature_count(false))?;
     let split = rows.len() * 4 / 5;
@@ -147,6 +157,7 @@ pub fn fit_cell(rows: &[Measurement]) -> Result<(Fitted, Accuracy)> {
                 space: "nb201".into(),
                 device: String::new(),
                 dataset: None,
+                train_file: None,
                 train_ids: vec![],
                 validation: None,
                 model: Fitted::Cell { pruning, pairs, features: vec![], weights: w },

@@ -35,6 +35,15 @@ pub enum Pruning {
 
 impl Pruning {
     pub const ALL: [Pruning; 3] = [Pruning::Nothing, Pruning::DeadOutputs, Pruning::DeadAndConstant];
+
+    /// The rule in words, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Pruning::Nothing => "every op that is not none runs",
+            Pruning::DeadOutputs => "ops that cannot reach the output are skipped",
+            Pruning::DeadAndConstant => "ops that cannot reach the output or read only constants are skipped",
+        }
+    }
 }
 
 /// Liveness of the cell's nodes: `computed[j]` (node j depends on the cell input) and `used[j]`

@@ -18,6 +18,7 @@ fn model(space: &str, device: &str, fitted: Fitted) -> LatencyModel {
         device: device.into(),
         dataset: None,
         train_ids: vec![],
+        train_file: None,
         validation: None,
         model: fitted,
     }

@@ -1,5 +1,7 @@
-//! Where the benchmark data lives: `--data-dir` when given, else `$NAS_DATA_DIR`, else
-//! `../shared/data` next to the project root.
+//! Where the benchmark data lives, resolved at run time: `--data-dir` when given, else
+//! `$NAS_DATA_DIR`, else `../shared/data` beside the checkout the command runs in (the nearest
+//! directory above the current one that holds `.git` or `Cargo.lock`), else the platform data
+//! directory (`$XDG_DATA_HOME/nas-rs`, else `~/.local/share/nas-rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -17,15 +19,40 @@ pub struct DataDir {
 
 impl DataDir {
     /// Resolves the directory: `explicit` (from `--data-dir`), then `$NAS_DATA_DIR`, then
-    /// `../shared/data` beside the project root. Nothing is checked on disk here.
+    /// `../shared/data` beside the checkout around the current directory, then the platform data
+    /// directory. Only the checkout's `shared/data` is looked for on disk.
     pub fn resolve(explicit: Option<&Path>) -> Self {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Self::resolve_in(explicit, env(ENV_VAR), &cwd, env("XDG_DATA_HOME"), env("HOME"))
+    }
+
+    /// [`DataDir::resolve`] with the environment passed in.
+    pub fn resolve_in(
+        explicit: Option<&Path>,
+        env_dir: Option<PathBuf>,
+        cwd: &Path,
+        xdg_data_home: Option<PathBuf>,
+        home: Option<PathBuf>,
+    ) -> Self {
         if let Some(p) = explicit {
             return DataDir { path: p.to_path_buf(), source: "--data-dir" };
         }
-        if let Some(p) = std::env::var_os(ENV_VAR).filter(|p| !p.is_empty()) {
-            return DataDir { path: PathBuf::from(p), source: "$NAS_DATA_DIR" };
+        if let Some(p) = env_dir {
+            return DataDir { path: p, source: "$NAS_DATA_DIR" };
         }
-        DataDir { path: default_dir(), source: "the default ../shared/data beside the project root" }
+        let checkout = cwd.ancestors().find(|d| d.join(".git").exists() || d.join("Cargo.lock").is_file());
+        if let Some(shared) = checkout.and_then(|c| c.parent()).map(|p| p.join("shared").join("data")) {
+            if shared.is_dir() {
+                return DataDir { path: shared, source: "../shared/data beside the checkout" };
+            }
+        }
+        let platform = match (xdg_data_home, home) {
+            (Some(x), _) => x.join("nas-rs"),
+            (None, Some(h)) => h.join(".local").join("share").join("nas-rs"),
+            (None, None) => PathBuf::from("nas-data"),
+        };
+        DataDir { path: platform, source: "the platform data directory" }
     }
 
     /// The path of `relative` inside the directory, or an error saying where it looked and what
@@ -38,7 +65,8 @@ impl DataDir {
             Err(Error::Io {
                 path: p.clone(),
                 message: format!(
-                    "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR}",
+                    "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR} \
+                     (README.md, \"Getting the data\", says where the files come from)",
                     self.path.display(),
                     self.source
                 ),
@@ -52,12 +80,6 @@ impl DataDir {
     }
 }
 
-/// `<project root>/../shared/data`, where the project root is the workspace this crate was built in.
-fn default_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| Path::new("."));
-    root.join("..").join("shared").join("data")
-}
-
 /// The data directory for tests: `$NAS_DATA_DIR` or the default, if it holds `relative`; `None`
 /// (after printing why the caller skips) when it does not.
 pub fn for_tests(relative: &str) -> Option<DataDir> {
@@ -67,5 +89,32 @@ pub fn for_tests(relative: &str) -> Option<DataDir> {
     } else {
         eprintln!("skipped: data file {relative} not found in {} ({})", dir.path.display(), dir.source);
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_order_is_flag_env_checkout_platform() {
+        let tmp = std::env::temp_dir().join(format!("nas-data-dir-{}", std::process::id()));
+        let checkout = tmp.join("repo");
+        let inner = checkout.join("crate").join("src");
+        std::fs::create_dir_all(&inner).ok();
+        std::fs::create_dir_all(checkout.join(".git")).ok();
+        let flag = DataDir::resolve_in(Some(Path::new("/d")), Some("/e".into()), &inner, None, None);
+        assert_eq!((flag.path, flag.source), (PathBuf::from("/d"), "--data-dir"));
+        let env = DataDir::resolve_in(None, Some("/e".into()), &inner, None, None);
+        assert_eq!(env.path, PathBuf::from("/e"));
+        // No shared/data beside the checkout: the platform directory, never the build path.
+        let platform = DataDir::resolve_in(None, None, &inner, None, Some("/home/u".into()));
+        assert_eq!(platform.path, PathBuf::from("/home/u/.local/share/nas-rs"));
+        let xdg = DataDir::resolve_in(None, None, &inner, Some("/x".into()), Some("/home/u".into()));
+        assert_eq!(xdg.path, PathBuf::from("/x/nas-rs"));
+        std::fs::create_dir_all(tmp.join("shared").join("data")).ok();
+        let beside = DataDir::resolve_in(None, None, &inner, None, Some("/home/u".into()));
+        assert_eq!(beside.path, tmp.join("shared").join("data"));
+        std::fs::remove_dir_all(&tmp).ok();
     }
 }

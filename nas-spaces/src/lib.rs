@@ -7,6 +7,7 @@ pub mod hw_nas_bench;
 pub mod nats;
 pub mod nb201;
 pub mod nb201_table;
+pub mod registry;
 pub mod table_space;
 
 pub use data::DataDir;
@@ -14,4 +15,5 @@ pub use fbnet::FbnetSpace;
 pub use hw_nas_bench::HwNasBench;
 pub use nb201::{Nb201Config, Nb201Space};
 pub use nb201_table::{Dataset, Epochs, Nb201Table, Split, TableEvaluator};
+pub use registry::SpaceId;
 pub use table_space::{ColumnEvaluator, UserTable};

@@ -2,7 +2,7 @@
 //! (9^22 networks, no accuracy table) with a training-free score as the reward, latency from an
 //! additive table fitted on every HELP row of one device column, and the exact FLOPs table.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,72 +10,60 @@ use anyhow::{Context, bail};
 use clap::Args;
 use nas_core::{AdditiveCost, Genotype, SearchSpace};
 use nas_kernels::{ArchScorer, Proxy, ScoreEvaluator};
-use nas_spaces::{DataDir, FbnetSpace};
+use nas_spaces::{DataDir, FbnetSpace, SpaceId};
 use nas_strategies::mathnas::average_cost_reference;
+use nas_strategies::mckp::tolerance;
 use nas_strategies::{BlockTable, LayerNas, MckpProblem, mckp, milp};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
-use crate::score::ScoringArgs;
+use crate::mathnas::{CostKind, LatencyFit, Metric, Predictor, SelectionReport, Solver};
+use crate::progress::Progress;
+use crate::score::ScoreSource;
+use crate::vocab;
 
 /// The HELP latency file in the data directory.
 pub const HELP_FILE: &str = "fbnet/help_latency_fbnet_train4000.csv";
 
 /// The reward of the FBNet space: a training-free score, with its images, initialisation and cache.
-#[derive(Debug, Args)]
-pub struct ProxyArgs {
-    /// fbnet: the training-free score used as the reward (naswot, synflow, snip, grad_norm, grasp,
-    /// fisher, jacob_cov, ntk, params, flops).
-    #[arg(long)]
-    proxy: Option<String>,
-    /// fbnet: CIFAR-10 binary file for the score (default: a deterministic synthetic batch).
-    #[arg(long, value_name = "FILE")]
-    images: Option<PathBuf>,
-    /// fbnet: images per score.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
-    /// fbnet: seed of the networks' initial weights.
-    #[arg(long, default_value_t = 0)]
-    init_seed: u64,
-    /// fbnet: score cache file (default: $NAS_CACHE_DIR/scores.jsonl, else ~/.cache/nas-rs/scores.jsonl).
-    #[arg(long, value_name = "FILE")]
-    cache: Option<PathBuf>,
-    /// fbnet: neither read nor write the score cache.
-    #[arg(long)]
-    no_cache: bool,
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ProxyConfig {
+    /// The training-free score. fbnet: the reward (elsewhere the table's accuracy is).
+    #[arg(long, value_parser = vocab::proxy())]
+    #[serde(serialize_with = "proxy_name")]
+    pub proxy: Option<Proxy>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub source: ScoreSource,
 }
 
-impl ProxyArgs {
+fn proxy_name<S: serde::Serializer>(p: &Option<Proxy>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_str(p.name()),
+        None => s.serialize_none(),
+    }
+}
+
+impl ProxyConfig {
     /// Refuses the proxy options on a space whose reward comes from a table.
     pub fn refuse_on(&self, space: &str) -> anyhow::Result<()> {
         if let Some(p) = &self.proxy {
-            bail!("--proxy {p} is for --space fbnet; on {space} the reward is the table's accuracy");
+            bail!("--proxy {} is for --space fbnet; on {space} the reward is the table's accuracy", p.name());
         }
         Ok(())
     }
 
     fn proxy(&self) -> anyhow::Result<Proxy> {
-        let Some(name) = &self.proxy else {
-            bail!("--space fbnet has no accuracy table: give --proxy (e.g. synflow, naswot, params)")
-        };
-        Ok(Proxy::parse(name)?)
+        self.proxy.context("--space fbnet has no accuracy table: give --proxy (e.g. synflow, naswot, params)")
     }
 
     /// The scorer of FBNet networks.
     fn scorer<'a>(&self, space: &'a FbnetSpace, proxy: Proxy) -> anyhow::Result<ArchScorer<'a>> {
-        let scoring = ScoringArgs {
-            space: "fbnet".into(),
-            images: self.images.clone(),
-            batch: self.batch,
-            init_seed: self.init_seed,
-            cache: self.cache.clone(),
-            no_cache: self.no_cache,
-        };
-        let images = scoring.image_batch(&[proxy])?;
-        Ok(ArchScorer::new(space, None, images, self.init_seed, scoring.open_cache()?)?)
+        self.source.scorer(space, None, &[proxy])
     }
 }
 
 /// The latency of one HELP device column: the fitted additive table and every measured row.
+#[derive(Debug)]
 pub struct Latency {
     pub device: String,
     pub path: PathBuf,
@@ -107,27 +95,30 @@ impl Latency {
         Ok(Latency { device: device.into(), path, table, measured, rows: m.rows.len(), fit })
     }
 
-    fn describe(&self) -> Value {
-        json!({
-            "device": self.device, "file": self.path.display().to_string(), "rows": self.rows,
-            "fit_within_10pct": self.fit.within_10pct, "fit_spearman": self.fit.spearman,
-            "fit_rmse_ms": self.fit.rmse_ms,
-        })
+    fn describe(&self) -> LatencyFit {
+        LatencyFit {
+            device: self.device.clone(),
+            file: self.path.display().to_string(),
+            rows: self.rows,
+            fit_within_10pct: self.fit.within_10pct,
+            fit_spearman: self.fit.spearman,
+            fit_rmse_ms: self.fit.rmse_ms,
+        }
     }
 
     /// Inserts the latency of `g` into `truth`: measured when `g` is a row of the file, else the
     /// fitted table's value under another name. Returns the value used to check the limit.
-    fn truth(&self, g: &Genotype, truth: &mut Map<String, Value>) -> anyhow::Result<f64> {
+    fn truth(&self, g: &Genotype, truth: &mut BTreeMap<String, Metric>) -> anyhow::Result<f64> {
         Ok(match self.measured.get(g) {
             Some(&v) => {
-                truth.insert("latency_ms".into(), json!(v));
-                truth.insert("latency_source".into(), json!("measured (a row of the HELP file)"));
+                truth.insert("latency_ms".into(), v.into());
+                truth.insert("latency_source".into(), Metric::Text("measured (a row of the HELP file)".into()));
                 v
             }
             None => {
                 let v = self.table.cost(g)?;
-                truth.insert("latency_ms_fitted".into(), json!(v));
-                truth.insert("latency_source".into(), json!("fitted table (not a measured row)"));
+                truth.insert("latency_ms_fitted".into(), v.into());
+                truth.insert("latency_source".into(), Metric::Text("fitted table (not a measured row)".into()));
                 v
             }
         })
@@ -139,16 +130,18 @@ fn exact_mflops(space: &FbnetSpace, g: &Genotype) -> anyhow::Result<f64> {
 }
 
 /// What `nas mathnas --space fbnet` needs from its arguments.
+#[derive(Debug)]
 pub struct MathNasFbnet<'a> {
     pub device: &'a str,
     pub hw_data: Option<&'a Path>,
     pub max_latency_ms: Option<f64>,
     pub max_mflops: Option<f64>,
-    pub solver: &'a str,
-    pub proxy: &'a ProxyArgs,
+    pub solver: Solver,
+    pub proxy: &'a ProxyConfig,
 }
 
-pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow::Result<Value> {
+/// MathNAS on FBNet.
+pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow::Result<SelectionReport> {
     if a.max_latency_ms.is_none() && a.max_mflops.is_none() {
         bail!("give at least one limit on fbnet: --max-latency-ms (with --device) or --max-mflops");
     }
@@ -171,112 +164,155 @@ pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow
 
     // MathNAS's reference: the network of average FLOPs; m*n proxy evaluations around it.
     let reference = average_cost_reference(&flops);
-    let table = BlockTable::measure(proxy.name(), space.decisions(), &reward, &reference)?;
+    let table = {
+        let counted = Counted::new(
+            &reward,
+            "block table",
+            1 + space.decisions().iter().map(|d| d.choices.len() - 1).sum::<usize>(),
+        );
+        BlockTable::measure(proxy.name(), space.decisions(), &counted, &reference)?
+    };
     let problem = MckpProblem::new(table.values(), constraints)?;
     let t = Instant::now();
-    let s = if a.solver == "exact" { mckp::solve(&problem)? } else { milp::solve_milp(&problem)? };
+    let s = if a.solver == Solver::Exact { mckp::solve(&problem)? } else { milp::solve_milp(&problem)? };
     let solve_seconds = t.elapsed().as_secs_f64();
     let g = s.choice;
 
-    let mut predicted = Map::new();
-    predicted.insert("reward".into(), json!(table.predict(&g)));
+    let mut predicted = BTreeMap::new();
+    predicted.insert("reward".into(), table.predict(&g));
     if let Some(l) = &latency {
-        predicted.insert("latency_ms".into(), json!(l.table.cost(&g)?));
+        predicted.insert("latency_ms".into(), l.table.cost(&g)?);
     }
-    predicted.insert("mflops".into(), json!(flops.cost(&g)?));
+    predicted.insert("mflops".into(), flops.cost(&g)?);
 
     // The truth: the chosen network's own score (one more evaluation unless the table measured it:
     // the reference and its one-block changes), exact FLOPs, measured latency where there is one.
     let measured_already = g.0.iter().zip(&reference.0).filter(|(a, b)| a != b).count() <= 1;
     let score = scorer.score(&g, proxy)?;
-    let mut truth = Map::new();
-    truth.insert("reward".into(), json!(score.score));
+    let mut truth = BTreeMap::new();
+    truth.insert("reward".into(), Metric::Number(score.score));
     let mflops = exact_mflops(&space, &g)?;
-    truth.insert("mflops".into(), json!(mflops));
-    let mut meets = a.max_mflops.is_none_or(|l| mflops <= l + mckp::tolerance(l));
+    truth.insert("mflops".into(), mflops.into());
+    let mut meets = a.max_mflops.is_none_or(|l| mflops <= l + tolerance(l));
     if let (Some(l), Some(limit)) = (&latency, a.max_latency_ms) {
         let v = l.truth(&g, &mut truth)?;
-        meets &= v <= limit + mckp::tolerance(limit);
+        meets &= v <= limit + tolerance(limit);
     }
-    truth.insert("meets_limits".into(), json!(meets));
-
-    Ok(json!({
-        "space": "fbnet",
-        "arch": space.format(&g),
-        "op_idx_list": FbnetSpace::format_idx(&g),
-        "predictor": "mathnas",
-        "proxy": proxy.name(),
-        "predicted": predicted,
-        "true": truth,
-        "evaluations": table.evaluations + usize::from(!measured_already),
-        "block_table_evaluations": table.evaluations,
-        "reference": space.format(&reference),
-        "latency": latency.as_ref().map(Latency::describe),
-        "details": {"solver": a.solver, "solve_seconds": solve_seconds, "nodes": s.nodes},
-        "seconds": started.elapsed().as_secs_f64(),
-    }))
+    truth.insert("meets_limits".into(), Metric::Flag(meets));
+    let solver = if a.solver == Solver::Exact { "exact" } else { "milp" };
+    let details = BTreeMap::from([
+        ("solver".to_string(), Metric::Text(solver.into())),
+        ("solve_seconds".to_string(), solve_seconds.into()),
+        ("nodes".to_string(), Metric::Count(s.nodes as u64)),
+    ]);
+    Ok(SelectionReport {
+        space: Some(SpaceId::Fbnet),
+        arch: space.format(&g),
+        op_idx_list: Some(FbnetSpace::format_idx(&g)),
+        predictor: Some(Predictor::Mathnas),
+        proxy: Some(proxy.name()),
+        predicted,
+        truth,
+        best_true: None,
+        evaluations: table.evaluations + usize::from(!measured_already),
+        block_table_evaluations: Some(table.evaluations),
+        reference: Some(space.format(&reference)),
+        latency: latency.as_ref().map(Latency::describe),
+        details: Some(details),
+        seconds: started.elapsed().as_secs_f64(),
+        ..SelectionReport::default()
+    })
 }
 
 /// What `nas layernas --space fbnet` needs from its arguments.
+#[derive(Debug)]
 pub struct LayerNasFbnet<'a> {
-    pub cost: &'a str,
+    pub cost: CostKind,
     pub device: Option<&'a str>,
     pub hw_data: Option<&'a Path>,
     pub max_latency_ms: Option<f64>,
     pub max_mflops: Option<f64>,
     pub buckets: usize,
     pub keep: usize,
-    pub proxy: &'a ProxyArgs,
+    pub proxy: &'a ProxyConfig,
 }
 
-pub fn layernas(a: &LayerNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow::Result<Value> {
+/// LayerNAS on FBNet.
+pub fn layernas(a: &LayerNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow::Result<SelectionReport> {
     let proxy = a.proxy.proxy()?;
     let space = FbnetSpace::default();
     let (latency, cost, target) = match a.cost {
-        "latency" => {
+        CostKind::Latency => {
             let Some(device) = a.device else { bail!("--cost latency needs --device (a HELP column, e.g. pixel3)") };
             let Some(limit) = a.max_latency_ms else { bail!("--cost latency needs --max-latency-ms") };
             let l = Latency::fit(&space, data, a.hw_data, device)?;
             let cost = l.table.clone();
             (Some(l), cost, limit)
         }
-        "flops" => {
+        CostKind::Flops => {
             let Some(limit) = a.max_mflops else { bail!("--cost flops needs --max-mflops") };
             (None, nas_hw::count_table::flops_table(&space)?, limit)
         }
-        other => bail!("unknown --cost {other:?}; available on fbnet: latency, flops"),
     };
     let (cheapest, _) = cost.range();
-    if cheapest > target + mckp::tolerance(target) {
+    if cheapest > target + tolerance(target) {
         bail!("infeasible: the cheapest network costs {cheapest:.6} {}, above the limit {target}", cost.unit);
     }
     let scorer = a.proxy.scorer(&space, proxy)?;
     let reward = ScoreEvaluator { scorer: &scorer, proxy };
     let nas = LayerNas::new(a.buckets, a.keep, LayerNas::cheapest_defaults(&cost))?;
-    let r = nas.run(space.decisions(), &reward, &|g| cost.cost(g), target)?;
+    let counted = Counted::new(&reward, "layernas", 0);
+    let r = nas.run(space.decisions(), &counted, &|g| cost.cost(g), target)?;
 
     let cost_key = if latency.is_some() { "latency_ms" } else { "mflops" };
-    let mut truth = Map::new();
+    let mut truth = BTreeMap::new();
     // LayerNAS evaluates the reward itself: the reported reward is the network's own score.
-    truth.insert("reward".into(), json!(r.reward));
+    truth.insert("reward".into(), Metric::Number(r.reward));
     let mflops = exact_mflops(&space, &r.best)?;
-    truth.insert("mflops".into(), json!(mflops));
+    truth.insert("mflops".into(), mflops.into());
     let meets = match &latency {
-        Some(l) => l.truth(&r.best, &mut truth)? <= target + mckp::tolerance(target),
-        None => mflops <= target + mckp::tolerance(target),
+        Some(l) => l.truth(&r.best, &mut truth)? <= target + tolerance(target),
+        None => mflops <= target + tolerance(target),
     };
-    truth.insert("meets_limits".into(), json!(meets));
-    Ok(json!({
-        "space": "fbnet",
-        "arch": space.format(&r.best),
-        "op_idx_list": FbnetSpace::format_idx(&r.best),
-        "proxy": proxy.name(),
-        "predicted": {"reward": r.reward, "cost": r.cost, cost_key: r.cost},
-        "true": truth,
-        "evaluations": r.evaluations,
-        "buckets": a.buckets,
-        "keep": a.keep,
-        "latency": latency.as_ref().map(Latency::describe),
-        "seconds": started.elapsed().as_secs_f64(),
-    }))
+    truth.insert("meets_limits".into(), Metric::Flag(meets));
+    let predicted = BTreeMap::from([
+        ("reward".to_string(), r.reward),
+        ("cost".to_string(), r.cost),
+        (cost_key.to_string(), r.cost),
+    ]);
+    Ok(SelectionReport {
+        space: Some(SpaceId::Fbnet),
+        arch: space.format(&r.best),
+        op_idx_list: Some(FbnetSpace::format_idx(&r.best)),
+        proxy: Some(proxy.name()),
+        predicted,
+        truth,
+        best_true: None,
+        evaluations: r.evaluations,
+        buckets: Some(a.buckets),
+        keep: Some(a.keep),
+        latency: latency.as_ref().map(Latency::describe),
+        seconds: started.elapsed().as_secs_f64(),
+        ..SelectionReport::default()
+    })
+}
+
+/// An evaluator that advances a progress bar (of `total` items, or open-ended when 0) per call.
+struct Counted<'e> {
+    inner: &'e dyn nas_core::Evaluator,
+    progress: std::cell::RefCell<Progress>,
+}
+
+impl<'e> Counted<'e> {
+    fn new(inner: &'e dyn nas_core::Evaluator, label: &str, total: usize) -> Self {
+        Counted { inner, progress: std::cell::RefCell::new(Progress::new(format!("scoring ({label})"), total)) }
+    }
+}
+
+impl nas_core::Evaluator for Counted<'_> {
+    fn evaluate(&self, g: &Genotype) -> nas_core::Result<nas_core::Evaluation> {
+        let e = self.inner.evaluate(g)?;
+        self.progress.borrow_mut().inc();
+        Ok(e)
+    }
 }
