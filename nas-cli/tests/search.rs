@@ -76,43 +76,82 @@ fn results(v: &Value) -> (Value, Value) {
 }
 
 #[test]
-fn a_killed_search_resumes_to_the_uninterrupted_result() {
+fn a_search_killed_50_times_resumes_each_time_to_the_uninterrupted_result() {
     if !have_table() {
         return;
     }
     let dir = scratch("kill");
-    let state = dir.join("state.json");
+    let state = dir.join("run.json");
+    // Files of the user's beside the state, with the names a careless temporary file would take.
+    let neighbours = ["run.tmp", "run.json.tmp", ".run.json.tmp"];
+    for n in neighbours {
+        std::fs::write(dir.join(n), format!("the user's {n}")).unwrap();
+    }
     let state_arg = state.to_str().unwrap();
-    let args = ["search", "--strategy", "rea", "--runs", "1500", "--seed", "3", "--json"];
+    let args = ["search", "--strategy", "rea", "--runs", "400", "--seed", "3", "--json"];
     let uninterrupted = search_json(&args[1..args.len() - 1]);
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(args)
-        .args(["--state", state_arg, "--checkpoint-seconds", "0.05"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !state.exists() && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(5));
+    // A write after every run, so that kills land in writes too; kill times spread over the run.
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    for round in 0..50 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let delay = Duration::from_micros(rng % 60_000);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nas"))
+            .args(args)
+            .args(["--state", state_arg, "--checkpoint-seconds", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !state.exists() && started.elapsed() < Duration::from_secs(60) && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            kills += 1;
+        }
+        child.kill().ok();
+        child.wait().unwrap();
+        // The state is always a whole file: either it parses or it does not exist yet.
+        if let Ok(text) = std::fs::read_to_string(&state) {
+            let saved: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(saved["runs"].as_array().unwrap().len() <= 400);
+        }
+        if round % 10 == 9 {
+            // Resume: the same answer as the uninterrupted search.
+            let mut resumed = args.to_vec();
+            resumed.extend(["--state", state_arg]);
+            let o = nas(&resumed);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let resumed: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+            assert_eq!(results(&resumed), results(&uninterrupted), "round {round}");
+            std::fs::remove_file(&state).unwrap();
+        }
     }
-    std::thread::sleep(Duration::from_millis(30));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let done = saved["runs"].as_array().unwrap().len();
-    eprintln!("killed after {done} of 1500 runs");
+    eprintln!("{kills} of 50 runs killed before they finished");
+    assert!(kills >= 25, "only {kills} kills landed mid-run");
+    // No other file of the directory was touched, and no temporary file is left.
+    for n in neighbours {
+        assert_eq!(std::fs::read_to_string(dir.join(n)).unwrap(), format!("the user's {n}"));
+    }
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !neighbours.contains(&n.as_str()))
+        .collect();
+    assert!(names.iter().all(|n| n == "run.json" || !n.ends_with(".tmp")), "{names:?}");
 
-    let mut resumed = args.to_vec();
-    resumed.extend(["--state", state_arg]);
-    let o = nas(&resumed);
+    // A complete state needs no write access.
+    let o = nas(&[&args[..], &["--state", state_arg]].concat());
+    assert!(o.status.success());
+    let mut perms = std::fs::metadata(&state).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&state, perms.clone()).unwrap();
+    let o = nas(&[&args[..], &["--state", state_arg]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
-    let resumed: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    assert_eq!(results(&resumed), results(&uninterrupted));
-    if done < 1500 {
-        assert!(stderr(&o).contains(&format!("resuming from {done} completed run(s)")), "{}", stderr(&o));
-    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -132,6 +171,19 @@ fn a_broken_or_foreign_state_file_is_an_error_and_is_left_as_it_is() {
     let o = nas(&["search", "--runs", "3", "--seed", "1", "--state", s]);
     let err = stderr(&o);
     assert!(!o.status.success() && err.contains("belongs to another search") && err.contains("seed"), "{err}");
+    assert_eq!(std::fs::read(&state).unwrap(), good);
+
+    // The same settings on another table (one accuracy changed): refused, the state untouched.
+    let table = nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE).unwrap().file(nas_spaces::nb201_table::FILE);
+    let text = std::fs::read_to_string(table.unwrap()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[2] = lines[2].replacen(",9", ",8", 1);
+    let other = dir.join("other");
+    std::fs::create_dir_all(other.join("nb201")).unwrap();
+    std::fs::write(other.join("nb201/nb201_master.csv"), lines.join("\n") + "\n").unwrap();
+    let o = nas(&["search", "--runs", "3", "--state", s, "--data-dir", other.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("other inputs") && err.contains("table"), "{err}");
     assert_eq!(std::fs::read(&state).unwrap(), good);
 
     // Truncated, and not JSON at all.
