@@ -93,6 +93,7 @@ impl SearchState {
     /// `config`), else an empty one that will be written there.
     pub fn open(path: &Path, config: Value) -> anyhow::Result<Self> {
         let mut state = SearchState { path: Some(path.to_path_buf()), ..Self::in_memory(config) };
+        remove_stale_temporaries(path);
         let text = match read_bounded(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
@@ -158,18 +159,48 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
 
+/// The temporary name of one write of `path` ([`write_atomic`]).
+fn temporary_name(path: &Path, pid: u32, n: u64) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.join(format!(".{name}.{pid}.{n}.tmp"))
+}
+
+/// Removes the temporary files that writes of `path` by processes no longer running left behind (a
+/// process killed during a write). Only names of [`temporary_name`]'s form are touched, and only
+/// where the system tells which processes run (`/proc`).
+pub fn remove_stale_temporaries(path: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else { continue };
+        let Some((pid, n)) = rest.split_once('.') else { continue };
+        let (Ok(pid), Ok(n)) = (pid.parse::<u32>(), n.parse::<u64>()) else { continue };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(temporary_name(path, pid, n));
+        }
+    }
+}
+
 /// Replaces `path` with `bytes` atomically: a new temporary file beside it (a hidden name with the
 /// process id and a counter, created exclusively, so no file of the user's is touched), synced,
-/// renamed over `path`, and the directory synced. A failure removes the temporary file.
+/// renamed over `path`, and the directory synced. A failure removes the temporary file; one left
+/// by a killed process is removed by [`remove_stale_temporaries`] when the state is next opened.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (tmp, mut file) = loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let tmp = temporary_name(path, std::process::id(), n);
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
