@@ -62,11 +62,20 @@ pub fn nice_ticks(lo: f64, hi: f64, integer: bool) -> Vec<f64> {
 
 /// A tick label with just the digits its step needs.
 fn tick_label(v: f64, step: f64) -> String {
-    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
-        return format!("{v:.1e}");
-    }
     let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
     format!("{v:.decimals$}")
+}
+
+/// The power of ten an axis's ticks are divided by (0 when they read well as they are), so that
+/// large or tiny values get short labels and the axis label says `(x 10^k)`.
+fn axis_scale(ticks: &[f64]) -> i32 {
+    let max = ticks.iter().fold(0.0f64, |m, t| m.max(t.abs()));
+    if max >= 1e6 || (max > 0.0 && max < 1e-3) { max.log10().floor() as i32 } else { 0 }
+}
+
+/// The axis label with its scale.
+fn scaled_label(label: &str, scale: i32) -> String {
+    if scale == 0 { label.to_string() } else { format!("{label} (x 10^{scale})") }
 }
 
 /// A plot area at `(ox, oy)` of size `w x h` with its tick positions.
@@ -121,15 +130,19 @@ impl Frame {
             oy + 34.0,
             esc(subtitle)
         );
-        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + h - 8.0, esc(x_label));
+        let (xs, ys) = (axis_scale(&self.xt), axis_scale(&self.yt));
+        let x_label = scaled_label(x_label, xs);
+        let y_label = scaled_label(y_label, ys);
+        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + h - 8.0, esc(&x_label));
         let cy = (y0 + y1) / 2.0;
         let lx = ox + 14.0;
         let _ = write!(
             s,
             r#"<text x="{lx}" y="{cy}" text-anchor="middle" transform="rotate(-90 {lx} {cy})">{}</text>"#,
-            esc(y_label)
+            esc(&y_label)
         );
-        let xstep = self.xt.get(1).map_or(1.0, |t| t - self.xt[0]);
+        let (xf, yf) = (10f64.powi(xs), 10f64.powi(ys));
+        let xstep = self.xt.get(1).map_or(1.0, |t| t - self.xt[0]) / xf;
         for &t in &self.xt {
             let x = self.px(t);
             let _ = write!(s, r##"<line x1="{x:.1}" y1="{y1}" x2="{x:.1}" y2="{}" stroke="#444"/>"##, y1 + 4.0);
@@ -137,10 +150,10 @@ impl Frame {
                 s,
                 r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
                 y1 + 16.0,
-                tick_label(t, xstep)
+                tick_label(t / xf, xstep)
             );
         }
-        let ystep = self.yt.get(1).map_or(1.0, |t| t - self.yt[0]);
+        let ystep = self.yt.get(1).map_or(1.0, |t| t - self.yt[0]) / yf;
         for &t in &self.yt {
             let y = self.py(t);
             let _ = write!(s, r##"<line x1="{}" y1="{y:.1}" x2="{x0}" y2="{y:.1}" stroke="#444"/>"##, x0 - 4.0);
@@ -149,7 +162,7 @@ impl Frame {
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
                 x0 - 6.0,
                 y + 4.0,
-                tick_label(t, ystep)
+                tick_label(t / yf, ystep)
             );
         }
     }
@@ -227,8 +240,9 @@ pub fn bands_svg(
     integer_x: bool,
 ) -> String {
     const GRID: usize = 400;
-    let (lo, hi) = extent(runs.iter().flatten().map(|p| p.0).chain([x_end]));
-    let lo = if integer_x { lo.min(1.0) } else { lo.min(0.0) };
+    // The x axis runs from the start to the budget; a last query that overshoots it is not drawn.
+    let lo = if integer_x { 1.0 } else { 0.0 };
+    let hi = if x_end > lo { x_end } else { extent(runs.iter().flatten().map(|p| p.0)).1.max(lo + 1.0) };
     let mut rows = Vec::new();
     for k in 0..=GRID {
         let x = lo + (hi - lo) * k as f64 / GRID as f64;
@@ -278,6 +292,8 @@ mod tests {
         assert!(t.windows(2).all(|w| ((w[1] - w[0]) - 0.5).abs() < 1e-9), "{t:?}");
         assert_eq!(tick_label(0.5, 0.5), "0.5");
         assert_eq!(tick_label(2000.0, 2000.0), "2000");
+        assert_eq!(axis_scale(&[0.0, 2e5, 1.2e6]), 6);
+        assert_eq!(scaled_label("params", 6), "params (x 10^6)");
     }
 
     #[test]

@@ -338,8 +338,18 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         } else {
             ("simulated training time (s)".to_string(), config.budget_seconds)
         };
-        let title = format!("{} on NAS-Bench-201, {runs} run(s), seed {}", kind.name(), config.seed);
-        let y_label = format!("best-so-far {} test accuracy (%)", reported.name());
+        let title = if by_evaluations {
+            format!("{}, N = {n}, on NAS-Bench-201: {runs} run(s), seed {}", kind.name(), config.seed)
+        } else {
+            let e = epochs_number(config.hp);
+            format!(
+                "{} on NAS-Bench-201, fitness {} {e}-epoch validation: {runs} run(s), seed {}",
+                kind.name(),
+                config.dataset,
+                config.seed
+            )
+        };
+        let y_label = format!("best-so-far {} test accuracy (%, 200 epochs)", reported.name());
         let svg = crate::plot::bands_svg(&title, &x_label, &y_label, &curves, x_end, by_evaluations);
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
