@@ -39,7 +39,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .into_owned();
     let existing = match std::fs::metadata(&target) {
         Ok(m) if m.is_file() => Some(m),
-        Ok(_) => return Err(Error::Io { path: path.to_path_buf(), message: "exists and is not a regular file".into() }),
+        Ok(_) => {
+            return Err(Error::Io { path: path.to_path_buf(), message: "exists and is not a regular file".into() });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(path, &e)),
     };

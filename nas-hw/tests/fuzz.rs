@@ -12,8 +12,22 @@ use nas_hw::LatencyModel;
 use nas_spaces::{FbnetSpace, Nb201Space};
 
 const NUMBERS: &[&str] = &[
-    "inf", "-inf", "NaN", "1e309", "-1e309", "-1", "0", "-0", "1e-320", "18446744073709551615", "15625", "", "\"", ",",
-    "\n", "\u{0}",
+    "inf",
+    "-inf",
+    "NaN",
+    "1e309",
+    "-1e309",
+    "-1",
+    "0",
+    "-0",
+    "1e-320",
+    "18446744073709551615",
+    "15625",
+    "",
+    "\"",
+    ",",
+    "\n",
+    "\u{0}",
 ];
 
 #[test]
@@ -61,8 +75,24 @@ fn fuzz_model_json() {
         .chain([Genotype(vec![4, 0, 0, 0, 0, 3]), Genotype(vec![9; 6]), Genotype(vec![])])
         .collect();
     let tokens = [
-        "[", "]", "{", "}", ":", "null", "true", "false", "\"cell\"", "\"table\"", "\"nb201\"", "\"fbnet\"", "\"pairs\"",
-        "\"weights\"", "\"entries\"", "[0.5]", "1e308", "-1e308",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        "null",
+        "true",
+        "false",
+        "\"cell\"",
+        "\"table\"",
+        "\"nb201\"",
+        "\"fbnet\"",
+        "\"pairs\"",
+        "\"weights\"",
+        "\"entries\"",
+        "[0.5]",
+        "1e308",
+        "-1e308",
     ];
     let tokens: Vec<&str> = tokens.iter().chain(NUMBERS).copied().collect();
     fuzz("model_json", &corpus_dir(env!("CARGO_MANIFEST_DIR"), "model_json"), &tokens, harness::FAST, |b| {

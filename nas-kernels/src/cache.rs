@@ -174,7 +174,9 @@ impl ScoreCache {
             let line = read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES).map_err(|e| Error::io(path, &e))?;
             let line = match line {
                 Ok(l) => l,
-                Err(_) if number == 1 => return Err(not_cache(format!("its first line is longer than {MAX_LINE_BYTES} bytes"))),
+                Err(_) if number == 1 => {
+                    return Err(not_cache(format!("its first line is longer than {MAX_LINE_BYTES} bytes")));
+                }
                 Err(_) => {
                     return Err(Error::Data {
                         path: path.to_path_buf(),

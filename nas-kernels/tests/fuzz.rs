@@ -13,8 +13,23 @@ fn fuzz_cache_file() {
     let path = scratch("scores.jsonl");
     let header = format!("{HEADER}\n");
     let tokens = [
-        header.as_str(), "\n", "{", "}", "\"score\":", "\"nan\"", "\"inf\"", "\"-inf\"", "1e309", "-0.0", "5e-324",
-        "18446744073709551615", "-1", "\"batch\":", "\"seed\":", "null", "\u{0}",
+        header.as_str(),
+        "\n",
+        "{",
+        "}",
+        "\"score\":",
+        "\"nan\"",
+        "\"inf\"",
+        "\"-inf\"",
+        "1e309",
+        "-0.0",
+        "5e-324",
+        "18446744073709551615",
+        "-1",
+        "\"batch\":",
+        "\"seed\":",
+        "null",
+        "\u{0}",
     ];
     let counter = std::cell::Cell::new(0u64);
     fuzz("cache_file", &corpus_dir(env!("CARGO_MANIFEST_DIR"), "cache"), &tokens, harness::FILES, |b| {

@@ -151,7 +151,8 @@ pub fn fuzz<T: AsRef<[u8]>>(
         .prop_map(move |(i, muts)| apply(c[i].clone(), &muts, &t, &c));
     let random = proptest::collection::vec(any::<u8>(), 0..512);
     let input = prop_oneof![6 => mutated, 1 => random];
-    let config = Config { cases: cases(default_cases), failure_persistence: None, max_shrink_iters: 2000, ..Config::default() };
+    let config =
+        Config { cases: cases(default_cases), failure_persistence: None, max_shrink_iters: 2000, ..Config::default() };
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_for(name)));
     let (runs, accepted) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let started = std::time::Instant::now();
@@ -163,9 +164,10 @@ pub fn fuzz<T: AsRef<[u8]>>(
                 accepted.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Ok(Verdict::Refused(m)) if m.contains('\n') || m.is_empty() => {
-                Err(TestCaseError::fail(format!("an error that is not one line: {m:?}, on {:?}", String::from_utf8_lossy(&bytes))))
-            }
+            Ok(Verdict::Refused(m)) if m.contains('\n') || m.is_empty() => Err(TestCaseError::fail(format!(
+                "an error that is not one line: {m:?}, on {:?}",
+                String::from_utf8_lossy(&bytes)
+            ))),
             Ok(Verdict::Refused(_)) => Ok(()),
         }
     });
