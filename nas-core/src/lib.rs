@@ -1,6 +1,7 @@
 //! Core types of the NAS toolkit: the architecture IR, genotypes, the core traits and the error type.
 //!
-//! No file IO and no tensor library here: every other crate builds on these types.
+//! No tensor library here, and no file IO but [`fsio`] (the one atomic writer of user state and
+//! bounded reads, shared by every crate): every other crate builds on these types.
 //!
 //! ```
 //! use nas_core::{Network, Op, Shape};
@@ -18,6 +19,7 @@
 pub mod cost_table;
 pub mod count;
 pub mod error;
+pub mod fsio;
 pub mod genotype;
 pub mod graph;
 pub mod stats;

@@ -37,7 +37,8 @@ pub struct Measurements {
 /// Reads column `column` of `path`. `nb201_genotype` maps an NB201 index to its genotype (needed for
 /// the HW-NAS-Bench layout, read by [`nas_spaces::HwNasBench`] with its value rule); `dataset` picks
 /// those rows (default `cifar10`). `space` parses the architecture column of a HELP file. A value that
-/// is not a positive number is an error naming the line.
+/// is not a positive finite number (`0`, `-2`, `inf`, `1e309`, `NaN`) is an error naming the line; so
+/// are an empty file and a column name given twice.
 pub fn read(
     path: &Path,
     column: &str,
@@ -46,9 +47,8 @@ pub fn read(
     nb201_genotype: &dyn Fn(usize) -> Option<Genotype>,
 ) -> Result<Measurements> {
     let err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-    let headers = rdr.headers().map_err(|e| err(Some(1), e.to_string()))?.clone();
+    let mut rdr = nas_spaces::csv_input::open(path)?;
+    let headers = nas_spaces::csv_input::headers(&mut rdr, path)?;
     let pos = |name: &str| headers.iter().position(|h| h == name);
     let no_column = || {
         let cols: Vec<&str> =
@@ -57,7 +57,13 @@ pub fn read(
     };
     let value_col = pos(column).ok_or_else(no_column)?;
     let positive = |line: Option<u64>, x: f64| {
-        if x > 0.0 { Ok(x) } else { Err(err(line, format!("{column} = {x}: a measurement must be a positive number"))) }
+        if !x.is_finite() {
+            Err(err(line, format!("{column} = {x}: a measurement must be a finite number")))
+        } else if x > 0.0 {
+            Ok(x)
+        } else {
+            Err(err(line, format!("{column} = {x}: a measurement must be a positive number")))
+        }
     };
     let mut out = Measurements { layout: Layout::Help, column: column.to_string(), rows: Vec::new(), not_available: 0 };
     if hw_nas_bench::is_layout(&headers) {
@@ -93,7 +99,7 @@ pub fn read(
             match rdr.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => return Err(err(e.position().map(|p| p.line()), e.to_string())),
+                Err(e) => return Err(nas_spaces::csv_input::record_error(path, &e)),
             }
             let line = record.position().map(|p| p.line());
             let field = |i: usize| record.get(i).unwrap_or("").trim();
@@ -115,4 +121,47 @@ pub fn read(
         return Err(err(None, format!("no measurements of {column}")));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use nas_spaces::{FbnetSpace, Nb201Space};
+
+    const FB: &str = "7 8 1 8 4 8 8 8 7 4 1 4 7 3 2 7 3 2 4 2 4 5";
+
+    fn read_text(name: &str, text: &str, column: &str, space: &dyn SearchSpace) -> Result<Measurements> {
+        let p = std::env::temp_dir().join(format!("nas_hw_data_{}_{name}.csv", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        let nb201 = Nb201Space::default();
+        let r = read(&p, column, space, None, &|i| nb201.genotype_at(i as u128).ok());
+        let _ = std::fs::remove_file(&p);
+        r
+    }
+
+    #[test]
+    fn non_finite_values_empty_files_and_duplicate_columns_are_refused() {
+        let fbnet = FbnetSpace::default();
+        let ok = read_text("ok", &format!("op_idx_list,pixel3\n{FB},12.5\n"), "pixel3", &fbnet).unwrap();
+        assert_eq!((ok.layout, ok.rows.len(), ok.rows[0].value), (Layout::Help, 1, 12.5));
+        for v in ["inf", "1e309", "NaN", "0", "-2"] {
+            let e = read_text("bad", &format!("op_idx_list,pixel3\n{FB},1\n{FB},{v}\n"), "pixel3", &fbnet)
+                .unwrap_err()
+                .to_string();
+            let why = if ["0", "-2"].contains(&v) { "must be a positive number" } else { "must be a finite number" };
+            assert!(e.contains("line 3") && e.contains(why), "{v}: {e}");
+        }
+        let e = read_text("empty", "", "pixel3", &fbnet).unwrap_err().to_string();
+        assert!(e.contains("the file is empty") && !e.contains("pixel3"), "{e}");
+        let e = read_text("dup", &format!("op_idx_list,pixel3,pixel3\n{FB},1,2\n"), "pixel3", &fbnet)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"pixel3\" appears twice"), "{e}");
+        let nb201 = Nb201Space::default();
+        let e = read_text("hw", "idx,dataset,edgegpu_latency\n0,cifar10,1e309\n", "edgegpu_latency", &nb201)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"1e309\" is not a measurement"), "{e}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use nas_core::{AdditiveCost, Error, Genotype, Result};
+use nas_core::{AdditiveCost, Error, Genotype, Result, SearchSpace};
 
 use crate::data::Measurement;
 use crate::linalg;
@@ -29,7 +29,11 @@ pub enum Fitted {
 }
 
 /// A latency model of one device column, with what it was fitted on.
+///
+/// Loading one from JSON validates it ([`LatencyModel::validate`]): a model whose shape does not fit
+/// its space or that holds a non-finite number is an error, not a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedLatencyModel")]
 pub struct LatencyModel {
     pub space: String,
     pub device: String,
@@ -45,19 +49,107 @@ pub struct LatencyModel {
     pub model: Fitted,
 }
 
+/// [`LatencyModel`] as read, before [`LatencyModel::validate`].
+#[derive(Deserialize)]
+struct UncheckedLatencyModel {
+    space: String,
+    device: String,
+    dataset: Option<String>,
+    train_ids: Vec<usize>,
+    validation: Option<Accuracy>,
+    model: Fitted,
+}
+
+impl TryFrom<UncheckedLatencyModel> for LatencyModel {
+    type Error = String;
+    fn try_from(u: UncheckedLatencyModel) -> std::result::Result<Self, String> {
+        let m = LatencyModel {
+            space: u.space,
+            device: u.device,
+            dataset: u.dataset,
+            train_ids: u.train_ids,
+            validation: u.validation,
+            model: u.model,
+        };
+        m.check()?;
+        Ok(m)
+    }
+}
+
 impl LatencyModel {
-    /// The predicted latency of a genotype.
-    pub fn predict(&self, g: &Genotype) -> Result<f64> {
+    /// Reads a model from JSON text, validated; errors are one line.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::invalid("fitted model", e.to_string()))
+    }
+
+    /// Checks what a model must be: a space it knows (`nb201` or `fbnet`); for the cell model
+    /// (NB201 only) exactly [`nb201::feature_count`] finite weights and, when named, the matching
+    /// feature names; for a table one finite entry per option of every decision of the space.
+    pub fn validate(&self) -> Result<()> {
+        self.check().map_err(|m| Error::invalid("fitted model", m))
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let decisions = match self.space.as_str() {
+            "nb201" => nas_spaces::Nb201Space::default().decisions().to_vec(),
+            "fbnet" => nas_spaces::FbnetSpace::default().decisions().to_vec(),
+            other => return Err(format!("space {other:?} is not nb201 or fbnet")),
+        };
         match &self.model {
-            Fitted::Table { table } => table.cost(g),
+            Fitted::Cell { pairs, features, weights, .. } => {
+                if self.space != "nb201" {
+                    return Err(format!("the cell model is for nb201, not {}", self.space));
+                }
+                let need = nb201::feature_count(*pairs);
+                if weights.len() != need {
+                    return Err(format!(
+                        "{} weights; the cell model {} pair terms has {need}",
+                        weights.len(),
+                        if *pairs { "with" } else { "without" }
+                    ));
+                }
+                if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| !w.is_finite()) {
+                    return Err(format!("weight {i} = {w} is not finite"));
+                }
+                if !features.is_empty() && *features != nb201::feature_names(*pairs) {
+                    return Err(format!("{} feature names do not match the cell model's {need}", features.len()));
+                }
+            }
+            Fitted::Table { table } => {
+                AdditiveCost::new(&table.name, &table.unit, table.base, table.entries.clone())
+                    .map_err(|e| e.to_string())?;
+                table.check_fits(&decisions).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The predicted latency of a genotype, never below 0: the cell model's weights come from an
+    /// unconstrained least-squares fit, so its linear prediction can dip below zero for cells
+    /// unlike any it was fitted on (e.g. a cell whose output is constant); such a prediction is
+    /// clamped to 0. A table (non-negative entries by its fit) is clamped the same way, for
+    /// hand-edited files.
+    pub fn predict(&self, g: &Genotype) -> Result<f64> {
+        let raw = match &self.model {
+            Fitted::Table { table } => table.cost(g)?,
             Fitted::Cell { pruning, pairs, weights, .. } => {
                 if g.0.len() != 6 || g.0.iter().any(|&o| o > 4) {
                     return Err(Error::InvalidGenotype(format!("{g} is not an NB201 cell")));
                 }
                 let f = nb201::features(g, *pruning, *pairs);
-                Ok(f.iter().zip(weights).map(|(a, b)| a * b).sum())
+                if weights.len() != f.len() {
+                    return Err(Error::invalid(
+                        "fitted model",
+                        format!("{} weights for {} features", weights.len(), f.len()),
+                    ));
+                }
+                f.iter().zip(weights).map(|(a, b)| a * b).sum()
             }
+        };
+        if !raw.is_finite() {
+            return Err(Error::Numerical(format!("the model predicts {raw} for {g}")));
         }
+        Ok(raw.max(0.0))
     }
 
     /// Accuracy on measured rows.
@@ -175,4 +267,81 @@ pub fn fit_cell(rows: &[Measurement]) -> Result<(Fitted, Accuracy)> {
     let (pruning, pairs, acc) = best.ok_or_else(|| Error::invalid("fit", "no model variant fits"))?;
     let weights = fit_cell_weights(rows, pruning, pairs);
     Ok((Fitted::Cell { pruning, pairs, features: nb201::feature_names(pairs), weights }, acc))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cell(weights: Vec<f64>, pairs: bool) -> LatencyModel {
+        LatencyModel {
+            space: "nb201".into(),
+            device: "d".into(),
+            dataset: None,
+            train_ids: vec![],
+            validation: None,
+            model: Fitted::Cell { pruning: Pruning::Nothing, pairs, features: nb201::feature_names(pairs), weights },
+        }
+    }
+
+    fn load(m: &LatencyModel) -> Result<LatencyModel> {
+        LatencyModel::from_json(&serde_json::to_string_pretty(m).unwrap())
+    }
+
+    #[test]
+    fn a_model_is_validated_when_loaded() {
+        let good = cell((0..45).map(|i| f64::from(i) / 7.0).collect(), false);
+        assert_eq!(load(&good).unwrap(), good);
+        // A weight list cut from 45 to 10 entries.
+        let e = load(&cell(vec![1.0; 10], false)).unwrap_err().to_string();
+        assert!(e.contains("10 weights") && e.contains("45"), "{e}");
+        let e = load(&cell(vec![1.0; 45], true)).unwrap_err().to_string();
+        assert!(e.contains("45 weights") && e.contains(&nb201::feature_count(true).to_string()), "{e}");
+        // A number beyond f64 in the file.
+        let text = serde_json::to_string(&good).unwrap().replacen("0.0,", "1e309,", 1);
+        assert!(LatencyModel::from_json(&text).unwrap_err().to_string().contains("out of range"));
+        let mut wrong = good.clone();
+        wrong.space = "fbnet".into();
+        assert!(load(&wrong).unwrap_err().to_string().contains("the cell model is for nb201"));
+        wrong.space = "mine".into();
+        assert!(load(&wrong).unwrap_err().to_string().contains("\"mine\""));
+        let mut names = good.clone();
+        if let Fitted::Cell { features, .. } = &mut names.model {
+            features.truncate(3);
+        }
+        assert!(load(&names).unwrap_err().to_string().contains("feature names"));
+        // Tables must fit the space: 6 decisions of 5 options for NB201.
+        let table = |entries: Vec<Vec<f64>>| LatencyModel {
+            space: "nb201".into(),
+            model: Fitted::Table { table: AdditiveCost { name: "t".into(), unit: "ms".into(), base: 1.0, entries } },
+            ..good.clone()
+        };
+        assert!(load(&table(vec![vec![0.5; 5]; 6])).is_ok());
+        let e = load(&table(vec![vec![0.5; 5]; 5])).unwrap_err().to_string();
+        assert!(e.contains("do not fit"), "{e}");
+        for e in [load(&table(vec![vec![]; 6])), load(&table(vec![vec![0.5; 4]; 6]))] {
+            let e = e.unwrap_err().to_string();
+            assert!(e.starts_with("invalid fitted model: invalid cost table") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn predictions_are_never_negative() {
+        let mut w = vec![0.0; 45];
+        w[0] = -5.0;
+        let m = cell(w, false);
+        assert_eq!(m.predict(&Genotype(vec![3; 6])).unwrap(), 0.0);
+        let m = cell(vec![1.0; 45], false);
+        assert!(m.predict(&Genotype(vec![3; 6])).unwrap() > 0.0);
+        assert!(m.predict(&Genotype(vec![5; 6])).is_err());
+        let table = |base: f64| LatencyModel {
+            model: Fitted::Table {
+                table: AdditiveCost { name: "t".into(), unit: "ms".into(), base, entries: vec![vec![1.0; 5]; 6] },
+            },
+            ..cell(vec![1.0; 45], false)
+        };
+        assert_eq!(table(-3.0).predict(&Genotype(vec![0; 6])).unwrap(), 3.0);
+        assert_eq!(table(-9.0).predict(&Genotype(vec![0; 6])).unwrap(), 0.0);
+    }
 }

@@ -44,9 +44,8 @@ impl HwNasBench {
     /// in any order. An index given twice for a dataset is an error.
     pub fn from_csv(path: &Path) -> Result<Self> {
         let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-        let headers = rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.clone();
+        let mut rdr = crate::csv_input::open(path)?;
+        let headers = crate::csv_input::headers(&mut rdr, path)?;
         if !is_layout(&headers) {
             return Err(data_err(Some(1), "expected the columns to start with idx,dataset".into()));
         }
@@ -57,12 +56,17 @@ impl HwNasBench {
             match rdr.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => return Err(data_err(e.position().map(|p| p.line()), e.to_string())),
+                Err(e) => return Err(crate::csv_input::record_error(path, &e)),
             }
             let line = record.position().map(|p| p.line());
             let field = |i: usize| record.get(i).unwrap_or("").trim();
-            let idx: usize =
-                field(0).parse().map_err(|_| data_err(line, format!("idx {:?} is not an index", field(0))))?;
+            let idx = match field(0).parse::<usize>() {
+                Ok(i) if i < crate::nb201::SIZE => i,
+                _ => {
+                    let size = crate::nb201::SIZE;
+                    return Err(data_err(line, format!("idx {:?} is not an NB201 index 0..{size}", field(0))));
+                }
+            };
             let dataset: Dataset = field(1).parse().map_err(|e: Error| data_err(line, e.to_string()))?;
             let pos = match tables.iter().position(|t| t.dataset == dataset) {
                 Some(p) => p,
@@ -197,6 +201,12 @@ mod tests {
             ("nan", "idx,dataset,a\n0,cifar10,NaN\n", "\"NaN\" is not a measurement"),
             ("twice", "idx,dataset,a\n0,cifar10,1\n0,cifar10,2\n", "cifar10 idx 0 appears twice"),
             ("header", "dataset,idx,a\n", "idx,dataset"),
+            ("inf", "idx,dataset,a\n0,cifar10,inf\n", "\"inf\" is not a measurement"),
+            ("big", "idx,dataset,a\n0,cifar10,1e309\n", "\"1e309\" is not a measurement"),
+            ("idx", "idx,dataset,a\n18446744073709551615,cifar10,1\n", "not an NB201 index 0..15625"),
+            ("idx2", "idx,dataset,a\n15625,cifar10,1\n", "not an NB201 index"),
+            ("dup", "idx,dataset,a,a\n0,cifar10,1,2\n", "\"a\" appears twice"),
+            ("empty", "", "the file is empty"),
         ] {
             let p = write(name, text);
             let e = HwNasBench::from_csv(&p).unwrap_err().to_string();

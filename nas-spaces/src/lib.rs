@@ -1,6 +1,7 @@
 //! Search spaces of the NAS toolkit and readers of tabular benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod csv_input;
 pub mod data;
 pub mod fbnet;
 pub mod hw_nas_bench;

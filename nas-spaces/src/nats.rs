@@ -126,16 +126,25 @@ impl PyValue {
     }
 }
 
-/// Reads a bz2-compressed pickle file.
+/// Largest compressed pickle file read (the benchmark's are below 100 kB).
+const MAX_COMPRESSED_BYTES: u64 = 256 << 20;
+/// Largest decompressed pickle (the benchmark's meta file is 1.4 MB): guards against bzip2 bombs.
+const MAX_PICKLE_BYTES: u64 = 1 << 30;
+
+/// Reads a bz2-compressed pickle file (a regular file of at most 256 MiB, at most 1 GiB decompressed).
 pub fn read_pickle(path: &Path) -> Result<PyValue> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+    let raw = nas_core::fsio::read_bounded(path, MAX_COMPRESSED_BYTES)?;
     if !raw.starts_with(b"BZh") {
         return Err(data_error(path, "not a bzip2 file (no 'BZh' header)"));
     }
     let mut bytes = Vec::new();
     MultiBzDecoder::new(raw.as_slice())
+        .take(MAX_PICKLE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| data_error(path, format!("corrupt bzip2 data: {e}")))?;
+    if bytes.len() as u64 > MAX_PICKLE_BYTES {
+        return Err(data_error(path, format!("more than {MAX_PICKLE_BYTES} bytes decompressed")));
+    }
     decode(&bytes).map_err(|e| data_error(path, format!("bad pickle: {e}")))
 }
 

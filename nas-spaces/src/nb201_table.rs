@@ -133,14 +133,14 @@ impl Nb201Table {
     /// Loads a table in the layout of `nb201_master.csv`: `idx` (0, 1, 2, ... in order) and
     /// `arch_str` are required; every other column is read as numbers (empty = missing).
     pub fn from_csv(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+        let file = nas_core::fsio::open_regular(path)?;
         Self::from_reader(file, path)
     }
 
     fn from_reader(reader: impl std::io::Read, path: &Path) -> Result<Self> {
         let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
-        let headers = rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.clone();
+        let headers = crate::csv_input::headers(&mut rdr, path)?;
         let find = |name: &str| headers.iter().position(|h| h == name);
         let need = |name: &str| find(name).ok_or_else(|| data_err(Some(1), format!("missing column {name:?}")));
         let idx_col = need("idx")?;
@@ -168,10 +168,7 @@ impl Nb201Table {
             match rdr.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map(|p| p.line());
-                    return Err(data_err(line, e.to_string()));
-                }
+                Err(e) => return Err(crate::csv_input::record_error(path, &e)),
             }
             let line = record.position().map(|p| p.line());
             let row = table.archs.len();
@@ -192,14 +189,18 @@ impl Nb201Table {
             }
             let iso = match iso_col.map(field) {
                 None | Some("") => None,
-                Some(v) => Some(v.parse().map_err(|_| data_err(line, format!("iso_rep_idx {v:?} is not an index")))?),
+                Some(v) => match v.parse::<usize>() {
+                    Ok(i) if i <= row => Some(i),
+                    _ => return Err(data_err(line, format!("iso_rep_idx {v:?} is not a row up to this one ({row})"))),
+                },
             };
             for ((i, name), (_, col)) in numeric.iter().zip(table.columns.iter_mut()) {
                 let v = field(*i).trim();
                 col.push(if v.is_empty() {
                     f64::NAN
                 } else {
-                    v.parse().map_err(|_| data_err(line, format!("column {name:?}: {v:?} is not a number")))?
+                    crate::csv_input::finite(v)
+                        .ok_or_else(|| data_err(line, format!("column {name:?}: {v:?} is not a finite number")))?
                 });
             }
             let code = nas_core::genotype::genotype_index(space.decisions(), &g)? as usize;
@@ -413,6 +414,18 @@ mod tests {
     fn non_numeric_value_names_line_and_column() {
         let e = load(&format!("idx,arch_str,c10_test_acc\n0,{A0},abc\n")).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("c10_test_acc") && e.contains("\"abc\""), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_duplicate_columns_and_empty_files_are_refused() {
+        for v in ["inf", "1e309", "NaN", "-inf"] {
+            let e = load(&format!("idx,arch_str,c10_test_acc\n0,{A0},{v}\n")).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains("c10_test_acc") && e.contains(v), "{e}");
+        }
+        let e = load(&format!("idx,arch_str,a,a\n0,{A0},1,2\n")).unwrap_err().to_string();
+        assert!(e.contains("\"a\" appears twice"), "{e}");
+        let e = load("").unwrap_err().to_string();
+        assert!(e.contains("the file is empty"), "{e}");
     }
 
     #[test]

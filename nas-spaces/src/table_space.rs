@@ -28,6 +28,8 @@ pub struct UserTable {
     headers: Vec<String>,
     /// Raw fields, `[row][column]`.
     rows: Vec<Vec<String>>,
+    /// The file line of each row.
+    lines: Vec<Option<u64>>,
 }
 
 impl UserTable {
@@ -35,10 +37,9 @@ impl UserTable {
     /// layer when `None`).
     pub fn from_csv(path: &Path, encoding_column: &str, sep: Option<&str>) -> Result<Self> {
         let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+        let mut rdr = crate::csv_input::open(path)?;
         let headers: Vec<String> =
-            rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
+            crate::csv_input::headers(&mut rdr, path)?.iter().map(|h| h.trim().to_string()).collect();
         let enc = headers.iter().position(|h| h == encoding_column).ok_or_else(|| {
             data_err(Some(1), format!("no encoding column {encoding_column:?}; columns: {}", headers.join(",")))
         })?;
@@ -52,7 +53,7 @@ impl UserTable {
         let mut tokens: Vec<Vec<String>> = Vec::new();
         let mut lines = Vec::new();
         for record in rdr.records() {
-            let record = record.map_err(|e| data_err(e.position().map(|p| p.line()), e.to_string()))?;
+            let record = record.map_err(|e| crate::csv_input::record_error(path, &e))?;
             let line = record.position().map(|p| p.line());
             let code = record.get(enc).unwrap_or("").trim().to_string();
             let t: Vec<String> = match sep {
@@ -106,6 +107,7 @@ impl UserTable {
             index,
             headers,
             rows,
+            lines,
         })
     }
 
@@ -141,7 +143,7 @@ impl UserTable {
                     Ok(x) if x.is_finite() => Ok(x),
                     _ => Err(Error::Data {
                         path: self.path.clone(),
-                        line: Some(r as u64 + 2),
+                        line: self.lines.get(r).copied().flatten(),
                         message: format!("column {name:?}: {v:?} is not a finite number"),
                     }),
                 }
@@ -257,5 +259,11 @@ mod tests {
         assert!(err("enc,acc\n01,1\n10\n", "acc").contains("line 3"));
         assert!(err("x,acc\n01,1\n", "acc").contains("no encoding column"));
         assert!(err("enc,acc\n01,1\n", "lat").contains("no column \"lat\""));
+        for v in ["inf", "1e309", "-inf", "nan"] {
+            let e = err(&format!("enc,acc\n01,1\n10,{v}\n"), "acc");
+            assert!(e.contains(&format!("line 3: column \"acc\": \"{v}\" is not a finite number")), "{e}");
+        }
+        assert!(err("enc,acc,acc\n01,1,2\n", "acc").contains("column \"acc\" appears twice"));
+        assert!(err("", "acc").contains("the file is empty"));
     }
 }
