@@ -303,7 +303,7 @@ pub fn fit(config: &FitConfig, data: &DataDir) -> anyhow::Result<FitReport> {
         validation,
         model: fitted,
     };
-    crate::state::write_atomic(&config.out, serde_json::to_string_pretty(&model)?.as_bytes())
+    nas_core::fsio::write_atomic(&config.out, serde_json::to_string_pretty(&model)?.as_bytes())
         .with_context(|| format!("cannot write {}", config.out.display()))?;
     let what = match &model.model {
         Fitted::Cell { pruning, pairs, .. } => {
@@ -537,7 +537,8 @@ pub fn measure(config: &MeasureConfig) -> anyhow::Result<MeasureReport> {
         for r in &rows {
             csv.push_str(&format!("\"{}\",{}\n", space.format(&r.genotype), r.value));
         }
-        crate::state::write_atomic(path, csv.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        nas_core::fsio::write_atomic(path, csv.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let (train, unseen) = rows.split_at(a.train);
     let fitted = match a.space {
@@ -557,7 +558,7 @@ pub fn measure(config: &MeasureConfig) -> anyhow::Result<MeasureReport> {
         model: fitted,
     };
     if let Some(path) = &a.model_out {
-        crate::state::write_atomic(path, serde_json::to_string_pretty(&local)?.as_bytes())
+        nas_core::fsio::write_atomic(path, serde_json::to_string_pretty(&local)?.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let acc = local.evaluate(unseen)?;

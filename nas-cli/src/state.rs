@@ -5,17 +5,16 @@
 //! uninterrupted search. Scores a score-based run computed before an interruption are in the score
 //! cache, so they are not computed twice.
 //!
-//! The file is replaced atomically ([`write_atomic`]: a fresh temporary file beside it, synced,
-//! then renamed), so an interruption leaves either the old state or the new one; a file that does
+//! The file is replaced atomically ([`nas_core::fsio::write_atomic`]: a fresh temporary file beside
+//! it, synced, then renamed; one left by a killed write is removed at the next open), so an interruption leaves either the old state or the new one; a file that does
 //! not parse, or was written by another search or on other inputs, is an error and is left as it
 //! is. A search whose runs are all in the file writes nothing (a read-only state works).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use nas_core::SearchSpace;
+use nas_core::{SearchSpace, fsio};
 use nas_strategies::SearchResult;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -93,12 +92,12 @@ impl SearchState {
     /// `config`), else an empty one that will be written there.
     pub fn open(path: &Path, config: Value) -> anyhow::Result<Self> {
         let mut state = SearchState { path: Some(path.to_path_buf()), ..Self::in_memory(config) };
-        remove_stale_temporaries(path);
-        let text = match read_bounded(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
-            Err(e) => return Err(e).with_context(|| format!("cannot read state file {}", path.display())),
-        };
+        fsio::remove_stale_temporaries(path);
+        if !path.exists() {
+            return Ok(state);
+        }
+        let text = fsio::read_text_bounded(path, MAX_STATE_BYTES)
+            .with_context(|| format!("cannot read state file {}", path.display()))?;
         let file: File = serde_json::from_str(&text).map_err(|e| {
             anyhow::anyhow!("state file {} is corrupt or truncated ({e}); it was left as it is", path.display())
         })?;
@@ -138,7 +137,10 @@ impl SearchState {
             return Ok(());
         }
         let file = File { format: FORMAT.into(), config: self.config.clone(), runs: self.runs.clone() };
-        write_atomic(path, &serde_json::to_vec(&file)?)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        fsio::write_atomic(path, &serde_json::to_vec(&file)?)
             .with_context(|| format!("cannot write state file {}", path.display()))?;
         self.saved_runs = self.runs.len();
         Ok(())
@@ -147,73 +149,3 @@ impl SearchState {
 
 /// The largest state file read (a state of 100,000 runs is far below it).
 const MAX_STATE_BYTES: u64 = 1 << 30;
-
-fn read_bounded(path: &Path) -> std::io::Result<String> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() || meta.len() > MAX_STATE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not a regular file of at most {MAX_STATE_BYTES} bytes"),
-        ));
-    }
-    std::fs::read_to_string(path)
-}
-
-/// The temporary name of one write of `path` ([`write_atomic`]).
-fn temporary_name(path: &Path, pid: u32, n: u64) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    dir.join(format!(".{name}.{pid}.{n}.tmp"))
-}
-
-/// Removes the temporary files that writes of `path` by processes no longer running left behind (a
-/// process killed during a write). Only names of [`temporary_name`]'s form are touched, and only
-/// where the system tells which processes run (`/proc`).
-pub fn remove_stale_temporaries(path: &Path) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let prefix = format!(".{name}.");
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else { continue };
-        let Some((pid, n)) = rest.split_once('.') else { continue };
-        let (Ok(pid), Ok(n)) = (pid.parse::<u32>(), n.parse::<u64>()) else { continue };
-        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
-            let _ = std::fs::remove_file(temporary_name(path, pid, n));
-        }
-    }
-}
-
-/// Replaces `path` with `bytes` atomically: a new temporary file beside it (a hidden name with the
-/// process id and a counter, created exclusively, so no file of the user's is touched), synced,
-/// renamed over `path`, and the directory synced. A failure removes the temporary file; one left
-/// by a killed process is removed by [`remove_stale_temporaries`] when the state is next opened.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let (tmp, mut file) = loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = temporary_name(path, std::process::id(), n);
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}

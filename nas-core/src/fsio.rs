@@ -90,6 +90,31 @@ fn create_temporary(dir: &Path, name: &str) -> Result<(PathBuf, File)> {
     Err(Error::io(dir, &e))
 }
 
+/// Removes the temporary files that [`write_atomic`]s of `path` by processes no longer running left
+/// behind (a process killed during a write). Only names of the writer's form
+/// (`.<name>.<pid>.<16 hex digits>.tmp`) are touched, and only where the system tells which
+/// processes run (`/proc`); other files, and writes in progress, are never touched.
+pub fn remove_stale_temporaries(path: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { return };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else { continue };
+        let Some((pid, unique)) = rest.split_once('.') else { continue };
+        let hex = unique.len() == 16 && unique.bytes().all(|b| b.is_ascii_hexdigit());
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if hex && pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()

@@ -56,6 +56,8 @@ struct UncheckedLatencyModel {
     device: String,
     dataset: Option<String>,
     train_ids: Vec<usize>,
+    #[serde(default)]
+    train_file: Option<String>,
     validation: Option<Accuracy>,
     model: Fitted,
 }
@@ -68,6 +70,7 @@ impl TryFrom<UncheckedLatencyModel> for LatencyModel {
             device: u.device,
             dataset: u.dataset,
             train_ids: u.train_ids,
+            train_file: u.train_file,
             validation: u.validation,
             model: u.model,
         };
@@ -280,6 +283,7 @@ mod tests {
             device: "d".into(),
             dataset: None,
             train_ids: vec![],
+            train_file: None,
             validation: None,
             model: Fitted::Cell { pruning: Pruning::Nothing, pairs, features: nb201::feature_names(pairs), weights },
         }
