@@ -6,7 +6,7 @@
 //! (the LP relaxation's value for one limit, multipliers found by bisection or coordinate search
 //! for several) orders the blocks and prunes a depth-first branch and bound, which ends with a
 //! proof of optimality. Positions are branched on in decreasing regret (best minus second reduced
-//! value), and each node is also bounded under a few scaled multiplier vectors. [`crate::milp::solve_milp`] states the same problem for good_lp's MILP
+//! value), and each node is also bounded under a few scaled multiplier vectors. [`super::milp::solve_milp`] states the same problem for good_lp's MILP
 //! solvers (the general path and the cross-check in tests); [`solve_exhaustive`] enumerates.
 //!
 //! A position may have a "no block" option (variable depth): choosing it forces the "no block"

@@ -1,5 +1,5 @@
 //! MathNAS (Wang et al., NeurIPS 2023): measure m*n blocks once, predict any network from its
-//! blocks, select with an integer program ([`crate::mckp`], [`crate::milp`]).
+//! blocks, select with an integer program ([`super::mckp`], [`super::milp`]).
 //!
 //! A [`BlockTable`] holds `b[i][j]` = metric(block 0 at position i) - metric(block j at i); a
 //! network is predicted as `base - sum_i b[i][g_i]` ([`BlockTable::predict`]) or, for accuracy, with
@@ -10,7 +10,7 @@
 //! analysis). Deviation: the base is the reference network's own additive decomposition (so the
 //! reference is predicted exactly); the paper measures the all-block-0 network.
 //!
-//! Selection: the additive prediction is a multiple-choice knapsack ([`crate::mckp::solve`]); the
+//! Selection: the additive prediction is a multiple-choice knapsack ([`super::mckp::solve`]); the
 //! FLOPs-scaled one is a ratio of additive terms, solved exactly by [`BlockTable::select_scaled`].
 //!
 //! [`PairwiseModel`] goes beyond the paper: unary and pairwise block terms fitted by ridge least
@@ -22,8 +22,8 @@ use std::path::Path;
 use nas_core::{AdditiveCost, Decision, Error, Evaluator, Genotype, Result, genotype};
 use serde::{Deserialize, Serialize};
 
-use crate::fractional::{RatioSolution, maximise_ratio};
-use crate::mckp::MckpProblem;
+use super::fractional::{RatioSolution, maximise_ratio};
+use super::mckp::MckpProblem;
 
 /// Per-block deltas of one metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,7 +156,7 @@ impl BlockTable {
 
     /// The best network by [`BlockTable::predict_scaled`] under the limits of `problem` (whose
     /// values are ignored), proven optimal: maximising `-dev(g) / flops(g)` is a ratio of additive
-    /// terms, solved by [`crate::fractional::maximise_ratio`].
+    /// terms, solved by [`super::fractional::maximise_ratio`].
     pub fn select_scaled(&self, problem: &MckpProblem, base: &Genotype, flops: &AdditiveCost) -> Result<RatioSolution> {
         if base.0.len() != self.deltas.len() {
             return Err(Error::InvalidGenotype(format!("{base} does not fit the block table")));
@@ -407,7 +407,7 @@ pub fn select_pairwise(
         if constraints
             .iter()
             .zip(&cons_lo)
-            .any(|((c, limit), lo)| partial(c, &g, i + 1) + lo[i + 1] > limit + crate::mckp::tolerance(*limit))
+            .any(|((c, limit), lo)| partial(c, &g, i + 1) + lo[i + 1] > limit + super::mckp::tolerance(*limit))
         {
             continue;
         }

@@ -63,7 +63,7 @@ impl LayerNas {
         nas_core::genotype::validate(decisions, &start)
             .map_err(|e| Error::invalid("layernas defaults", e.to_string()))?;
         let low = cost(&start)?;
-        if low > target + crate::mckp::tolerance(target) {
+        if low > target + super::mckp::tolerance(target) {
             return Err(Error::Infeasible(format!(
                 "the cheapest network (every layer at its default) costs {low:.6}, above the target {target}"
             )));
@@ -94,7 +94,7 @@ impl LayerNas {
                     let mut g = parent.clone();
                     g.0[l] = j;
                     let (r, c) = evaluate(&g)?;
-                    if c > target + crate::mckp::tolerance(target) {
+                    if c > target + super::mckp::tolerance(target) {
                         continue;
                     }
                     let b = &mut buckets[bucket_of(c)];

@@ -2,12 +2,12 @@
 //! the default build needs no native library): binaries `x[i][j]`, `sum_j x[i][j] = 1` per
 //! position, `base_k + sum c_k[i][j] x[i][j] <= limit_k` per limit, `x[i][nb_i] <= x[i+1][nb_{i+1}]`
 //! for variable depth, maximise `sum v[i][j] x[i][j]`. The general path for models the exact
-//! solver ([`crate::mckp::solve`]) does not cover, and its cross-check in tests.
+//! solver ([`super::mckp::solve`]) does not cover, and its cross-check in tests.
 
 use good_lp::{Expression, ProblemVariables, ResolutionError, Solution, SolverModel, constraint, microlp, variable};
 use nas_core::{Error, Result};
 
-use crate::mckp::{MckpProblem, MckpSolution};
+use super::mckp::{MckpProblem, MckpSolution};
 
 /// Solves the selection with good_lp's microlp. Errors with [`Error::Infeasible`] when no choice
 /// meets the limits.
