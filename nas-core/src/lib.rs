@@ -20,6 +20,7 @@ pub mod count;
 pub mod error;
 pub mod genotype;
 pub mod graph;
+pub mod linalg;
 pub mod stats;
 pub mod traits;
 
