@@ -7,11 +7,13 @@ pub mod hw_nas_bench;
 pub mod nats;
 pub mod nb201;
 pub mod nb201_table;
+pub mod table_evaluator;
 pub mod table_space;
 
 pub use data::DataDir;
 pub use fbnet::FbnetSpace;
 pub use hw_nas_bench::HwNasBench;
 pub use nb201::{Nb201Config, Nb201Space};
-pub use nb201_table::{Dataset, Epochs, Nb201Table, Split, TableEvaluator};
-pub use table_space::{ColumnEvaluator, UserTable};
+pub use nb201_table::{Dataset, Epochs, Nb201Table, Split};
+pub use table_evaluator::TableEvaluator;
+pub use table_space::UserTable;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DataDir;
 use crate::nb201::Nb201Space;
+use crate::table_evaluator::TableEvaluator;
 
 /// The table's file inside the data directory.
 pub const FILE: &str = "nb201/nb201_master.csv";
@@ -138,9 +139,9 @@ impl Nb201Table {
     }
 
     fn from_reader(reader: impl std::io::Read, path: &Path) -> Result<Self> {
-        let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+        let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
-        let headers = rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.clone();
+        let headers = rdr.headers().map_err(|e| data_err(Some(1), e.to_string()).with_source(e))?.clone();
         let find = |name: &str| headers.iter().position(|h| h == name);
         let need = |name: &str| find(name).ok_or_else(|| data_err(Some(1), format!("missing column {name:?}")));
         let idx_col = need("idx")?;
@@ -170,7 +171,7 @@ impl Nb201Table {
                 Ok(true) => {}
                 Err(e) => {
                     let line = e.position().map(|p| p.line());
-                    return Err(data_err(line, e.to_string()));
+                    return Err(data_err(line, e.to_string()).with_source(e));
                 }
             }
             let line = record.position().map(|p| p.line());
@@ -322,19 +323,10 @@ impl Nb201Table {
     }
 }
 
-/// An [`Evaluator`](nas_core::Evaluator) that looks fitness up in the table and charges the
-/// benchmark's simulated training time, as NAS-Bench-201's searches do.
-#[derive(Clone, Copy, Debug)]
-pub struct TableEvaluator<'a> {
-    table: &'a Nb201Table,
-    dataset: Dataset,
-    split: Split,
-    epochs: Epochs,
-}
-
 impl Nb201Table {
-    /// Fitness = the `split` accuracy on `dataset` after `epochs`; each query costs that schedule's
-    /// training time. Errors when the table has no such accuracy or timing.
+    /// An evaluator ([`TableEvaluator`]) whose fitness is the `split` accuracy on `dataset` after
+    /// `epochs` and whose queries each cost that schedule's training time, as NAS-Bench-201's searches
+    /// charge it. Errors when the table has no such accuracy or timing.
     pub fn evaluator(&self, dataset: Dataset, split: Split, epochs: Epochs) -> Result<TableEvaluator<'_>> {
         self.accuracy(0, dataset, split, epochs)?;
         if self.train_time_s(0, dataset, epochs)?.is_none() {
@@ -345,18 +337,12 @@ impl Nb201Table {
                 ),
             ));
         }
-        Ok(TableEvaluator { table: self, dataset, split, epochs })
-    }
-}
-
-impl nas_core::Evaluator for TableEvaluator<'_> {
-    fn evaluate(&self, g: &Genotype) -> Result<nas_core::Evaluation> {
-        let t = self.table;
-        let idx = t.index_of(g).ok_or_else(|| Error::invalid("genotype", format!("{g} is not in the table")))?;
-        let missing = |what: &str| Error::invalid("table", format!("row {idx} has no {what}"));
-        let fitness = t.accuracy(idx, self.dataset, self.split, self.epochs)?.ok_or_else(|| missing("accuracy"))?;
-        let cost_seconds = t.train_time_s(idx, self.dataset, self.epochs)?.ok_or_else(|| missing("training time"))?;
-        Ok(nas_core::Evaluation { fitness, cost_seconds })
+        let missing = || Error::invalid("metric", format!("the benchmark has no {split:?} accuracy for {dataset}"));
+        let accuracy = self.column(accuracy_column(dataset, split, epochs).ok_or_else(missing)?)?.to_vec();
+        let seconds: Vec<f64> = (0..self.len())
+            .map(|i| self.train_time_s(i, dataset, epochs).map(|t| t.unwrap_or(f64::NAN)))
+            .collect::<Result<_>>()?;
+        TableEvaluator::new("accuracy", accuracy, move |g| self.index_of(g)).with_seconds(seconds)
     }
 }
 

@@ -15,7 +15,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use nas_core::{Decision, Error, Evaluation, Evaluator, Genotype, Network, Result, SearchSpace};
+use nas_core::{Decision, Error, Genotype, Network, Result, SearchSpace};
+
+use crate::table_evaluator::TableEvaluator;
 
 /// A CSV benchmark table read as a layerwise space.
 #[derive(Clone, Debug)]
@@ -34,11 +36,11 @@ impl UserTable {
     /// Reads `path` with its encodings in `encoding_column`, split by `sep` (one character per
     /// layer when `None`).
     pub fn from_csv(path: &Path, encoding_column: &str, sep: Option<&str>) -> Result<Self> {
-        let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+        let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
         let headers: Vec<String> =
-            rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
+            rdr.headers().map_err(|e| data_err(Some(1), e.to_string()).with_source(e))?.iter().map(|h| h.trim().to_string()).collect();
         let enc = headers.iter().position(|h| h == encoding_column).ok_or_else(|| {
             data_err(Some(1), format!("no encoding column {encoding_column:?}; columns: {}", headers.join(",")))
         })?;
@@ -52,7 +54,7 @@ impl UserTable {
         let mut tokens: Vec<Vec<String>> = Vec::new();
         let mut lines = Vec::new();
         for record in rdr.records() {
-            let record = record.map_err(|e| data_err(e.position().map(|p| p.line()), e.to_string()))?;
+            let record = record.map_err(|e| data_err(e.position().map(|p| p.line()), e.to_string()).with_source(e))?;
             let line = record.position().map(|p| p.line());
             let code = record.get(enc).unwrap_or("").trim().to_string();
             let t: Vec<String> = match sep {
@@ -127,10 +129,8 @@ impl UserTable {
 
     /// A metric column as numbers; errors name the line of an empty, NaN or non-numeric value.
     pub fn metric(&self, name: &str) -> Result<Vec<f64>> {
-        let c = self.headers.iter().position(|h| h == name).ok_or_else(|| Error::Data {
-            path: self.path.clone(),
-            line: Some(1),
-            message: format!("no column {name:?}; columns: {}", self.headers.join(",")),
+        let c = self.headers.iter().position(|h| h == name).ok_or_else(|| {
+            Error::data(&self.path, Some(1), format!("no column {name:?}; columns: {}", self.headers.join(",")))
         })?;
         self.rows
             .iter()
@@ -139,47 +139,19 @@ impl UserTable {
                 let v = row.get(c).map_or("", |s| s.trim());
                 match v.parse::<f64>() {
                     Ok(x) if x.is_finite() => Ok(x),
-                    _ => Err(Error::Data {
-                        path: self.path.clone(),
-                        line: Some(r as u64 + 2),
-                        message: format!("column {name:?}: {v:?} is not a finite number"),
-                    }),
+                    _ => Err(Error::data(
+                        &self.path,
+                        Some(r as u64 + 2),
+                        format!("column {name:?}: {v:?} is not a finite number"),
+                    )),
                 }
             })
             .collect()
     }
 
-    /// An evaluator whose fitness is the metric column (no training time charged).
-    pub fn evaluator(&self, name: &str) -> Result<ColumnEvaluator<'_>> {
-        Ok(ColumnEvaluator { table: self, values: self.metric(name)?, name: name.to_string() })
-    }
-}
-
-/// Looks a genotype's metric up in a [`UserTable`].
-#[derive(Clone, Debug)]
-pub struct ColumnEvaluator<'a> {
-    table: &'a UserTable,
-    values: Vec<f64>,
-    name: String,
-}
-
-impl ColumnEvaluator<'_> {
-    /// The metric of a genotype; an error when the table lacks it.
-    pub fn value(&self, g: &Genotype) -> Result<f64> {
-        let r = self.table.index_of(g).ok_or_else(|| {
-            Error::invalid("genotype", format!("{} is not in the table (column {})", self.table.format(g), self.name))
-        })?;
-        Ok(self.values[r])
-    }
-
-    pub fn values(&self) -> &[f64] {
-        &self.values
-    }
-}
-
-impl Evaluator for ColumnEvaluator<'_> {
-    fn evaluate(&self, g: &Genotype) -> Result<Evaluation> {
-        Ok(Evaluation { fitness: self.value(g)?, cost_seconds: 0.0 })
+    /// An evaluator ([`TableEvaluator`]) whose fitness is the metric column (no training time charged).
+    pub fn evaluator(&self, name: &str) -> Result<TableEvaluator<'_>> {
+        Ok(TableEvaluator::new(name, self.metric(name)?, move |g| self.index_of(g)))
     }
 }
 
