@@ -4,7 +4,8 @@
 //!
 //! - [`mckp`]: the multiple-choice knapsack solver (dominance, Lagrangian bounds, branch and
 //!   bound with a proof of optimality, variable depth), its exhaustive reference and the one
-//!   feasibility tolerance ([`mckp::tolerance`]).
+//!   feasibility test ([`mckp::meets_limit`], relative [`mckp::tolerance`]) that every
+//!   solver here and every caller checking an answer uses.
 //! - [`milp`]: the same model as a mixed-integer program on good_lp/microlp (the general path and
 //!   the cross-check).
 //! - [`fractional`]: ratio objectives by Dinkelbach's method over the exact solver.

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use nas_core::{AdditiveCost, Decision, Error, Evaluator, Genotype, Result};
 
+use super::mckp::meets_limit;
+
 /// The parameters of a LayerNAS search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNas {
@@ -63,7 +65,7 @@ impl LayerNas {
         nas_core::genotype::validate(decisions, &start)
             .map_err(|e| Error::invalid("layernas defaults", e.to_string()))?;
         let low = cost(&start)?;
-        if low > target + super::mckp::tolerance(target) {
+        if !meets_limit(low, target) {
             return Err(Error::Infeasible(format!(
                 "the cheapest network (every layer at its default) costs {low:.6}, above the target {target}"
             )));
@@ -94,7 +96,7 @@ impl LayerNas {
                     let mut g = parent.clone();
                     g.0[l] = j;
                     let (r, c) = evaluate(&g)?;
-                    if c > target + super::mckp::tolerance(target) {
+                    if !meets_limit(c, target) {
                         continue;
                     }
                     let b = &mut buckets[bucket_of(c)];

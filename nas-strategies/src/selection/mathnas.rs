@@ -23,7 +23,7 @@ use nas_core::{AdditiveCost, Decision, Error, Evaluator, Genotype, Result, genot
 use serde::{Deserialize, Serialize};
 
 use super::fractional::{RatioSolution, maximise_ratio};
-use super::mckp::MckpProblem;
+use super::mckp::{MckpProblem, meets_limit};
 
 /// Per-block deltas of one metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,7 +182,8 @@ impl BlockTable {
     }
 
     pub fn from_json(text: &str) -> Result<Self> {
-        let t: BlockTable = serde_json::from_str(text).map_err(|e| Error::parse("block table JSON", e.to_string()))?;
+        let t: BlockTable =
+            serde_json::from_str(text).map_err(|e| Error::parse("block table JSON", e.to_string()).with_source(e))?;
         if t.deltas.is_empty() || t.deltas.iter().flatten().chain([&t.base]).any(|v| !v.is_finite()) {
             return Err(Error::parse("block table JSON", "empty or non-finite deltas"));
         }
@@ -195,7 +196,7 @@ impl BlockTable {
 
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
-        Self::from_json(&text).map_err(|e| Error::Data { path: path.into(), line: None, message: e.to_string() })
+        Self::from_json(&text).map_err(|e| Error::data(path, None, e.to_string()).with_source(e))
     }
 }
 
@@ -302,49 +303,13 @@ impl PairwiseModel {
         for d in 0..dim {
             ata[d * dim + d] += ridge;
         }
-        let w = cholesky_solve(&mut ata, &atb, dim)
-            .ok_or_else(|| Error::Numerical("the pairwise fit's normal equations are not positive definite".into()))?;
+        let w = nas_core::linalg::solve_spd(&ata, dim, &atb)
+            .map_err(|_| Error::Numerical("the pairwise fit's normal equations are not positive definite".into()))?;
         let unary = (0..m).map(|i| w[offsets[i]..offsets[i] + sizes[i]].to_vec()).collect();
         let pairs =
             pair_index.iter().map(|((i, k), o)| ((*i, *k), w[*o..*o + sizes[*i] * sizes[*k]].to_vec())).collect();
         Ok(PairwiseModel { metric: metric.into(), bias: mean + w[0], unary, pairs })
     }
-}
-
-/// Solves `a x = b` for a symmetric positive definite `a` (overwritten by its factor).
-fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d <= 0.0 {
-            return None;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    let mut y = b.to_vec();
-    for i in 0..n {
-        for k in 0..i {
-            y[i] -= a[i * n + k] * y[k];
-        }
-        y[i] /= a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            y[i] -= a[k * n + i] * y[k];
-        }
-        y[i] /= a[i * n + i];
-    }
-    Some(y)
 }
 
 /// The `top` choices with the highest predicted objective whose predicted constraints all meet
@@ -407,7 +372,7 @@ pub fn select_pairwise(
         if constraints
             .iter()
             .zip(&cons_lo)
-            .any(|((c, limit), lo)| partial(c, &g, i + 1) + lo[i + 1] > limit + super::mckp::tolerance(*limit))
+            .any(|((c, limit), lo)| !meets_limit(partial(c, &g, i + 1) + lo[i + 1], *limit))
         {
             continue;
         }
@@ -461,10 +426,10 @@ mod tests {
             let score = |g: &Genotype| t.predict_scaled(g, &base, &flops, mean).unwrap();
             let best = (0..81)
                 .map(|k| genotype::genotype_at(&d, k).unwrap())
-                .filter(|g| flops.cost(g).unwrap() <= limit + 1e-9)
+                .filter(|g| meets_limit(flops.cost(g).unwrap(), limit))
                 .map(|g| score(&g))
                 .fold(f64::NEG_INFINITY, f64::max);
-            assert!(flops.cost(&s.choice).unwrap() <= limit + 1e-9);
+            assert!(meets_limit(flops.cost(&s.choice).unwrap(), limit));
             assert!((score(&s.choice) - best).abs() < 1e-9, "{} vs {best}", score(&s.choice));
         }
     }

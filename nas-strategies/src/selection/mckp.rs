@@ -39,9 +39,18 @@ pub struct MckpSolution {
 }
 
 /// Feasibility tolerance relative to the limit: a cost meets `limit` when it is at most
-/// `limit + tolerance(limit)`, for the solvers and for callers checking their answers.
+/// `limit + tolerance(limit)`, for the solvers and for callers checking their answers
+/// ([`meets_limit`]).
 pub fn tolerance(limit: f64) -> f64 {
     1e-9 * limit.abs().max(1.0)
+}
+
+/// Whether `cost` meets `limit` within [`tolerance`]: the toolkit's one feasibility test, used by
+/// every solver here ([`solve`], [`crate::milp`], [`crate::fractional`], [`crate::mathnas`],
+/// [`crate::layernas`]) and meant for every caller that checks their answers, so a check never
+/// disagrees with the solver that produced the answer. A NaN cost meets no limit.
+pub fn meets_limit(cost: f64, limit: f64) -> bool {
+    cost <= limit + tolerance(limit)
 }
 
 impl MckpProblem {
@@ -127,9 +136,9 @@ impl MckpProblem {
         true
     }
 
-    /// Whether a choice meets every limit (within a relative tolerance of 1e-9) and the depth chain.
+    /// Whether a choice meets every limit ([`meets_limit`]) and the depth chain.
     pub fn is_feasible(&self, g: &[usize]) -> bool {
-        self.respects_depth(g) && self.costs_of(g).iter().zip(&self.limits).all(|(c, l)| *c <= l + tolerance(*l))
+        self.respects_depth(g) && self.costs_of(g).iter().zip(&self.limits).all(|(c, l)| meets_limit(*c, *l))
     }
 
     /// The least cost any network can have under limit `k` (depth chain respected).
@@ -160,7 +169,7 @@ impl MckpProblem {
     pub fn check_limits(&self) -> Result<()> {
         for k in 0..self.costs.len() {
             let c = self.cheapest(k);
-            if c > self.limits[k] + tolerance(self.limits[k]) {
+            if !meets_limit(c, self.limits[k]) {
                 let t = &self.costs[k];
                 return Err(Error::Infeasible(format!(
                     "the cheapest network costs {c:.6} {} in {}, above the limit {}",
