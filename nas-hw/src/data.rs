@@ -45,10 +45,10 @@ pub fn read(
     dataset: Option<&str>,
     nb201_genotype: &dyn Fn(usize) -> Option<Genotype>,
 ) -> Result<Measurements> {
-    let err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+    let err = |line: Option<u64>, message: String| Error::data(path, line, message);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-    let headers = rdr.headers().map_err(|e| err(Some(1), e.to_string()))?.clone();
+    let headers = rdr.headers().map_err(|e| err(Some(1), e.to_string()).with_source(e))?.clone();
     let pos = |name: &str| headers.iter().position(|h| h == name);
     let no_column = || {
         let cols: Vec<&str> =
@@ -91,7 +91,7 @@ pub fn read(
             match rdr.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => return Err(err(e.position().map(|p| p.line()), e.to_string())),
+                Err(e) => return Err(err(e.position().map(|p| p.line()), e.to_string()).with_source(e)),
             }
             let line = record.position().map(|p| p.line());
             let field = |i: usize| record.get(i).unwrap_or("").trim();

@@ -53,14 +53,14 @@ impl ImageBatch {
 pub fn read_cifar10(path: &Path, batch: usize) -> Result<ImageBatch> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
     if bytes.is_empty() || bytes.len() % CIFAR10_RECORD != 0 {
-        return Err(Error::Data {
-            path: path.into(),
-            line: None,
-            message: format!(
+        return Err(Error::data(
+            path,
+            None,
+            format!(
                 "{} bytes is not a whole number of {CIFAR10_RECORD}-byte CIFAR-10 records (1 label + 3x32x32 pixels)",
                 bytes.len()
             ),
-        });
+        ));
     }
     let count = bytes.len() / CIFAR10_RECORD;
     if batch == 0 || batch > count {
@@ -70,11 +70,7 @@ pub fn read_cifar10(path: &Path, batch: usize) -> Result<ImageBatch> {
     let mut labels = Vec::with_capacity(batch);
     for (i, record) in bytes.chunks_exact(CIFAR10_RECORD).take(batch).enumerate() {
         if record[0] > 9 {
-            return Err(Error::Data {
-                path: path.into(),
-                line: None,
-                message: format!("record {i} has label {}, not 0..9", record[0]),
-            });
+            return Err(Error::data(path, None, format!("record {i} has label {}, not 0..9", record[0])));
         }
         labels.push(u32::from(record[0]));
         for (c, plane) in record[1..].chunks_exact(1024).enumerate() {

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Converts a candle error into the toolkit's.
 pub(crate) fn backend(e: candle_core::Error) -> Error {
-    Error::Backend(e.to_string())
+    Error::backend(e)
 }
 
 /// Learned parameters of one node.

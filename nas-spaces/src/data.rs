@@ -35,14 +35,14 @@ impl DataDir {
         if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::Io {
-                path: p.clone(),
-                message: format!(
+            Err(Error::not_found(
+                p.clone(),
+                format!(
                     "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR}",
                     self.path.display(),
                     self.source
                 ),
-            })
+            ))
         }
     }
 

@@ -43,10 +43,10 @@ impl HwNasBench {
     /// Reads a file in the HW-NAS-Bench layout: `idx`, `dataset`, then numeric metric columns, rows
     /// in any order. An index given twice for a dataset is an error.
     pub fn from_csv(path: &Path) -> Result<Self> {
-        let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+        let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-        let headers = rdr.headers().map_err(|e| data_err(Some(1), e.to_string()))?.clone();
+        let headers = rdr.headers().map_err(|e| data_err(Some(1), e.to_string()).with_source(e))?.clone();
         if !is_layout(&headers) {
             return Err(data_err(Some(1), "expected the columns to start with idx,dataset".into()));
         }
@@ -57,7 +57,7 @@ impl HwNasBench {
             match rdr.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => return Err(data_err(e.position().map(|p| p.line()), e.to_string())),
+                Err(e) => return Err(data_err(e.position().map(|p| p.line()), e.to_string()).with_source(e)),
             }
             let line = record.position().map(|p| p.line());
             let field = |i: usize| record.get(i).unwrap_or("").trim();

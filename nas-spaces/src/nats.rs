@@ -135,7 +135,7 @@ pub fn read_pickle(path: &Path) -> Result<PyValue> {
     let mut bytes = Vec::new();
     MultiBzDecoder::new(raw.as_slice())
         .read_to_end(&mut bytes)
-        .map_err(|e| data_error(path, format!("corrupt bzip2 data: {e}")))?;
+        .map_err(|e| data_error(path, format!("corrupt bzip2 data: {e}")).with_source(e))?;
     decode(&bytes).map_err(|e| data_error(path, format!("bad pickle: {e}")))
 }
 
@@ -145,7 +145,7 @@ pub fn parse_pickle(bytes: &[u8]) -> Result<PyValue> {
 }
 
 fn data_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::Data { path: path.to_path_buf(), line: None, message: message.into() }
+    Error::data(path, None, message)
 }
 
 // ---------------------------------------------------------------------------------------------
