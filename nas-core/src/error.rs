@@ -33,7 +33,12 @@ pub enum Error {
 
     /// A network graph is malformed: shapes that do not fit, a missing input, a cycle.
     #[error("invalid graph at node {node:?}: {reason}")]
-    Graph { node: String, reason: String },
+    Graph {
+        /// The node's name.
+        node: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A file could not be read or written (or is missing: kind [`std::io::ErrorKind::NotFound`]).
     #[error("{path}: {source}")]
@@ -61,7 +66,12 @@ pub enum Error {
 
     /// A value the user chose is out of range or unknown.
     #[error("invalid {what}: {message}")]
-    InvalidArgument { what: String, message: String },
+    InvalidArgument {
+        /// What the value is for, e.g. `batch`.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A computation produced a value it must not (NaN, infinity where not allowed).
     #[error("numerical error: {0}")]
@@ -174,7 +184,9 @@ mod tests {
             next = e.source();
         }
         assert_eq!(chain.len(), 2);
-        assert!(outer.source().and_then(|s| s.downcast_ref::<Error>()).is_some_and(|e| matches!(e, Error::Parse { .. })));
+        assert!(
+            outer.source().and_then(|s| s.downcast_ref::<Error>()).is_some_and(|e| matches!(e, Error::Parse { .. }))
+        );
 
         assert_eq!(Error::backend_message("oom").to_string(), "tensor backend: oom");
         assert!(Error::backend_message("oom").source().is_none());

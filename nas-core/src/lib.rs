@@ -14,6 +14,7 @@
 //! # Ok::<(), nas_core::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod cost_table;
 pub mod count;

@@ -109,9 +109,9 @@ impl Cholesky {
     pub fn new(a: &[f64], n: usize) -> Result<Self> {
         match factor(a, n, Pivots::Reject, "Cholesky factorisation")? {
             Factor::Done(c) => Ok(c),
-            Factor::Singular { pivot, value } => Err(Error::Numerical(format!(
-                "matrix is not positive definite: Cholesky pivot {pivot} is {value:e}"
-            ))),
+            Factor::Singular { pivot, value } => {
+                Err(Error::Numerical(format!("matrix is not positive definite: Cholesky pivot {pivot} is {value:e}")))
+            }
         }
     }
 

@@ -24,20 +24,38 @@ pub enum ModelKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fitted {
-    Cell { pruning: Pruning, pairs: bool, features: Vec<String>, weights: Vec<f64> },
-    Table { table: AdditiveCost },
+    /// The NB201 cell model: one weight per feature of [`nb201::features`].
+    Cell {
+        /// Which ops count as executed.
+        pruning: Pruning,
+        /// Whether pair terms are features.
+        pairs: bool,
+        /// The feature names, in weight order.
+        features: Vec<String>,
+        /// The fitted weights, ms per feature.
+        weights: Vec<f64>,
+    },
+    /// An additive lookup table.
+    Table {
+        /// The fitted table.
+        table: AdditiveCost,
+    },
 }
 
 /// A latency model of one device column, with what it was fitted on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatencyModel {
+    /// The space, `nb201` or `fbnet`.
     pub space: String,
+    /// The device column it was fitted to.
     pub device: String,
+    /// The HW-NAS-Bench dataset of the rows, where the layout has one.
     pub dataset: Option<String>,
     /// Row ids the model was fitted on (evaluation defaults to the others).
     pub train_ids: Vec<usize>,
     /// Accuracy on the validation part of the training rows when the fit chose among variants.
     pub validation: Option<Accuracy>,
+    /// The fitted form.
     pub model: Fitted,
 }
 

@@ -13,9 +13,13 @@ use crate::footprint::{Footprint, footprint};
 /// Peak compute rate and memory bandwidth of a device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Device {
+    /// The preset's name, as `--device` takes it.
     pub name: &'static str,
+    /// Peak compute rate, GFLOP/s (fp32, or int8 ops for the Edge TPU).
     pub peak_gflops: f64,
+    /// Peak memory bandwidth, GB/s.
     pub bandwidth_gb_s: f64,
+    /// Where the figures come from.
     pub source: &'static str,
 }
 
@@ -93,7 +97,11 @@ mod tests {
     fn a_device_is_a_cost_model_of_the_ir() {
         let space = nas_spaces::Nb201Space::default();
         let big = space.to_network(&space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|").unwrap()).unwrap();
-        let small = space.to_network(&space.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|").unwrap()).unwrap();
+        let small = space
+            .to_network(
+                &space.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|").unwrap(),
+            )
+            .unwrap();
         for d in &DEVICES {
             let model: &dyn CostModel = d;
             assert_eq!((model.name(), model.unit()), (d.name, "ms"));

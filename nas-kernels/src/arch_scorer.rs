@@ -16,9 +16,11 @@ pub const LINEAR_REGION_INPUTS: usize = 3000;
 /// A computed (or cached) score.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scored {
+    /// The score (higher is better).
     pub score: f64,
     /// Seconds spent computing it; 0 when it came from the cache.
     pub seconds: f64,
+    /// Whether it came from the cache.
     pub cached: bool,
 }
 
@@ -73,10 +75,12 @@ impl<'a> ArchScorer<'a> {
         })
     }
 
+    /// The image batch scores are computed on.
     pub fn images(&self) -> &ImageBatch {
         &self.images
     }
 
+    /// The space whose genotypes are scored.
     pub fn space(&self) -> &dyn SearchSpace {
         self.space
     }
@@ -126,7 +130,9 @@ impl<'a> ArchScorer<'a> {
 /// A score as a search fitness (no simulated training time is charged).
 #[derive(Debug)]
 pub struct ScoreEvaluator<'s, 'a> {
+    /// The scorer (and its cache) that computes the scores.
     pub scorer: &'s ArchScorer<'a>,
+    /// The proxy used as fitness.
     pub proxy: Proxy,
 }
 
@@ -161,8 +167,12 @@ mod tests {
 
     #[test]
     fn the_scorer_of_a_network_gives_the_evaluator_s_fitness_of_its_genotype() {
-        let space =
-            Nb201Space::new(Nb201Config { channels: 4, cells_per_stage: 1, num_classes: 10, input: Shape::new(3, 16, 16) });
+        let space = Nb201Space::new(Nb201Config {
+            channels: 4,
+            cells_per_stage: 1,
+            num_classes: 10,
+            input: Shape::new(3, 16, 16),
+        });
         let batch = images::synthetic(12, 3, 16, 16, 10, 7);
         let scorer = ArchScorer::new(&space, None, batch, 3, ScoreCache::disabled()).unwrap();
         for arch in [

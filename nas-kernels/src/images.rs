@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Per-channel mean and standard deviation of CIFAR-10 (RGB, pixel values in 0..1).
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+/// Per-channel standard deviation of CIFAR-10 (RGB, pixel values in 0..1).
 pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 /// Bytes per record of `cifar-10-batches-bin`: a label byte, then 1,024 R, G and B bytes (row-major 32x32).
 pub const CIFAR10_RECORD: usize = 1 + 3 * 32 * 32;
@@ -17,19 +18,25 @@ pub const CIFAR10_RECORD: usize = 1 + 3 * 32 * 32;
 pub struct ImageBatch {
     /// Normalised pixels, image-major then channel, row, column.
     pub pixels: Vec<f32>,
+    /// Class labels, one per image.
     pub labels: Vec<u32>,
+    /// Channels per image.
     pub channels: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// Width in pixels.
     pub width: usize,
     /// Where the images came from, for reports ("file.bin, first 128" or "synthetic, seed 0").
     pub source: String,
 }
 
 impl ImageBatch {
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the batch holds no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

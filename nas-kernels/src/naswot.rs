@@ -59,14 +59,17 @@ impl BitCodes {
         Self::pack(&flat, codes.len(), units)
     }
 
+    /// Images.
     pub fn batch(&self) -> usize {
         self.batch
     }
 
+    /// Units (bits) per image.
     pub fn units(&self) -> usize {
         self.units
     }
 
+    /// `u64` words per image.
     pub fn words_per_image(&self) -> usize {
         self.words_per_image
     }
@@ -101,6 +104,7 @@ fn threads_for(work: usize) -> usize {
 const BLOCK_WORDS: usize = 512;
 
 impl KAccumulator {
+    /// An empty `K` (no layer yet) for a batch of `batch` images.
     pub fn new(batch: usize) -> Self {
         KAccumulator { batch, units: 0, hamming: vec![0; batch * batch] }
     }
@@ -148,6 +152,7 @@ impl KAccumulator {
         self.units
     }
 
+    /// Images.
     pub fn batch(&self) -> usize {
         self.batch
     }

@@ -11,7 +11,9 @@ pub const ENV_VAR: &str = "NAS_DATA_DIR";
 /// A resolved data directory and how it was chosen (for error messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataDir {
+    /// The directory.
     pub path: PathBuf,
+    /// How it was chosen (`--data-dir`, `$NAS_DATA_DIR`, the default).
     pub source: &'static str,
 }
 

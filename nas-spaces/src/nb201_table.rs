@@ -23,15 +23,19 @@ pub enum Dataset {
     /// CIFAR-10 trained on all 50k training images.
     #[serde(rename = "cifar10")]
     Cifar10,
+    /// CIFAR-100.
     #[serde(rename = "cifar100")]
     Cifar100,
+    /// ImageNet16-120 (120 classes of 16x16 ImageNet).
     #[serde(rename = "ImageNet16-120")]
     ImageNet16,
 }
 
 impl Dataset {
+    /// Every dataset of the benchmark.
     pub const ALL: [Dataset; 4] = [Dataset::Cifar10Valid, Dataset::Cifar10, Dataset::Cifar100, Dataset::ImageNet16];
 
+    /// The name the benchmark uses, e.g. `cifar10-valid`.
     pub fn name(self) -> &'static str {
         match self {
             Dataset::Cifar10Valid => "cifar10-valid",
@@ -64,8 +68,11 @@ impl std::str::FromStr for Dataset {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
+    /// The training images.
     Train,
+    /// The validation split.
     Valid,
+    /// The test split.
     Test,
 }
 
@@ -84,7 +91,9 @@ impl std::str::FromStr for Split {
 /// The training schedule: the full 200 epochs, or the short 12-epoch one (`hp=12`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Epochs {
+    /// The 12-epoch schedule.
     E12,
+    /// The full 200-epoch schedule.
     E200,
 }
 
@@ -224,6 +233,7 @@ impl Nb201Table {
         self.archs.len()
     }
 
+    /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
         self.archs.is_empty()
     }

@@ -100,9 +100,9 @@ impl<'a> TableEvaluator<'a> {
 
     /// The value of `g`; an error when the table lacks `g` or its value.
     pub fn value(&self, g: &Genotype) -> Result<f64> {
-        let r = self.row(g).ok_or_else(|| {
-            Error::invalid("genotype", format!("{g} is not in the table (column {})", self.name))
-        })?;
+        let r = self
+            .row(g)
+            .ok_or_else(|| Error::invalid("genotype", format!("{g} is not in the table (column {})", self.name)))?;
         let v = self.values[r];
         if v.is_nan() {
             return Err(Error::invalid("table", format!("row {r} has no {}", self.name)));

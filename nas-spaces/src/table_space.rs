@@ -39,8 +39,12 @@ impl UserTable {
         let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-        let headers: Vec<String> =
-            rdr.headers().map_err(|e| data_err(Some(1), e.to_string()).with_source(e))?.iter().map(|h| h.trim().to_string()).collect();
+        let headers: Vec<String> = rdr
+            .headers()
+            .map_err(|e| data_err(Some(1), e.to_string()).with_source(e))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
         let enc = headers.iter().position(|h| h == encoding_column).ok_or_else(|| {
             data_err(Some(1), format!("no encoding column {encoding_column:?}; columns: {}", headers.join(",")))
         })?;
@@ -111,18 +115,22 @@ impl UserTable {
         })
     }
 
+    /// Number of rows (architectures).
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// The genotype of every row, in row order.
     pub fn genotypes(&self) -> &[Genotype] {
         &self.genotypes
     }
 
+    /// The row of `g`, if the table has it.
     pub fn index_of(&self, g: &Genotype) -> Option<usize> {
         self.index.get(g).copied()
     }

@@ -41,6 +41,7 @@
 //! # Ok::<(), nas_core::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod search;
 pub mod selection;
@@ -50,7 +51,7 @@ pub use search::evolution::RegularizedEvolution;
 pub use search::neighbourhood::NeighbourhoodMean;
 pub use search::random::RandomSearch;
 
-pub use selection::{fractional, layernas, mathnas, mckp, milp};
 pub use selection::layernas::{LayerNas, LayerNasResult};
 pub use selection::mathnas::{BlockTable, PairwiseModel};
 pub use selection::mckp::{MckpProblem, MckpSolution};
+pub use selection::{fractional, layernas, mathnas, mckp, milp};

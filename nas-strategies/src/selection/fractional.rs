@@ -15,6 +15,7 @@ use super::mckp::{self, MckpProblem};
 /// An optimal choice for a ratio objective.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RatioSolution {
+    /// The choice, one option per position.
     pub choice: Genotype,
     /// `N(choice) / D(choice)`.
     pub ratio: f64,

@@ -14,7 +14,9 @@ use super::mckp::meets_limit;
 /// The parameters of a LayerNAS search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNas {
+    /// H: cost buckets between the all-default cost and the target.
     pub buckets: usize,
+    /// Candidates kept per bucket.
     pub keep_per_bucket: usize,
     /// The option each layer holds before it is searched.
     pub defaults: Vec<usize>,
@@ -23,8 +25,11 @@ pub struct LayerNas {
 /// What a LayerNAS search found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNasResult {
+    /// The best candidate that meets the target.
     pub best: Genotype,
+    /// Its reward.
     pub reward: f64,
+    /// Its cost.
     pub cost: f64,
     /// Distinct genotypes evaluated.
     pub evaluations: usize,

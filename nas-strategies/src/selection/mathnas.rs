@@ -177,10 +177,12 @@ impl BlockTable {
         self.deltas.iter().map(|r| r.iter().map(|b| -b).collect()).collect()
     }
 
+    /// The table as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(|e| Error::Numerical(format!("block table to JSON: {e}")))
     }
 
+    /// A table from its JSON, checked.
     pub fn from_json(text: &str) -> Result<Self> {
         let t: BlockTable =
             serde_json::from_str(text).map_err(|e| Error::parse("block table JSON", e.to_string()).with_source(e))?;
@@ -190,10 +192,12 @@ impl BlockTable {
         Ok(t)
     }
 
+    /// Writes the table's JSON to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
         std::fs::write(path, self.to_json()?).map_err(|e| Error::io(path, &e))
     }
 
+    /// Reads a table saved by [`BlockTable::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
         Self::from_json(&text).map_err(|e| Error::data(path, None, e.to_string()).with_source(e))
@@ -242,8 +246,11 @@ pub fn average_cost_reference(cost: &AdditiveCost) -> Genotype {
 /// `f(g) = w0 + sum_i u[i][g_i] + sum_{i<k} p[i][k][g_i][g_k]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseModel {
+    /// What the model predicts.
     pub metric: String,
+    /// `w0`, the constant term.
     pub bias: f64,
+    /// `u[i][j]`: the term of option `j` at position `i`.
     pub unary: Vec<Vec<f64>>,
     /// `pair[(i, k)]` for `i < k`, flattened `[g_i * n_k + g_k]`; empty for an additive model.
     pub pairs: Vec<((usize, usize), Vec<f64>)>,
@@ -255,6 +262,7 @@ impl PairwiseModel {
         PairwiseModel { metric: c.name.clone(), bias: c.base, unary: c.entries.clone(), pairs: Vec::new() }
     }
 
+    /// The prediction for a choice, one option per position.
     pub fn predict(&self, g: &[usize]) -> f64 {
         let mut v = self.bias + g.iter().zip(&self.unary).map(|(&j, r)| r[j]).sum::<f64>();
         for ((i, k), w) in &self.pairs {

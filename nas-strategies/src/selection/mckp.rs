@@ -21,6 +21,7 @@ pub struct MckpProblem {
     pub values: Vec<Vec<f64>>,
     /// One additive cost per limit, the same shape as `values`.
     pub costs: Vec<AdditiveCost>,
+    /// One limit per cost, in the same order.
     pub limits: Vec<f64>,
     /// Per position, the option that means "no block"; choosing it forces every later position's.
     pub no_block: Vec<Option<usize>>,
@@ -29,6 +30,7 @@ pub struct MckpProblem {
 /// An optimal selection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MckpSolution {
+    /// The chosen option per position.
     pub choice: Genotype,
     /// `sum_i values[i][choice_i]`.
     pub value: f64,
@@ -109,6 +111,7 @@ impl MckpProblem {
         Ok(self)
     }
 
+    /// Number of positions.
     pub fn positions(&self) -> usize {
         self.values.len()
     }
