@@ -14,6 +14,7 @@ pub struct AdditiveCost {
     pub name: String,
     /// The unit, e.g. `ms`.
     pub unit: String,
+    /// The cost of every genotype before its entries are added (the part no decision changes).
     pub base: f64,
     /// One row per decision, one entry per option.
     pub entries: Vec<Vec<f64>>,

@@ -21,7 +21,9 @@ use crate::graph::{Network, Op, Shape};
 /// Parameters and FLOPs of one op or of a whole network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Learned parameters.
     pub params: u64,
+    /// Per-sample FLOPs (multiply-accumulates plus elementwise work, see the table above).
     pub flops: u64,
 }
 

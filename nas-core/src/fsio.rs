@@ -34,13 +34,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let name = target
         .file_name()
-        .ok_or_else(|| Error::Io { path: path.to_path_buf(), message: "not a file name".into() })?
+        .ok_or_else(|| Error::Io { path: path.to_path_buf(), source: std::io::Error::other("not a file name") })?
         .to_string_lossy()
         .into_owned();
     let existing = match std::fs::metadata(&target) {
         Ok(m) if m.is_file() => Some(m),
         Ok(_) => {
-            return Err(Error::Io { path: path.to_path_buf(), message: "exists and is not a regular file".into() });
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("exists and is not a regular file"),
+            });
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(path, &e)),
@@ -132,7 +135,10 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io(path, &e))?;
     if bytes.len() as u64 > max_bytes {
-        return Err(Error::Io { path: path.to_path_buf(), message: format!("larger than {max_bytes} bytes") });
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!("larger than {max_bytes} bytes")),
+        });
     }
     Ok(bytes)
 }
@@ -140,7 +146,7 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
 /// [`read_bounded`] as UTF-8 text.
 pub fn read_text_bounded(path: &Path, max_bytes: u64) -> Result<String> {
     String::from_utf8(read_bounded(path, max_bytes)?)
-        .map_err(|_| Error::Io { path: path.to_path_buf(), message: "not UTF-8 text".into() })
+        .map_err(|_| Error::Io { path: path.to_path_buf(), source: std::io::Error::other("not UTF-8 text") })
 }
 
 /// Opens `path` for reading, refusing anything that is not a regular file.
@@ -148,7 +154,7 @@ pub fn open_regular(path: &Path) -> Result<File> {
     let file = File::open(path).map_err(|e| Error::io(path, &e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, &e))?;
     if !meta.is_file() {
-        return Err(Error::Io { path: path.to_path_buf(), message: "not a regular file".into() });
+        return Err(Error::Io { path: path.to_path_buf(), source: std::io::Error::other("not a regular file") });
     }
     Ok(file)
 }

@@ -7,11 +7,14 @@ use crate::error::{Error, Result};
 /// One categorical decision of a search space (an edge's operation, a layer's block).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    /// The decision's label, e.g. an edge `1<-0` or a layer `layer3`.
     pub name: String,
+    /// The option labels, in index order.
     pub choices: Vec<String>,
 }
 
 impl Decision {
+    /// A decision called `name` with the options `choices`, in that order.
     pub fn new(name: impl Into<String>, choices: &[&str]) -> Self {
         Decision { name: name.into(), choices: choices.iter().map(|c| c.to_string()).collect() }
     }
@@ -23,6 +26,7 @@ impl Decision {
 pub struct Genotype(pub Vec<usize>);
 
 impl Genotype {
+    /// The chosen option of every decision.
     pub fn choices(&self) -> &[usize] {
         &self.0
     }

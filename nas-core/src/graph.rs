@@ -20,12 +20,16 @@ pub type NodeId = NodeIndex<u32>;
 /// Per-sample tensor shape, channels x height x width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {
+    /// Channels.
     pub c: usize,
+    /// Height.
     pub h: usize,
+    /// Width.
     pub w: usize,
 }
 
 impl Shape {
+    /// The shape `c x h x w`.
     pub const fn new(c: usize, h: usize, w: usize) -> Self {
         Shape { c, h, w }
     }
@@ -48,8 +52,10 @@ impl std::fmt::Display for Shape {
 pub enum PoolKind {
     /// Average; `count_include_pad = false` divides by the number of real (unpadded) inputs.
     Avg {
+        /// Whether padded positions count in the average's divisor.
         count_include_pad: bool,
     },
+    /// Maximum over the window (padding never wins).
     Max,
 }
 
@@ -59,37 +65,55 @@ pub enum PoolKind {
 pub enum Op {
     /// The network input; exactly one per network.
     Input {
+        /// The per-sample shape of the input.
         shape: Shape,
     },
     /// 2-D convolution (square kernel, symmetric zero padding).
     Conv2d {
+        /// Input channels.
         in_channels: usize,
+        /// Output channels.
         out_channels: usize,
+        /// Square kernel size.
         kernel: usize,
+        /// Stride in both directions.
         stride: usize,
+        /// Zero padding on every side.
         padding: usize,
+        /// Channel groups (1 = dense, `in_channels` = depthwise).
         groups: usize,
+        /// Whether a per-channel bias is added.
         bias: bool,
     },
     /// Batch normalisation over channels; `affine` adds a learned scale and shift.
     BatchNorm {
+        /// Channels normalised.
         channels: usize,
+        /// Whether a learned scale and shift follow the normalisation.
         affine: bool,
     },
+    /// Elementwise `max(x, 0)`.
     Relu,
     /// Spatial pooling with a square window.
     Pool {
+        /// Average or max.
         kind: PoolKind,
+        /// Square window size.
         kernel: usize,
+        /// Stride in both directions.
         stride: usize,
+        /// Padding on every side.
         padding: usize,
     },
     /// Mean over all spatial positions: `C x H x W -> C x 1 x 1`.
     GlobalAvgPool,
     /// Fully connected layer on the flattened input.
     Linear {
+        /// Input features (the flattened input).
         in_features: usize,
+        /// Output features.
         out_features: usize,
+        /// Whether a bias is added.
         bias: bool,
     },
     /// Elementwise sum of one or more inputs of the same shape.
@@ -98,10 +122,14 @@ pub enum Op {
     Concat,
     /// Zeros of its input's shape (the `none` operation of cell spaces).
     Zero,
+    /// Its input, unchanged (a skip connection).
     Identity,
     /// Several candidate sub-networks for one position of a weight-sharing supernet. Each candidate
     /// has one input of this node's input shape, and all candidates produce the same shape.
+    /// Reserved for the supernet work: it is shape-checked and counted (the sum of its
+    /// candidates), but no executor runs it yet (they answer [`Error::Unavailable`]).
     Choice {
+        /// The candidates, each with one input of this node's input shape.
         candidates: Vec<Network>,
     },
 }
@@ -160,8 +188,11 @@ impl Op {
 /// A node of the graph: a named operation and its inferred output shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
+    /// A name unique in the network, for messages and drawings.
     pub name: String,
+    /// The operation.
     pub op: Op,
+    /// The inferred per-sample output shape.
     pub shape: Shape,
 }
 
@@ -184,6 +215,7 @@ impl PartialEq for Network {
 }
 
 impl Network {
+    /// An empty network; add its input first.
     pub fn new() -> Self {
         Self::default()
     }
@@ -252,6 +284,7 @@ impl Network {
         self.output_id().map(|id| self.graph[id].shape)
     }
 
+    /// The node `id` (ids come from this network, so it exists).
     pub fn node(&self, id: NodeId) -> &Node {
         &self.graph[id]
     }
@@ -266,10 +299,12 @@ impl Network {
         self.graph.node_indices().map(|i| (i, &self.graph[i]))
     }
 
+    /// Number of nodes.
     pub fn len(&self) -> usize {
         self.graph.node_count()
     }
 
+    /// Whether the network has no node.
     pub fn is_empty(&self) -> bool {
         self.graph.node_count() == 0
     }
@@ -439,16 +474,21 @@ pub fn infer_shape(op: &Op, shapes: &[Shape]) -> Result<Shape, String> {
 /// The serialised form of a [`Network`]: nodes in order, each naming its inputs by position.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkSpec {
+    /// The nodes in insertion (topological) order.
     pub nodes: Vec<NodeSpec>,
+    /// Position of the output node in `nodes`.
     pub output: usize,
 }
 
 /// One node of a [`NetworkSpec`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeSpec {
+    /// The node's name.
     pub name: String,
+    /// The operation (flattened into the node's JSON object).
     #[serde(flatten)]
     pub op: Op,
+    /// Positions in `nodes` of the inputs, in port order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<usize>,
 }

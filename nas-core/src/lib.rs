@@ -15,6 +15,7 @@
 //! # Ok::<(), nas_core::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod cost_table;
 pub mod count;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod fsio;
 pub mod genotype;
 pub mod graph;
+pub mod linalg;
 pub mod stats;
 pub mod traits;
 

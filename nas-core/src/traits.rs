@@ -88,6 +88,7 @@ pub trait SearchSpace: Send + Sync {
 /// The outcome of evaluating one genotype: its fitness (higher is better) and what it cost.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// Higher is better; `-inf` marks a genotype that cannot be scored (e.g. a singular NASWOT kernel).
     pub fitness: f64,
     /// Seconds charged to the search budget (simulated training time on a tabular benchmark).
     pub cost_seconds: f64,
@@ -95,24 +96,31 @@ pub struct Evaluation {
 
 /// Gives a genotype its fitness: a benchmark lookup, a training run, a training-free score.
 pub trait Evaluator {
+    /// The fitness of `g` and what obtaining it cost.
     fn evaluate(&self, g: &Genotype) -> Result<Evaluation>;
 }
 
 /// A training-free score of an untrained network; higher is better.
 pub trait Scorer {
+    /// The score's name, e.g. `naswot`.
     fn name(&self) -> &str;
+    /// The score of an untrained `network`.
     fn score(&self, network: &Network) -> Result<f64>;
 }
 
 /// A hardware cost of a network in one unit (ms, mJ, FLOPs, parameters).
 pub trait CostModel {
+    /// The cost's name, e.g. a device such as `edgegpu`.
     fn name(&self) -> &str;
+    /// The unit of [`CostModel::cost`], e.g. `ms`.
     fn unit(&self) -> &str;
+    /// The cost of `network`, in [`CostModel::unit`].
     fn cost(&self, network: &Network) -> Result<f64>;
 }
 
 /// An ask-and-tell search strategy over a space's decisions.
 pub trait Strategy {
+    /// The strategy's name, e.g. `rea`.
     fn name(&self) -> &str;
     /// The next genotype to evaluate.
     fn propose(&mut self, space: &dyn SearchSpace, rng: &mut dyn RngCore) -> Result<Genotype>;
@@ -122,5 +130,6 @@ pub trait Strategy {
 
 /// Sees every evaluation of a search as it happens; returning `Break` stops the search.
 pub trait Observer {
+    /// Called after evaluation number `step` (from 0) of `g`; `Break` ends the search after it.
     fn on_evaluation(&mut self, step: usize, g: &Genotype, evaluation: &Evaluation) -> ControlFlow<()>;
 }

@@ -11,7 +11,9 @@ use nas_spaces::hw_nas_bench::{self, HwNasBench};
 /// The two layouts a measurement file can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
+    /// HW-NAS-Bench: `idx,dataset,<device columns>` (NB201 indices).
     HwNasBench,
+    /// HELP: `arch_str` or `op_idx_list`, then one column per device.
     Help,
 }
 
@@ -19,8 +21,11 @@ pub enum Layout {
 /// data row number), genotype and value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measurement {
+    /// The row id: the NB201 index, or the data row number in a HELP file.
     pub id: usize,
+    /// The measured architecture.
     pub genotype: Genotype,
+    /// The measured value (ms for latency columns, mJ for energy).
     pub value: f64,
 }
 
@@ -28,9 +33,13 @@ pub struct Measurement {
 /// the HW-NAS-Bench layout, where the device could not run the network).
 #[derive(Clone, Debug)]
 pub struct Measurements {
+    /// The layout the file was read in.
     pub layout: Layout,
+    /// The measured column.
     pub column: String,
+    /// The measured rows, in file order.
     pub rows: Vec<Measurement>,
+    /// Rows marked as not measured.
     pub not_available: usize,
 }
 
@@ -46,7 +55,7 @@ pub fn read(
     dataset: Option<&str>,
     nb201_genotype: &dyn Fn(usize) -> Option<Genotype>,
 ) -> Result<Measurements> {
-    let err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+    let err = |line: Option<u64>, message: String| Error::data(path, line, message);
     let mut rdr = nas_spaces::csv_input::open(path)?;
     let headers = nas_spaces::csv_input::headers(&mut rdr, path)?;
     let pos = |name: &str| headers.iter().position(|h| h == name);

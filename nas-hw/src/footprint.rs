@@ -13,21 +13,32 @@ pub const BYTES: u64 = 4;
 /// The cost of one op.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpFootprint {
+    /// The node's name.
     pub name: String,
+    /// The op kind (`conv`, `relu`, ...).
     pub kind: String,
+    /// Learned parameters.
     pub params: u64,
+    /// Per-sample FLOPs.
     pub flops: u64,
+    /// Bytes read: inputs and parameters.
     pub bytes_read: u64,
+    /// Bytes written: the output.
     pub bytes_written: u64,
 }
 
 /// The totals of a network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Footprint {
+    /// Learned parameters of the network.
     pub params: u64,
+    /// Per-sample FLOPs of the network.
     pub flops: u64,
+    /// Bytes read and written by all ops together.
     pub memory_traffic_bytes: u64,
+    /// The most bytes of activations alive at once, in execution order.
     pub peak_activation_bytes: u64,
+    /// One entry per op, in execution order.
     pub ops: Vec<OpFootprint>,
 }
 

@@ -13,6 +13,7 @@
 //! # Ok::<(), nas_core::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod count_table;
 pub mod data;

@@ -3,35 +3,25 @@
 // Dense matrix code reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
-/// Solves the symmetric positive (semi-)definite system `m z = r` by Cholesky, after adding
-/// `ridge * (1 + max diagonal)` to the diagonal so one-hot columns that sum to the intercept stay solvable.
+use nas_core::linalg::Cholesky;
+
+/// Solves the symmetric positive (semi-)definite system `m z = r` by Cholesky
+/// ([`nas_core::linalg::Cholesky`]), after adding `ridge * (1 + max diagonal)` to the diagonal so
+/// one-hot columns that sum to the intercept stay solvable; pivots that rounding still leaves below
+/// `1e-300` are raised to it. NaN where `m` or `r` holds a NaN or infinite entry.
 pub fn solve_spd(m: &[Vec<f64>], r: &[f64], ridge: f64) -> Vec<f64> {
     let n = r.len();
     let scale = ridge * (1.0 + m.iter().enumerate().map(|(i, row)| row[i]).fold(0.0, f64::max));
-    let mut l = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let mut s = m[i][j] + if i == j { scale } else { 0.0 };
-            for k in 0..j {
-                s -= l[i][k] * l[j][k];
-            }
-            l[i][j] = if i == j { s.max(1e-300).sqrt() } else { s / l[j][j] };
+    let mut a = vec![0.0; n * n];
+    for (i, row) in m.iter().enumerate().take(n) {
+        for (j, &v) in row.iter().enumerate().take(i + 1) {
+            a[i * n + j] = v + if i == j { scale } else { 0.0 };
         }
     }
-    let mut z = r.to_vec();
-    for i in 0..n {
-        for k in 0..i {
-            z[i] -= l[i][k] * z[k];
-        }
-        z[i] /= l[i][i];
+    match Cholesky::with_pivot_floor(&a, n, 1e-300).and_then(|c| c.solve(r)) {
+        Ok(z) => z,
+        Err(_) => vec![f64::NAN; n],
     }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            z[i] -= l[k][i] * z[k];
-        }
-        z[i] /= l[i][i];
-    }
-    z
 }
 
 /// `(AᵀA, Aᵀb)` of the rows `a` (each a feature vector) and targets `b`.

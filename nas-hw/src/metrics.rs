@@ -13,11 +13,17 @@ use serde::{Deserialize, Serialize};
 /// model of the architecture alone can predict.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
+    /// Rows compared.
     pub n: usize,
+    /// Root mean square error, in the unit of the values (ms for latency).
     pub rmse_ms: f64,
+    /// Spearman rank correlation of predicted and measured values.
     pub spearman: f64,
+    /// Fraction of predictions within +-5 % of the measurement.
     pub within_5pct: f64,
+    /// Fraction of predictions within +-10 % of the measurement.
     pub within_10pct: f64,
+    /// Lag-1 autocorrelation of the residuals in row order.
     #[serde(default)]
     pub residual_autocorrelation: f64,
 }

@@ -24,8 +24,22 @@ pub enum ModelKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fitted {
-    Cell { pruning: Pruning, pairs: bool, features: Vec<String>, weights: Vec<f64> },
-    Table { table: AdditiveCost },
+    /// The NB201 cell model: one weight per feature of [`nb201::features`].
+    Cell {
+        /// Which ops count as executed.
+        pruning: Pruning,
+        /// Whether pair terms are features.
+        pairs: bool,
+        /// The feature names, in weight order.
+        features: Vec<String>,
+        /// The fitted weights, ms per feature.
+        weights: Vec<f64>,
+    },
+    /// An additive lookup table.
+    Table {
+        /// The fitted table.
+        table: AdditiveCost,
+    },
 }
 
 /// A latency model of one device column, with what it was fitted on.
@@ -35,8 +49,11 @@ pub enum Fitted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedLatencyModel")]
 pub struct LatencyModel {
+    /// The space, `nb201` or `fbnet`.
     pub space: String,
+    /// The device column it was fitted to.
     pub device: String,
+    /// The HW-NAS-Bench dataset of the rows, where the layout has one.
     pub dataset: Option<String>,
     /// Row ids the model was fitted on (the file's `idx` / `fb_idx`, else row numbers); evaluation
     /// on the same file defaults to the others.
@@ -46,6 +63,7 @@ pub struct LatencyModel {
     pub train_file: Option<String>,
     /// Accuracy on the validation part of the training rows when the fit chose among variants.
     pub validation: Option<Accuracy>,
+    /// The fitted form.
     pub model: Fitted,
 }
 
@@ -217,15 +235,15 @@ fn fit_cell_weights(rows: &[Measurement], pruning: Pruning, pairs: bool) -> Vec<
     linalg::least_squares(&a, &b)
 }
 
-/// Fits the NB201 cell model: tries every execution rule with and without pair terms on the first
-/// 80 % of `rows`, keeps the one with the most validation predictions within +-10 % (then the lowest
-/// RMSE), and refits it on all rows. Returns the model and its validation accuracy.
 /// The fewest measurements [`fit_cell`] accepts: it fits on 80 % of them and chooses its variant
 /// on the rest.
 pub fn min_cell_rows() -> usize {
     (nb201::feature_count(false) * 5).div_ceil(4)
 }
 
+/// Fits the NB201 cell model: tries every execution rule with and without pair terms on the first
+/// 80 % of `rows`, keeps the one with the most validation predictions within +-10 % (then the lowest
+/// RMSE), and refits it on all rows. Returns the model and its validation accuracy.
 pub fn fit_cell(rows: &[Measurement]) -> Result<(Fitted, Accuracy)> {
     check_enough(rows.len(), nb201::feature_count(false))?;
     let split = rows.len() * 4 / 5;

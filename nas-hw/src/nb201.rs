@@ -34,6 +34,7 @@ pub enum Pruning {
 }
 
 impl Pruning {
+    /// Every rule, from the least to the most pruning.
     pub const ALL: [Pruning; 3] = [Pruning::Nothing, Pruning::DeadOutputs, Pruning::DeadAndConstant];
 
     /// The rule in words, for reports.

@@ -6,16 +6,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use nas_core::{Error, Result};
+use nas_core::{CostModel, Error, Network, Result};
 
-use crate::footprint::Footprint;
+use crate::footprint::{Footprint, footprint};
 
 /// Peak compute rate and memory bandwidth of a device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Device {
+    /// The preset's name, as `--device` takes it.
     pub name: &'static str,
+    /// Peak compute rate, GFLOP/s (fp32, or int8 ops for the Edge TPU).
     pub peak_gflops: f64,
+    /// Peak memory bandwidth, GB/s.
     pub bandwidth_gb_s: f64,
+    /// Where the figures come from.
     pub source: &'static str,
 }
 
@@ -55,6 +59,21 @@ pub fn device(name: &str) -> Result<&'static Device> {
     })
 }
 
+/// The roofline latency of a network on the device, in ms.
+impl CostModel for Device {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn unit(&self) -> &str {
+        "ms"
+    }
+
+    fn cost(&self, network: &Network) -> Result<f64> {
+        Ok(latency_ms(&footprint(network), self))
+    }
+}
+
 /// Roofline latency in ms of a network's footprint on `device`.
 pub fn latency_ms(f: &Footprint, device: &Device) -> f64 {
     f.ops
@@ -66,4 +85,30 @@ pub fn latency_ms(f: &Footprint, device: &Device) -> f64 {
         })
         .sum::<f64>()
         * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use nas_core::{CostModel, SearchSpace};
+
+    use super::*;
+
+    #[test]
+    fn a_device_is_a_cost_model_of_the_ir() {
+        let space = nas_spaces::Nb201Space::default();
+        let big = space.to_network(&space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|").unwrap()).unwrap();
+        let small = space
+            .to_network(
+                &space.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|").unwrap(),
+            )
+            .unwrap();
+        for d in &DEVICES {
+            let model: &dyn CostModel = d;
+            assert_eq!((model.name(), model.unit()), (d.name, "ms"));
+            let (b, s) = (model.cost(&big).unwrap(), model.cost(&small).unwrap());
+            assert_eq!(b, latency_ms(&footprint(&big), d));
+            assert!(b > s && s > 0.0, "{}: {b} vs {s}", d.name);
+        }
+        assert!(device("tpu9").unwrap_err().to_string().contains("tpu9"));
+    }
 }

@@ -4,11 +4,11 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
-use nas_core::{Evaluation, Evaluator, Genotype, Result, SearchSpace};
+use nas_core::{Evaluation, Evaluator, Genotype, Network, Result, Scorer, SearchSpace};
 
 use crate::cache::{ScoreCache, ScoreRecord, images_key};
 use crate::images::{ImageBatch, random_crops};
-use crate::scores::{Proxy, score_with_siblings};
+use crate::scores::{self, Proxy, score_with_siblings};
 
 /// Inputs for `linear_regions`: this many random crops of the image batch, of the thin space's input size.
 pub const LINEAR_REGION_INPUTS: usize = 3000;
@@ -16,9 +16,11 @@ pub const LINEAR_REGION_INPUTS: usize = 3000;
 /// A computed (or cached) score.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scored {
+    /// The score (higher is better).
     pub score: f64,
     /// Seconds spent computing it; 0 when it came from the cache.
     pub seconds: f64,
+    /// Whether it came from the cache.
     pub cached: bool,
 }
 
@@ -73,10 +75,12 @@ impl<'a> ArchScorer<'a> {
         })
     }
 
+    /// The image batch scores are computed on.
     pub fn images(&self) -> &ImageBatch {
         &self.images
     }
 
+    /// The space whose genotypes are scored.
     pub fn space(&self) -> &dyn SearchSpace {
         self.space
     }
@@ -126,7 +130,9 @@ impl<'a> ArchScorer<'a> {
 /// A score as a search fitness (no simulated training time is charged).
 #[derive(Debug)]
 pub struct ScoreEvaluator<'s, 'a> {
+    /// The scorer (and its cache) that computes the scores.
     pub scorer: &'s ArchScorer<'a>,
+    /// The proxy used as fitness.
     pub proxy: Proxy,
 }
 
@@ -134,5 +140,52 @@ impl Evaluator for ScoreEvaluator<'_, '_> {
     fn evaluate(&self, g: &Genotype) -> Result<Evaluation> {
         let s = self.scorer.score(g, self.proxy)?;
         Ok(Evaluation { fitness: s.score, cost_seconds: 0.0 })
+    }
+}
+
+/// The same score of a network given as IR (no genotype, so not cached): the proxy on the
+/// scorer's image batch and seed (`linear_regions` on its crops), as [`ArchScorer::score`] computes it.
+impl Scorer for ScoreEvaluator<'_, '_> {
+    fn name(&self) -> &str {
+        self.proxy.name()
+    }
+
+    fn score(&self, network: &Network) -> Result<f64> {
+        let images = if self.proxy == Proxy::LinearRegions { &self.scorer.crops } else { &self.scorer.images };
+        scores::score(self.proxy, network, images, self.scorer.seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nas_core::{Scorer, Shape};
+    use nas_spaces::{Nb201Config, Nb201Space};
+
+    use super::*;
+    use crate::cache::ScoreCache;
+    use crate::images;
+
+    #[test]
+    fn the_scorer_of_a_network_gives_the_evaluator_s_fitness_of_its_genotype() {
+        let space = Nb201Space::new(Nb201Config {
+            channels: 4,
+            cells_per_stage: 1,
+            num_classes: 10,
+            input: Shape::new(3, 16, 16),
+        });
+        let batch = images::synthetic(12, 3, 16, 16, 10, 7);
+        let scorer = ArchScorer::new(&space, None, batch, 3, ScoreCache::disabled()).unwrap();
+        for arch in [
+            "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+            "|skip_connect~0|+|nor_conv_3x3~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+        ] {
+            let g = space.parse(arch).unwrap();
+            let net = space.to_network(&g).unwrap();
+            for proxy in [Proxy::Naswot, Proxy::Synflow] {
+                let eval = ScoreEvaluator { scorer: &scorer, proxy };
+                assert_eq!(Scorer::name(&eval), proxy.name());
+                assert_eq!(Scorer::score(&eval, &net).unwrap(), eval.evaluate(&g).unwrap().fitness, "{proxy} {arch}");
+            }
+        }
     }
 }

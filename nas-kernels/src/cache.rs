@@ -34,16 +34,22 @@ use crate::images::ImageBatch;
 /// One computed score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreRecord {
+    /// The space's name, e.g. `nb201`.
     pub space: String,
+    /// The architecture in the space's official text form.
     pub arch: String,
+    /// The proxy's cache name (with its version, e.g. `grasp@2`).
     pub proxy: String,
     /// [`images_key`] of the batch (`"none"` for proxies that read no images).
     pub images: String,
+    /// Images in the batch (0 for proxies that read none).
     pub batch: usize,
+    /// The initialisation seed.
     pub seed: u64,
     /// The score; non-finite values are written as the strings `"inf"`, `"-inf"` and `"nan"`.
     #[serde(with = "score_json")]
     pub score: f64,
+    /// Seconds the computation took.
     pub seconds: f64,
 }
 
@@ -59,6 +65,7 @@ impl ScoreRecord {
 pub mod score_json {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// The JSON value of a score: a number when finite, else a string.
     pub fn to_value(v: f64) -> serde_json::Value {
         if v.is_finite() {
             serde_json::json!(v)
@@ -71,10 +78,12 @@ pub mod score_json {
         }
     }
 
+    /// Serde `serialize_with` for a score.
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         serde::Serialize::serialize(&to_value(*v), s)
     }
 
+    /// Serde `deserialize_with` for a score (numbers or `"inf"`, `"-inf"`, `"nan"`).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         match serde_json::Value::deserialize(d)? {
             serde_json::Value::Number(n) => n.as_f64().ok_or_else(|| serde::de::Error::custom("score out of range")),
@@ -160,10 +169,8 @@ impl ScoreCache {
 
     /// Reads an existing file's records (see the module docs for what is refused).
     fn read(&mut self, path: &Path) -> Result<()> {
-        let not_cache = |why: String| Error::Data {
-            path: path.to_path_buf(),
-            line: Some(1),
-            message: format!("not a score cache ({why}); refusing to read or append to it"),
+        let not_cache = |why: String| {
+            Error::data(path, Some(1), format!("not a score cache ({why}); refusing to read or append to it"))
         };
         let file = nas_core::fsio::open_regular(path)?;
         let mut reader = BufReader::new(file);
@@ -178,11 +185,11 @@ impl ScoreCache {
                     return Err(not_cache(format!("its first line is longer than {MAX_LINE_BYTES} bytes")));
                 }
                 Err(_) => {
-                    return Err(Error::Data {
-                        path: path.to_path_buf(),
-                        line: Some(number),
-                        message: format!("a line longer than {MAX_LINE_BYTES} bytes: not a score record"),
-                    });
+                    return Err(Error::data(
+                        path,
+                        Some(number),
+                        format!("a line longer than {MAX_LINE_BYTES} bytes: not a score record"),
+                    ));
                 }
             };
             if number == 1 {
@@ -226,14 +233,17 @@ impl ScoreCache {
         }
     }
 
+    /// The cache file, `None` when caching is disabled.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
+    /// Number of cached scores.
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
+    /// Whether the cache holds no score.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }

@@ -19,7 +19,9 @@ pub use backward::{Gradients, Tape};
 /// An activation of a whole batch, `[batch, c, h, w]` row-major.
 #[derive(Clone, Debug)]
 pub struct Act {
+    /// The values, row-major.
     pub data: Vec<f32>,
+    /// The per-sample shape.
     pub shape: Shape,
 }
 

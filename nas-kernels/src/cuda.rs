@@ -13,8 +13,8 @@ use crate::naswot::{BitCodes, k_from_hamming, score_of_k};
 
 const SOURCE: &str = include_str!("kernels/naswot.cu");
 
-fn driver(e: impl std::fmt::Debug) -> Error {
-    Error::Backend(format!("cuda: {e:?}"))
+fn driver(e: cudarc::driver::DriverError) -> Error {
+    Error::backend_message(format!("cuda: {e:?}")).with_source(e)
 }
 
 /// GPU 0 with the compiled kernel, opened once per process.

@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Per-channel mean and standard deviation of CIFAR-10 (RGB, pixel values in 0..1).
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+/// Per-channel standard deviation of CIFAR-10 (RGB, pixel values in 0..1).
 pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 /// Bytes per record of `cifar-10-batches-bin`: a label byte, then 1,024 R, G and B bytes (row-major 32x32).
 pub const CIFAR10_RECORD: usize = 1 + 3 * 32 * 32;
@@ -17,19 +18,25 @@ pub const CIFAR10_RECORD: usize = 1 + 3 * 32 * 32;
 pub struct ImageBatch {
     /// Normalised pixels, image-major then channel, row, column.
     pub pixels: Vec<f32>,
+    /// Class labels, one per image.
     pub labels: Vec<u32>,
+    /// Channels per image.
     pub channels: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// Width in pixels.
     pub width: usize,
     /// Where the images came from, for reports ("file.bin, first 128" or "synthetic, seed 0").
     pub source: String,
 }
 
 impl ImageBatch {
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the batch holds no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -53,14 +60,14 @@ impl ImageBatch {
 pub fn read_cifar10(path: &Path, batch: usize) -> Result<ImageBatch> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
     if bytes.is_empty() || bytes.len() % CIFAR10_RECORD != 0 {
-        return Err(Error::Data {
-            path: path.into(),
-            line: None,
-            message: format!(
+        return Err(Error::data(
+            path,
+            None,
+            format!(
                 "{} bytes is not a whole number of {CIFAR10_RECORD}-byte CIFAR-10 records (1 label + 3x32x32 pixels)",
                 bytes.len()
             ),
-        });
+        ));
     }
     let count = bytes.len() / CIFAR10_RECORD;
     if batch == 0 || batch > count {
@@ -70,11 +77,7 @@ pub fn read_cifar10(path: &Path, batch: usize) -> Result<ImageBatch> {
     let mut labels = Vec::with_capacity(batch);
     for (i, record) in bytes.chunks_exact(CIFAR10_RECORD).take(batch).enumerate() {
         if record[0] > 9 {
-            return Err(Error::Data {
-                path: path.into(),
-                line: None,
-                message: format!("record {i} has label {}, not 0..9", record[0]),
-            });
+            return Err(Error::data(path, None, format!("record {i} has label {}, not 0..9", record[0])));
         }
         labels.push(u32::from(record[0]));
         for (c, plane) in record[1..].chunks_exact(1024).enumerate() {

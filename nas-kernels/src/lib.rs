@@ -8,9 +8,28 @@
 //!   the [`cache`] of computed scores, on an [`images`] batch.
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
+//! The NASWOT score of a small NB201 network on a synthetic batch; a network whose cells output
+//! zeros gives every image the same code, so its kernel is singular:
+//!
+//! ```
+//! use nas_core::{SearchSpace, Shape};
+//! use nas_kernels::{Proxy, images, scores};
+//! use nas_spaces::{Nb201Config, Nb201Space};
+//!
+//! let config = Nb201Config { channels: 4, cells_per_stage: 1, num_classes: 10, input: Shape::new(3, 16, 16) };
+//! let space = Nb201Space::new(config);
+//! let batch = images::synthetic(16, 3, 16, 16, 10, 0);
+//! let net = space.to_network(&space.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")?)?;
+//! assert!(scores::score(Proxy::Naswot, &net, &batch, 0)?.is_finite());
+//! let none = space.to_network(&space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")?)?;
+//! assert_eq!(scores::score(Proxy::Naswot, &none, &batch, 0)?, f64::NEG_INFINITY);
+//! # Ok::<(), nas_core::Error>(())
+//! ```
+//!
 //! This is the only crate of the workspace with `unsafe`: CPU feature dispatch, the `gemm` call and
 //! CUDA launches; every block states why it is sound.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 pub mod arch_scorer;
 pub mod cache;

@@ -59,14 +59,17 @@ impl BitCodes {
         Self::pack(&flat, codes.len(), units)
     }
 
+    /// Images.
     pub fn batch(&self) -> usize {
         self.batch
     }
 
+    /// Units (bits) per image.
     pub fn units(&self) -> usize {
         self.units
     }
 
+    /// `u64` words per image.
     pub fn words_per_image(&self) -> usize {
         self.words_per_image
     }
@@ -101,6 +104,7 @@ fn threads_for(work: usize) -> usize {
 const BLOCK_WORDS: usize = 512;
 
 impl KAccumulator {
+    /// An empty `K` (no layer yet) for a batch of `batch` images.
     pub fn new(batch: usize) -> Self {
         KAccumulator { batch, units: 0, hamming: vec![0; batch * batch] }
     }
@@ -148,6 +152,7 @@ impl KAccumulator {
         self.units
     }
 
+    /// Images.
     pub fn batch(&self) -> usize {
         self.batch
     }
@@ -292,53 +297,9 @@ fn xor_popcount_portable(a: &[u64], b: &[u64]) -> u64 {
     a.iter().zip(b).map(|(x, y)| u64::from((x ^ y).count_ones())).sum()
 }
 
-/// `log det` of a symmetric positive semi-definite `n x n` matrix (row-major) by Cholesky in f64.
-/// Returns `-inf` when a pivot falls to `n * eps * max|diag|` or below (singular up to rounding).
-/// NaN or infinite entries are an error.
-pub fn log_det_spd(k: &[f64], n: usize) -> Result<f64> {
-    if k.len() != n * n {
-        return Err(Error::invalid("matrix", format!("{} entries for a {n} x {n} matrix", k.len())));
-    }
-    if let Some(bad) = k.iter().find(|v| !v.is_finite()) {
-        return Err(Error::Numerical(format!("matrix entry {bad} in log-determinant")));
-    }
-    let max_diag = (0..n).map(|i| k[i * n + i].abs()).fold(0.0, f64::max);
-    let tol = n as f64 * f64::EPSILON * max_diag;
-    // Cholesky-Banachiewicz, row by row: L[i][j] = (A[i][j] - L[i][..j] . L[j][..j]) / L[j][j].
-    let mut l = vec![0.0; n * n];
-    let mut log_det = 0.0;
-    for i in 0..n {
-        let (done, rest) = l.split_at_mut(i * n);
-        let row_i = &mut rest[..n];
-        for j in 0..i {
-            let row_j = &done[j * n..j * n + j + 1];
-            row_i[j] = (k[i * n + j] - dot(&row_i[..j], &row_j[..j])) / row_j[j];
-        }
-        let d = k[i * n + i] - dot(&row_i[..i], &row_i[..i]);
-        if d.is_nan() {
-            return Err(Error::Numerical("NaN pivot in log-determinant".into()));
-        }
-        if d <= tol {
-            return Ok(f64::NEG_INFINITY);
-        }
-        row_i[i] = d.sqrt();
-        log_det += d.ln();
-    }
-    Ok(log_det)
-}
-
-/// Dot product with four independent sums, so the compiler can keep several multiply-adds in flight.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = a4.remainder().iter().zip(b4.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a4.zip(b4) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
+/// `log det` of a symmetric positive semi-definite matrix by Cholesky in f64, `-inf` when singular
+/// up to rounding: the toolkit's one factorisation, [`nas_core::linalg::log_det_spd`].
+pub use nas_core::linalg::log_det_spd;
 
 /// Plain implementations that the fast kernels are tested against.
 pub mod reference {
@@ -354,30 +315,7 @@ pub mod reference {
         k
     }
 
-    /// `log|det A|` by Gaussian elimination with partial pivoting; `-inf` when a pivot is zero
-    /// or below `n * eps * max|A|`.
-    pub fn log_det(a: &[f64], n: usize) -> f64 {
-        let mut m = a.to_vec();
-        let scale = m.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-        let tol = n as f64 * f64::EPSILON * scale;
-        let mut log_det = 0.0;
-        for c in 0..n {
-            let p = (c..n).max_by(|&x, &y| m[x * n + c].abs().total_cmp(&m[y * n + c].abs())).unwrap_or(c);
-            if m[p * n + c].abs() <= tol {
-                return f64::NEG_INFINITY;
-            }
-            for col in 0..n {
-                m.swap(c * n + col, p * n + col);
-            }
-            let pivot = m[c * n + c];
-            log_det += pivot.abs().ln();
-            for r in c + 1..n {
-                let f = m[r * n + c] / pivot;
-                for col in c..n {
-                    m[r * n + col] -= f * m[c * n + col];
-                }
-            }
-        }
-        log_det
-    }
+    /// `log|det A|` by Gaussian elimination with partial pivoting
+    /// ([`nas_core::linalg::reference::log_det`]).
+    pub use nas_core::linalg::reference::log_det;
 }

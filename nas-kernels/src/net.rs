@@ -20,15 +20,33 @@ use rand_chacha::ChaCha8Rng;
 
 /// Converts a candle error into the toolkit's.
 pub(crate) fn backend(e: candle_core::Error) -> Error {
-    Error::Backend(e.to_string())
+    Error::backend(e)
 }
 
 /// Learned parameters of one node.
 #[derive(Debug)]
 pub enum Params {
-    Conv { weight: Var, bias: Option<Var> },
-    BatchNorm { scale: Var, shift: Var },
-    Linear { weight: Var, bias: Option<Var> },
+    /// A convolution's parameters.
+    Conv {
+        /// `[out, in / groups, k, k]`.
+        weight: Var,
+        /// `[out]`, where the conv has a bias.
+        bias: Option<Var>,
+    },
+    /// An affine batch norm's parameters.
+    BatchNorm {
+        /// Per-channel scale.
+        scale: Var,
+        /// Per-channel shift.
+        shift: Var,
+    },
+    /// A linear layer's parameters.
+    Linear {
+        /// `[out, in]`.
+        weight: Var,
+        /// `[out]`, where the layer has a bias.
+        bias: Option<Var>,
+    },
 }
 
 impl Params {
@@ -93,8 +111,11 @@ pub struct Outputs {
 /// scalar with respect to `probe` is its gradient with respect to the layer's output.
 #[derive(Debug)]
 pub struct LayerProbe {
+    /// The conv or linear node.
     pub node: NodeId,
+    /// Its output.
     pub value: Tensor,
+    /// The zero variable added to the output.
     pub probe: Var,
 }
 
@@ -139,14 +160,17 @@ impl CandleNet {
         Ok(CandleNet { net: net.clone(), params, device: device.clone(), dtype })
     }
 
+    /// The architecture it runs.
     pub fn network(&self) -> &Network {
         &self.net
     }
 
+    /// The candle device it runs on.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// The float type of its parameters and activations.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -299,6 +323,7 @@ fn missing(net: &Network, id: NodeId) -> Error {
 pub struct Init {
     /// Conv `[out, in / groups, k, k]` or linear `[out, in]`, row-major.
     pub weight: Vec<f32>,
+    /// The bias `[out]`, where the node has one.
     pub bias: Option<Vec<f32>>,
 }
 

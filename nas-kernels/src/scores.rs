@@ -43,20 +43,32 @@ use crate::net::{CandleNet, Pass, backend, to_f64_vec};
 /// A training-free score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proxy {
+    /// NASWOT (Mellor et al. 2021): log-determinant of the ReLU-code kernel.
     Naswot,
+    /// SynFlow (Tanaka et al. 2020): synaptic saliency without data.
     Synflow,
+    /// SNIP (Lee et al. 2019): connection sensitivity.
     Snip,
+    /// Gradient norm of the loss.
     GradNorm,
+    /// GraSP (Wang et al. 2020): gradient signal preservation.
     Grasp,
+    /// Fisher (Theis et al. 2018): channel saliency.
     Fisher,
+    /// Jacobian covariance (the first NASWOT paper version).
     JacobCov,
+    /// Negative condition number of the NTK (TE-NAS).
     Ntk,
+    /// Number of linear regions (TE-NAS).
     LinearRegions,
+    /// Parameter count.
     Params,
+    /// FLOP count.
     Flops,
 }
 
 impl Proxy {
+    /// Every proxy, in display order.
     pub const ALL: [Proxy; 11] = [
         Proxy::Naswot,
         Proxy::Synflow,
@@ -71,6 +83,7 @@ impl Proxy {
         Proxy::Flops,
     ];
 
+    /// The name the CLI and reports use, e.g. `grad_norm`.
     pub fn name(self) -> &'static str {
         match self {
             Proxy::Naswot => "naswot",

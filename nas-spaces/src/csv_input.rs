@@ -16,7 +16,7 @@ pub fn open(path: &Path) -> Result<csv::Reader<File>> {
 
 /// The header row of `rdr`, checked: not empty, no column twice.
 pub fn headers<R: std::io::Read>(rdr: &mut csv::Reader<R>, path: &Path) -> Result<csv::StringRecord> {
-    let err = |message: String| Error::Data { path: path.to_path_buf(), line: Some(1), message };
+    let err = |message: String| Error::data(path, Some(1), message);
     let headers = rdr.headers().map_err(|e| err(one_line(&e.to_string())))?.clone();
     if headers.iter().all(|h| h.trim().is_empty()) {
         return Err(err("the file is empty: expected a header row of column names".into()));
@@ -44,7 +44,7 @@ pub fn one_line(s: &str) -> String {
 
 /// A `csv::Error` as a data error naming its line.
 pub fn record_error(path: &Path, e: &csv::Error) -> Error {
-    Error::Data { path: path.to_path_buf(), line: e.position().map(|p| p.line()), message: one_line(&e.to_string()) }
+    Error::data(path, e.position().map(|p| p.line()), one_line(&e.to_string()))
 }
 
 #[cfg(test)]

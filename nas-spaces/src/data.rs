@@ -13,7 +13,9 @@ pub const ENV_VAR: &str = "NAS_DATA_DIR";
 /// A resolved data directory and how it was chosen (for error messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataDir {
+    /// The directory.
     pub path: PathBuf,
+    /// How it was chosen (`--data-dir`, `$NAS_DATA_DIR`, the default).
     pub source: &'static str,
 }
 
@@ -62,15 +64,15 @@ impl DataDir {
         if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::Io {
-                path: p.clone(),
-                message: format!(
+            Err(Error::not_found(
+                p.clone(),
+                format!(
                     "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR} \
                      (README.md, \"Getting the data\", says where the files come from)",
                     self.path.display(),
                     self.source
                 ),
-            })
+            ))
         }
     }
 

@@ -30,6 +30,7 @@ pub const STAGE_STRIDES: [usize; 7] = [1, 1, 2, 2, 1, 2, 1];
 pub const LAYERS: usize = 22;
 /// Channels of the stem and of the last 1x1 conv.
 pub const STEM_CHANNELS: usize = 16;
+/// Channels of the last 1x1 conv before the classifier.
 pub const HEAD_CHANNELS: usize = 1984;
 
 /// Kernel, expansion and groups of a block choice (`None` for `skip`).
@@ -65,7 +66,9 @@ pub fn layer_geometry(size: usize) -> Vec<(usize, usize, usize, usize)> {
 /// The FBNet space with `num_classes` outputs on a `3 x size x size` input (100 and 32 for CIFAR-100).
 #[derive(Clone, Debug)]
 pub struct FbnetSpace {
+    /// Classes of the classifier.
     pub num_classes: usize,
+    /// Height and width of the input image.
     pub input_size: usize,
     decisions: Vec<Decision>,
 }
@@ -77,6 +80,7 @@ impl Default for FbnetSpace {
 }
 
 impl FbnetSpace {
+    /// The space with `num_classes` outputs on `3 x input_size x input_size` inputs.
     pub fn new(num_classes: usize, input_size: usize) -> Self {
         let decisions = (0..LAYERS).map(|i| Decision::new(format!("layer{i}"), &BLOCKS)).collect();
         FbnetSpace { num_classes, input_size, decisions }

@@ -43,7 +43,7 @@ impl HwNasBench {
     /// Reads a file in the HW-NAS-Bench layout: `idx`, `dataset`, then numeric metric columns, rows
     /// in any order. An index given twice for a dataset is an error.
     pub fn from_csv(path: &Path) -> Result<Self> {
-        let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+        let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let mut rdr = crate::csv_input::open(path)?;
         let headers = crate::csv_input::headers(&mut rdr, path)?;
         if !is_layout(&headers) {

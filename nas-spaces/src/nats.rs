@@ -31,15 +31,21 @@ use nas_core::{Error, Result};
 /// A Python value decoded from a pickle.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PyValue {
+    /// `None`.
     None,
+    /// A `bool`.
     Bool(bool),
     /// An `int` (or a numpy integer scalar); integers beyond `i64` are rejected.
     Int(i64),
     /// A `float` (or a numpy `float64`/`float32` scalar).
     Float(f64),
+    /// A `str`.
     Str(String),
+    /// `bytes`.
     Bytes(Vec<u8>),
+    /// A `list`.
     List(Vec<PyValue>),
+    /// A `tuple`.
     Tuple(Vec<PyValue>),
     /// A `dict` or `collections.OrderedDict`, items in pickled (insertion) order.
     Dict(Vec<(PyValue, PyValue)>),
@@ -47,14 +53,20 @@ pub enum PyValue {
     Set(Vec<PyValue>),
     /// A reference to a class or function (`GLOBAL` / `STACK_GLOBAL`).
     Global {
+        /// The module, e.g. `collections`.
         module: String,
+        /// The name inside the module.
         name: String,
     },
     /// An object built by `REDUCE` / `NEWOBJ` of `module.name` with `args`, and the `BUILD` state.
     Object {
+        /// The class's module.
         module: String,
+        /// The class's name.
         name: String,
+        /// The constructor's arguments.
         args: Vec<PyValue>,
+        /// The state set by `BUILD`, if any.
         state: Option<Box<PyValue>>,
     },
 }
@@ -79,14 +91,17 @@ impl PyValue {
         }
     }
 
+    /// The integer, if this is an `Int`.
     pub fn as_i64(&self) -> Option<i64> {
         if let PyValue::Int(i) = self { Some(*i) } else { None }
     }
 
+    /// The boolean, if this is a `Bool`.
     pub fn as_bool(&self) -> Option<bool> {
         if let PyValue::Bool(b) = self { Some(*b) } else { None }
     }
 
+    /// The text, if this is a `Str`.
     pub fn as_str(&self) -> Option<&str> {
         if let PyValue::Str(s) = self { Some(s) } else { None }
     }
@@ -99,10 +114,12 @@ impl PyValue {
         }
     }
 
+    /// The items, if this is a `Dict`.
     pub fn as_dict(&self) -> Option<&[(PyValue, PyValue)]> {
         if let PyValue::Dict(d) = self { Some(d) } else { None }
     }
 
+    /// Whether this is `None`.
     pub fn is_none(&self) -> bool {
         matches!(self, PyValue::None)
     }
@@ -141,7 +158,7 @@ pub fn read_pickle(path: &Path) -> Result<PyValue> {
     MultiBzDecoder::new(raw.as_slice())
         .take(MAX_PICKLE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| data_error(path, format!("corrupt bzip2 data: {e}")))?;
+        .map_err(|e| data_error(path, format!("corrupt bzip2 data: {e}")).with_source(e))?;
     if bytes.len() as u64 > MAX_PICKLE_BYTES {
         return Err(data_error(path, format!("more than {MAX_PICKLE_BYTES} bytes decompressed")));
     }
@@ -154,7 +171,7 @@ pub fn parse_pickle(bytes: &[u8]) -> Result<PyValue> {
 }
 
 fn data_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::Data { path: path.to_path_buf(), line: None, message: message.into() }
+    Error::data(path, None, message)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,6 +586,7 @@ pub struct NatsSchedule {
 /// The runs of one dataset (`cifar10-valid`, `cifar10`, `cifar100`, `ImageNet16-120`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NatsDataset {
+    /// The dataset's name as the file spells it.
     pub name: String,
     /// One per seed of `dataset_seed[name]`, in that order; each from
     /// `all_results[(name, seed)]`.
@@ -579,6 +597,7 @@ pub struct NatsDataset {
 /// top-1 percentages, `epoch = epochs - 1` is the last epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NatsRun {
+    /// The training seed.
     pub seed: i64,
     /// `epochs`: the number of training epochs of the run.
     pub epochs: usize,

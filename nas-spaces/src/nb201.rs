@@ -28,9 +28,13 @@ pub const SIZE: usize = 15_625;
 /// Network hyper-parameters: channels `C` of the first stage, cells `N` per stage, classes, input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Nb201Config {
+    /// Channels of the first stage (doubled at each reduction).
     pub channels: usize,
+    /// Cells per stage (5 in the benchmark).
     pub cells_per_stage: usize,
+    /// Classes of the classifier.
     pub num_classes: usize,
+    /// The input shape.
     pub input: Shape,
 }
 
@@ -73,11 +77,13 @@ impl Default for Nb201Space {
 }
 
 impl Nb201Space {
+    /// The space of networks built with `config`.
     pub fn new(config: Nb201Config) -> Self {
         let decisions = EDGES.iter().map(|(f, t)| Decision::new(format!("edge{t}<-{f}"), &OPS)).collect();
         Nb201Space { config, decisions }
     }
 
+    /// The network configuration.
     pub fn config(&self) -> &Nb201Config {
         &self.config
     }

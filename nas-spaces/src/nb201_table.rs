@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DataDir;
 use crate::nb201::Nb201Space;
+use crate::table_evaluator::TableEvaluator;
 
 /// The table's file inside the data directory.
 pub const FILE: &str = "nb201/nb201_master.csv";
@@ -22,15 +23,19 @@ pub enum Dataset {
     /// CIFAR-10 trained on all 50k training images.
     #[serde(rename = "cifar10")]
     Cifar10,
+    /// CIFAR-100.
     #[serde(rename = "cifar100")]
     Cifar100,
+    /// ImageNet16-120 (120 classes of 16x16 ImageNet).
     #[serde(rename = "ImageNet16-120")]
     ImageNet16,
 }
 
 impl Dataset {
+    /// Every dataset of the benchmark.
     pub const ALL: [Dataset; 4] = [Dataset::Cifar10Valid, Dataset::Cifar10, Dataset::Cifar100, Dataset::ImageNet16];
 
+    /// The name the benchmark uses, e.g. `cifar10-valid`.
     pub fn name(self) -> &'static str {
         match self {
             Dataset::Cifar10Valid => "cifar10-valid",
@@ -63,8 +68,11 @@ impl std::str::FromStr for Dataset {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
+    /// The training images.
     Train,
+    /// The validation split.
     Valid,
+    /// The test split.
     Test,
 }
 
@@ -83,7 +91,9 @@ impl std::str::FromStr for Split {
 /// The training schedule: the full 200 epochs, or the short 12-epoch one (`hp=12`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Epochs {
+    /// The 12-epoch schedule.
     E12,
+    /// The full 200-epoch schedule.
     E200,
 }
 
@@ -138,7 +148,7 @@ impl Nb201Table {
     }
 
     fn from_reader(reader: impl std::io::Read, path: &Path) -> Result<Self> {
-        let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+        let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
         let headers = crate::csv_input::headers(&mut rdr, path)?;
         let find = |name: &str| headers.iter().position(|h| h == name);
@@ -224,6 +234,7 @@ impl Nb201Table {
         self.archs.len()
     }
 
+    /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
         self.archs.is_empty()
     }
@@ -323,19 +334,10 @@ impl Nb201Table {
     }
 }
 
-/// An [`Evaluator`](nas_core::Evaluator) that looks fitness up in the table and charges the
-/// benchmark's simulated training time, as NAS-Bench-201's searches do.
-#[derive(Clone, Copy, Debug)]
-pub struct TableEvaluator<'a> {
-    table: &'a Nb201Table,
-    dataset: Dataset,
-    split: Split,
-    epochs: Epochs,
-}
-
 impl Nb201Table {
-    /// Fitness = the `split` accuracy on `dataset` after `epochs`; each query costs that schedule's
-    /// training time. Errors when the table has no such accuracy or timing.
+    /// An evaluator ([`TableEvaluator`]) whose fitness is the `split` accuracy on `dataset` after
+    /// `epochs` and whose queries each cost that schedule's training time, as NAS-Bench-201's searches
+    /// charge it. Errors when the table has no such accuracy or timing.
     pub fn evaluator(&self, dataset: Dataset, split: Split, epochs: Epochs) -> Result<TableEvaluator<'_>> {
         self.accuracy(0, dataset, split, epochs)?;
         if self.train_time_s(0, dataset, epochs)?.is_none() {
@@ -346,18 +348,12 @@ impl Nb201Table {
                 ),
             ));
         }
-        Ok(TableEvaluator { table: self, dataset, split, epochs })
-    }
-}
-
-impl nas_core::Evaluator for TableEvaluator<'_> {
-    fn evaluate(&self, g: &Genotype) -> Result<nas_core::Evaluation> {
-        let t = self.table;
-        let idx = t.index_of(g).ok_or_else(|| Error::invalid("genotype", format!("{g} is not in the table")))?;
-        let missing = |what: &str| Error::invalid("table", format!("row {idx} has no {what}"));
-        let fitness = t.accuracy(idx, self.dataset, self.split, self.epochs)?.ok_or_else(|| missing("accuracy"))?;
-        let cost_seconds = t.train_time_s(idx, self.dataset, self.epochs)?.ok_or_else(|| missing("training time"))?;
-        Ok(nas_core::Evaluation { fitness, cost_seconds })
+        let missing = || Error::invalid("metric", format!("the benchmark has no {split:?} accuracy for {dataset}"));
+        let accuracy = self.column(accuracy_column(dataset, split, epochs).ok_or_else(missing)?)?.to_vec();
+        let seconds: Vec<f64> = (0..self.len())
+            .map(|i| self.train_time_s(i, dataset, epochs).map(|t| t.unwrap_or(f64::NAN)))
+            .collect::<Result<_>>()?;
+        TableEvaluator::new("accuracy", accuracy, move |g| self.index_of(g)).with_seconds(seconds)
     }
 }
 

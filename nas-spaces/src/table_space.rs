@@ -15,7 +15,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use nas_core::{Decision, Error, Evaluation, Evaluator, Genotype, Network, Result, SearchSpace};
+use nas_core::{Decision, Error, Genotype, Network, Result, SearchSpace};
+
+use crate::table_evaluator::TableEvaluator;
 
 /// A CSV benchmark table read as a layerwise space.
 #[derive(Clone, Debug)]
@@ -36,7 +38,7 @@ impl UserTable {
     /// Reads `path` with its encodings in `encoding_column`, split by `sep` (one character per
     /// layer when `None`).
     pub fn from_csv(path: &Path, encoding_column: &str, sep: Option<&str>) -> Result<Self> {
-        let data_err = |line: Option<u64>, message: String| Error::Data { path: path.to_path_buf(), line, message };
+        let data_err = |line: Option<u64>, message: String| Error::data(path, line, message);
         let mut rdr = crate::csv_input::open(path)?;
         let headers: Vec<String> =
             crate::csv_input::headers(&mut rdr, path)?.iter().map(|h| h.trim().to_string()).collect();
@@ -111,28 +113,30 @@ impl UserTable {
         })
     }
 
+    /// Number of rows (architectures).
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// The genotype of every row, in row order.
     pub fn genotypes(&self) -> &[Genotype] {
         &self.genotypes
     }
 
+    /// The row of `g`, if the table has it.
     pub fn index_of(&self, g: &Genotype) -> Option<usize> {
         self.index.get(g).copied()
     }
 
     /// A metric column as numbers; errors name the line of an empty, NaN or non-numeric value.
     pub fn metric(&self, name: &str) -> Result<Vec<f64>> {
-        let c = self.headers.iter().position(|h| h == name).ok_or_else(|| Error::Data {
-            path: self.path.clone(),
-            line: Some(1),
-            message: format!("no column {name:?}; columns: {}", self.headers.join(",")),
+        let c = self.headers.iter().position(|h| h == name).ok_or_else(|| {
+            Error::data(&self.path, Some(1), format!("no column {name:?}; columns: {}", self.headers.join(",")))
         })?;
         self.rows
             .iter()
@@ -141,47 +145,19 @@ impl UserTable {
                 let v = row.get(c).map_or("", |s| s.trim());
                 match v.parse::<f64>() {
                     Ok(x) if x.is_finite() => Ok(x),
-                    _ => Err(Error::Data {
-                        path: self.path.clone(),
-                        line: self.lines.get(r).copied().flatten(),
-                        message: format!("column {name:?}: {v:?} is not a finite number"),
-                    }),
+                    _ => Err(Error::data(
+                        &self.path,
+                        self.lines.get(r).copied().flatten(),
+                        format!("column {name:?}: {v:?} is not a finite number"),
+                    )),
                 }
             })
             .collect()
     }
 
-    /// An evaluator whose fitness is the metric column (no training time charged).
-    pub fn evaluator(&self, name: &str) -> Result<ColumnEvaluator<'_>> {
-        Ok(ColumnEvaluator { table: self, values: self.metric(name)?, name: name.to_string() })
-    }
-}
-
-/// Looks a genotype's metric up in a [`UserTable`].
-#[derive(Clone, Debug)]
-pub struct ColumnEvaluator<'a> {
-    table: &'a UserTable,
-    values: Vec<f64>,
-    name: String,
-}
-
-impl ColumnEvaluator<'_> {
-    /// The metric of a genotype; an error when the table lacks it.
-    pub fn value(&self, g: &Genotype) -> Result<f64> {
-        let r = self.table.index_of(g).ok_or_else(|| {
-            Error::invalid("genotype", format!("{} is not in the table (column {})", self.table.format(g), self.name))
-        })?;
-        Ok(self.values[r])
-    }
-
-    pub fn values(&self) -> &[f64] {
-        &self.values
-    }
-}
-
-impl Evaluator for ColumnEvaluator<'_> {
-    fn evaluate(&self, g: &Genotype) -> Result<Evaluation> {
-        Ok(Evaluation { fitness: self.value(g)?, cost_seconds: 0.0 })
+    /// An evaluator ([`TableEvaluator`]) whose fitness is the metric column (no training time charged).
+    pub fn evaluator(&self, name: &str) -> Result<TableEvaluator<'_>> {
+        Ok(TableEvaluator::new(name, self.metric(name)?, move |g| self.index_of(g)))
     }
 }
 

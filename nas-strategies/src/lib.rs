@@ -1,7 +1,18 @@
-//! Search strategies over the core traits: random search, regularized evolution (and AREA's
-//! score-seeded start), neighbourhood-aware evaluation, and a driver whose searches resume
-//! exactly. Strategies see only a space's decisions and the fitness an [`nas_core::Evaluator`]
-//! reports; they never read a benchmark file.
+//! Search and selection over the core traits, in two halves that share nothing but `nas-core`:
+//!
+//! - [`search`]: ask-and-tell strategies that see only a space's decisions and the fitness an
+//!   [`nas_core::Evaluator`] reports (random search, regularized evolution with AREA's
+//!   score-seeded start, neighbourhood-aware evaluation) and the driver whose searches resume
+//!   exactly. They never read a benchmark file.
+//! - [`selection`]: exact one-block-per-position selection under additive hardware limits
+//!   (the multiple-choice knapsack [`mckp`], its MILP form [`milp`], ratio objectives
+//!   [`fractional`]) and the predictor-based methods built on it ([`mathnas`], [`layernas`]). Costs
+//!   reach the solvers only as [`nas_core::AdditiveCost`].
+//!
+//! The most used items of both halves are re-exported at the crate root, and each selection
+//! module also keeps its old path (`nas_strategies::mckp`, ...).
+//!
+//! A regularized evolution on an 8-bit space finds the all-ones genotype:
 //!
 //! ```
 //! use nas_core::{Decision, Evaluation, Evaluator, Genotype, Network, Result, SearchSpace};
@@ -14,7 +25,7 @@
 //!     fn decisions(&self) -> &[Decision] { &self.0 }
 //!     fn to_network(&self, _: &Genotype) -> Result<Network> { Ok(Network::new()) }
 //!     fn format(&self, g: &Genotype) -> String { g.to_string() }
-//!     fn parse(&self, _: &str) -> Result<Genotype> { unimplemented!() }
+//!     fn parse(&self, s: &str) -> Result<Genotype> { Err(nas_core::Error::parse(s, "not needed here")) }
 //! }
 //! struct Ones;
 //! impl Evaluator for Ones {
@@ -30,23 +41,17 @@
 //! # Ok::<(), nas_core::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-mod driver;
-mod evolution;
-mod neighbourhood;
-mod random;
+pub mod search;
+pub mod selection;
 
-pub use driver::{Budget, Record, SearchResult, resume, search};
-pub use evolution::RegularizedEvolution;
-pub use neighbourhood::NeighbourhoodMean;
-pub use random::RandomSearch;
+pub use search::driver::{Budget, Record, SearchResult, resume, search};
+pub use search::evolution::RegularizedEvolution;
+pub use search::neighbourhood::NeighbourhoodMean;
+pub use search::random::RandomSearch;
 
-// MathNAS and LayerNAS.
-pub mod fractional;
-pub mod layernas;
-pub mod mathnas;
-pub mod mckp;
-pub mod milp;
-pub use layernas::{LayerNas, LayerNasResult};
-pub use mathnas::{BlockTable, PairwiseModel};
-pub use mckp::{MckpProblem, MckpSolution};
+pub use selection::layernas::{LayerNas, LayerNasResult};
+pub use selection::mathnas::{BlockTable, PairwiseModel};
+pub use selection::mckp::{MckpProblem, MckpSolution};
+pub use selection::{fractional, layernas, mathnas, mckp, milp};

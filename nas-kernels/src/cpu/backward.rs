@@ -352,7 +352,7 @@ fn conv2d_backward(
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
     });
-    let partial = partial.map_err(|_| Error::Backend("a convolution gradient thread panicked".into()))?;
+    let partial = partial.map_err(|_| Error::backend_message("a convolution gradient thread panicked"))?;
     let mut dw = vec![0.0f32; w.len()];
     for p in partial {
         dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);

@@ -28,6 +28,7 @@ impl std::fmt::Debug for NeighbourhoodMean<'_> {
 }
 
 impl<'a> NeighbourhoodMean<'a> {
+    /// Wraps `inner`: each distinct genotype is evaluated once, its cost charged once.
     pub fn new(space: &'a dyn SearchSpace, inner: &'a dyn Evaluator) -> Self {
         NeighbourhoodMean { space, inner, seen: RefCell::new(HashMap::new()), free_neighbours: false }
     }

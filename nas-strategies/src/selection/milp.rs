@@ -2,12 +2,12 @@
 //! the default build needs no native library): binaries `x[i][j]`, `sum_j x[i][j] = 1` per
 //! position, `base_k + sum c_k[i][j] x[i][j] <= limit_k` per limit, `x[i][nb_i] <= x[i+1][nb_{i+1}]`
 //! for variable depth, maximise `sum v[i][j] x[i][j]`. The general path for models the exact
-//! solver ([`crate::mckp::solve`]) does not cover, and its cross-check in tests.
+//! solver ([`super::mckp::solve`]) does not cover, and its cross-check in tests.
 
 use good_lp::{Expression, ProblemVariables, ResolutionError, Solution, SolverModel, constraint, microlp, variable};
 use nas_core::{Error, Result};
 
-use crate::mckp::{MckpProblem, MckpSolution};
+use super::mckp::{MckpProblem, MckpSolution, tolerance};
 
 /// Solves the selection with good_lp's microlp. Errors with [`Error::Infeasible`] when no choice
 /// meets the limits.
@@ -33,7 +33,8 @@ pub fn solve_milp(p: &MckpProblem) -> Result<MckpSolution> {
                 used += *c * *xv;
             }
         }
-        model = model.with(constraint!(used <= limit));
+        // The same feasible set as the exact solver's: the limit plus the one tolerance.
+        model = model.with(constraint!(used <= limit + tolerance(limit)));
     }
     for i in 0..p.positions().saturating_sub(1) {
         if let (Some(a), Some(b)) = (p.no_block[i], p.no_block[i + 1]) {
@@ -54,6 +55,13 @@ pub fn solve_milp(p: &MckpProblem) -> Result<MckpSolution> {
                 .map_or(0, |(j, _)| j)
         })
         .collect();
+    if !p.is_feasible(&choice) {
+        return Err(Error::Numerical(format!(
+            "microlp's rounded answer {choice:?} costs {:?}, over the limits {:?}",
+            p.costs_of(&choice),
+            p.limits
+        )));
+    }
     Ok(MckpSolution {
         value: p.value(&choice),
         costs: p.costs_of(&choice),

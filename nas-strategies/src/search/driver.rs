@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 /// still counts, as in the NAS-Bench-201 reference code. Either or both may be set.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
+    /// Stop after this many evaluations.
     pub max_evaluations: Option<usize>,
+    /// Stop once the simulated clock reaches this many seconds.
     pub max_seconds: Option<f64>,
 }
 
@@ -48,14 +50,18 @@ impl Budget {
 /// One evaluation of a search, with the simulated clock after it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// The evaluated genotype.
     pub genotype: Genotype,
+    /// Its evaluation.
     pub evaluation: Evaluation,
+    /// The simulated clock after it, seconds.
     pub clock_s: f64,
 }
 
 /// The history of a search in evaluation order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
+    /// Every evaluation, first to last.
     pub history: Vec<Record>,
 }
 

@@ -6,7 +6,7 @@
 //! (the LP relaxation's value for one limit, multipliers found by bisection or coordinate search
 //! for several) orders the blocks and prunes a depth-first branch and bound, which ends with a
 //! proof of optimality. Positions are branched on in decreasing regret (best minus second reduced
-//! value), and each node is also bounded under a few scaled multiplier vectors. [`crate::milp::solve_milp`] states the same problem for good_lp's MILP
+//! value), and each node is also bounded under a few scaled multiplier vectors. [`super::milp::solve_milp`] states the same problem for good_lp's MILP
 //! solvers (the general path and the cross-check in tests); [`solve_exhaustive`] enumerates.
 //!
 //! A position may have a "no block" option (variable depth): choosing it forces the "no block"
@@ -21,6 +21,7 @@ pub struct MckpProblem {
     pub values: Vec<Vec<f64>>,
     /// One additive cost per limit, the same shape as `values`.
     pub costs: Vec<AdditiveCost>,
+    /// One limit per cost, in the same order.
     pub limits: Vec<f64>,
     /// Per position, the option that means "no block"; choosing it forces every later position's.
     pub no_block: Vec<Option<usize>>,
@@ -29,6 +30,7 @@ pub struct MckpProblem {
 /// An optimal selection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MckpSolution {
+    /// The chosen option per position.
     pub choice: Genotype,
     /// `sum_i values[i][choice_i]`.
     pub value: f64,
@@ -39,9 +41,18 @@ pub struct MckpSolution {
 }
 
 /// Feasibility tolerance relative to the limit: a cost meets `limit` when it is at most
-/// `limit + tolerance(limit)`, for the solvers and for callers checking their answers.
+/// `limit + tolerance(limit)`, for the solvers and for callers checking their answers
+/// ([`meets_limit`]).
 pub fn tolerance(limit: f64) -> f64 {
     1e-9 * limit.abs().max(1.0)
+}
+
+/// Whether `cost` meets `limit` within [`tolerance`]: the toolkit's one feasibility test, used by
+/// every solver here ([`solve`], [`crate::milp`], [`crate::fractional`], [`crate::mathnas`],
+/// [`crate::layernas`]) and meant for every caller that checks their answers, so a check never
+/// disagrees with the solver that produced the answer. A NaN cost meets no limit.
+pub fn meets_limit(cost: f64, limit: f64) -> bool {
+    cost <= limit + tolerance(limit)
 }
 
 impl MckpProblem {
@@ -100,6 +111,7 @@ impl MckpProblem {
         Ok(self)
     }
 
+    /// Number of positions.
     pub fn positions(&self) -> usize {
         self.values.len()
     }
@@ -127,9 +139,9 @@ impl MckpProblem {
         true
     }
 
-    /// Whether a choice meets every limit (within a relative tolerance of 1e-9) and the depth chain.
+    /// Whether a choice meets every limit ([`meets_limit`]) and the depth chain.
     pub fn is_feasible(&self, g: &[usize]) -> bool {
-        self.respects_depth(g) && self.costs_of(g).iter().zip(&self.limits).all(|(c, l)| *c <= l + tolerance(*l))
+        self.respects_depth(g) && self.costs_of(g).iter().zip(&self.limits).all(|(c, l)| meets_limit(*c, *l))
     }
 
     /// The least cost any network can have under limit `k` (depth chain respected).
@@ -160,7 +172,7 @@ impl MckpProblem {
     pub fn check_limits(&self) -> Result<()> {
         for k in 0..self.costs.len() {
             let c = self.cheapest(k);
-            if c > self.limits[k] + tolerance(self.limits[k]) {
+            if !meets_limit(c, self.limits[k]) {
                 let t = &self.costs[k];
                 return Err(Error::Infeasible(format!(
                     "the cheapest network costs {c:.6} {} in {}, above the limit {}",

@@ -9,10 +9,14 @@ use std::collections::HashMap;
 
 use nas_core::{AdditiveCost, Decision, Error, Evaluator, Genotype, Result};
 
+use super::mckp::meets_limit;
+
 /// The parameters of a LayerNAS search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNas {
+    /// H: cost buckets between the all-default cost and the target.
     pub buckets: usize,
+    /// Candidates kept per bucket.
     pub keep_per_bucket: usize,
     /// The option each layer holds before it is searched.
     pub defaults: Vec<usize>,
@@ -21,8 +25,11 @@ pub struct LayerNas {
 /// What a LayerNAS search found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNasResult {
+    /// The best candidate that meets the target.
     pub best: Genotype,
+    /// Its reward.
     pub reward: f64,
+    /// Its cost.
     pub cost: f64,
     /// Distinct genotypes evaluated.
     pub evaluations: usize,
@@ -63,7 +70,7 @@ impl LayerNas {
         nas_core::genotype::validate(decisions, &start)
             .map_err(|e| Error::invalid("layernas defaults", e.to_string()))?;
         let low = cost(&start)?;
-        if low > target + crate::mckp::tolerance(target) {
+        if !meets_limit(low, target) {
             return Err(Error::Infeasible(format!(
                 "the cheapest network (every layer at its default) costs {low:.6}, above the target {target}"
             )));
@@ -94,7 +101,7 @@ impl LayerNas {
                     let mut g = parent.clone();
                     g.0[l] = j;
                     let (r, c) = evaluate(&g)?;
-                    if c > target + crate::mckp::tolerance(target) {
+                    if !meets_limit(c, target) {
                         continue;
                     }
                     let b = &mut buckets[bucket_of(c)];

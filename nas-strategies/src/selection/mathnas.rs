@@ -1,5 +1,5 @@
 //! MathNAS (Wang et al., NeurIPS 2023): measure m*n blocks once, predict any network from its
-//! blocks, select with an integer program ([`crate::mckp`], [`crate::milp`]).
+//! blocks, select with an integer program ([`super::mckp`], [`super::milp`]).
 //!
 //! A [`BlockTable`] holds `b[i][j]` = metric(block 0 at position i) - metric(block j at i); a
 //! network is predicted as `base - sum_i b[i][g_i]` ([`BlockTable::predict`]) or, for accuracy, with
@@ -10,7 +10,7 @@
 //! analysis). Deviation: the base is the reference network's own additive decomposition (so the
 //! reference is predicted exactly); the paper measures the all-block-0 network.
 //!
-//! Selection: the additive prediction is a multiple-choice knapsack ([`crate::mckp::solve`]); the
+//! Selection: the additive prediction is a multiple-choice knapsack ([`super::mckp::solve`]); the
 //! FLOPs-scaled one is a ratio of additive terms, solved exactly by [`BlockTable::select_scaled`].
 //!
 //! [`PairwiseModel`] goes beyond the paper: unary and pairwise block terms fitted by ridge least
@@ -22,8 +22,8 @@ use std::path::Path;
 use nas_core::{AdditiveCost, Decision, Error, Evaluator, Genotype, Result, genotype};
 use serde::{Deserialize, Serialize};
 
-use crate::fractional::{RatioSolution, maximise_ratio};
-use crate::mckp::MckpProblem;
+use super::fractional::{RatioSolution, maximise_ratio};
+use super::mckp::{MckpProblem, meets_limit};
 
 /// Per-block deltas of one metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,7 +156,7 @@ impl BlockTable {
 
     /// The best network by [`BlockTable::predict_scaled`] under the limits of `problem` (whose
     /// values are ignored), proven optimal: maximising `-dev(g) / flops(g)` is a ratio of additive
-    /// terms, solved by [`crate::fractional::maximise_ratio`].
+    /// terms, solved by [`super::fractional::maximise_ratio`].
     pub fn select_scaled(&self, problem: &MckpProblem, base: &Genotype, flops: &AdditiveCost) -> Result<RatioSolution> {
         if base.0.len() != self.deltas.len() {
             return Err(Error::InvalidGenotype(format!("{base} does not fit the block table")));
@@ -177,25 +177,30 @@ impl BlockTable {
         self.deltas.iter().map(|r| r.iter().map(|b| -b).collect()).collect()
     }
 
+    /// The table as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(|e| Error::Numerical(format!("block table to JSON: {e}")))
     }
 
+    /// A table from its JSON, checked.
     pub fn from_json(text: &str) -> Result<Self> {
-        let t: BlockTable = serde_json::from_str(text).map_err(|e| Error::parse("block table JSON", e.to_string()))?;
+        let t: BlockTable =
+            serde_json::from_str(text).map_err(|e| Error::parse("block table JSON", e.to_string()).with_source(e))?;
         if t.deltas.is_empty() || t.deltas.iter().flatten().chain([&t.base]).any(|v| !v.is_finite()) {
             return Err(Error::parse("block table JSON", "empty or non-finite deltas"));
         }
         Ok(t)
     }
 
+    /// Writes the table's JSON to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
         std::fs::write(path, self.to_json()?).map_err(|e| Error::io(path, &e))
     }
 
+    /// Reads a table saved by [`BlockTable::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
-        Self::from_json(&text).map_err(|e| Error::Data { path: path.into(), line: None, message: e.to_string() })
+        Self::from_json(&text).map_err(|e| Error::data(path, None, e.to_string()).with_source(e))
     }
 }
 
@@ -241,8 +246,11 @@ pub fn average_cost_reference(cost: &AdditiveCost) -> Genotype {
 /// `f(g) = w0 + sum_i u[i][g_i] + sum_{i<k} p[i][k][g_i][g_k]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseModel {
+    /// What the model predicts.
     pub metric: String,
+    /// `w0`, the constant term.
     pub bias: f64,
+    /// `u[i][j]`: the term of option `j` at position `i`.
     pub unary: Vec<Vec<f64>>,
     /// `pair[(i, k)]` for `i < k`, flattened `[g_i * n_k + g_k]`; empty for an additive model.
     pub pairs: Vec<((usize, usize), Vec<f64>)>,
@@ -254,6 +262,7 @@ impl PairwiseModel {
         PairwiseModel { metric: c.name.clone(), bias: c.base, unary: c.entries.clone(), pairs: Vec::new() }
     }
 
+    /// The prediction for a choice, one option per position.
     pub fn predict(&self, g: &[usize]) -> f64 {
         let mut v = self.bias + g.iter().zip(&self.unary).map(|(&j, r)| r[j]).sum::<f64>();
         for ((i, k), w) in &self.pairs {
@@ -302,49 +311,13 @@ impl PairwiseModel {
         for d in 0..dim {
             ata[d * dim + d] += ridge;
         }
-        let w = cholesky_solve(&mut ata, &atb, dim)
-            .ok_or_else(|| Error::Numerical("the pairwise fit's normal equations are not positive definite".into()))?;
+        let w = nas_core::linalg::solve_spd(&ata, dim, &atb)
+            .map_err(|_| Error::Numerical("the pairwise fit's normal equations are not positive definite".into()))?;
         let unary = (0..m).map(|i| w[offsets[i]..offsets[i] + sizes[i]].to_vec()).collect();
         let pairs =
             pair_index.iter().map(|((i, k), o)| ((*i, *k), w[*o..*o + sizes[*i] * sizes[*k]].to_vec())).collect();
         Ok(PairwiseModel { metric: metric.into(), bias: mean + w[0], unary, pairs })
     }
-}
-
-/// Solves `a x = b` for a symmetric positive definite `a` (overwritten by its factor).
-fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d <= 0.0 {
-            return None;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    let mut y = b.to_vec();
-    for i in 0..n {
-        for k in 0..i {
-            y[i] -= a[i * n + k] * y[k];
-        }
-        y[i] /= a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            y[i] -= a[k * n + i] * y[k];
-        }
-        y[i] /= a[i * n + i];
-    }
-    Some(y)
 }
 
 /// The `top` choices with the highest predicted objective whose predicted constraints all meet
@@ -407,7 +380,7 @@ pub fn select_pairwise(
         if constraints
             .iter()
             .zip(&cons_lo)
-            .any(|((c, limit), lo)| partial(c, &g, i + 1) + lo[i + 1] > limit + crate::mckp::tolerance(*limit))
+            .any(|((c, limit), lo)| !meets_limit(partial(c, &g, i + 1) + lo[i + 1], *limit))
         {
             continue;
         }
@@ -461,10 +434,10 @@ mod tests {
             let score = |g: &Genotype| t.predict_scaled(g, &base, &flops, mean).unwrap();
             let best = (0..81)
                 .map(|k| genotype::genotype_at(&d, k).unwrap())
-                .filter(|g| flops.cost(g).unwrap() <= limit + 1e-9)
+                .filter(|g| meets_limit(flops.cost(g).unwrap(), limit))
                 .map(|g| score(&g))
                 .fold(f64::NEG_INFINITY, f64::max);
-            assert!(flops.cost(&s.choice).unwrap() <= limit + 1e-9);
+            assert!(meets_limit(flops.cost(&s.choice).unwrap(), limit));
             assert!((score(&s.choice) - best).abs() < 1e-9, "{} vs {best}", score(&s.choice));
         }
     }

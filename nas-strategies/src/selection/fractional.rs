@@ -3,18 +3,19 @@
 //!
 //! MathNAS's FLOPs-scaled accuracy prediction, `P(base) - M * dev(g) / flops(g)`, is such an objective
 //! (`N = -dev`, `D = flops`). Dinkelbach's method reduces it to a sequence of additive problems: for a
-//! ratio `r`, solve `max N(g) - r D(g)` exactly ([`crate::mckp::solve`]); while the optimum is
+//! ratio `r`, solve `max N(g) - r D(g)` exactly ([`super::mckp::solve`]); while the optimum is
 //! positive, its choice has a larger ratio, so `r` becomes that ratio. Each step raises `r`
 //! strictly and there are finitely many choices, so the loop ends, and at its end no choice beats `r`:
 //! the answer is proven optimal.
 
 use nas_core::{AdditiveCost, Error, Genotype, Result};
 
-use crate::mckp::{self, MckpProblem};
+use super::mckp::{self, MckpProblem};
 
 /// An optimal choice for a ratio objective.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RatioSolution {
+    /// The choice, one option per position.
     pub choice: Genotype,
     /// `N(choice) / D(choice)`.
     pub ratio: f64,
