@@ -12,7 +12,7 @@ use nas_core::{AdditiveCost, Genotype, SearchSpace};
 use nas_kernels::{ArchScorer, Proxy, ScoreEvaluator};
 use nas_spaces::{DataDir, FbnetSpace, SpaceId};
 use nas_strategies::mathnas::average_cost_reference;
-use nas_strategies::mckp::tolerance;
+use nas_strategies::mckp::meets_limit;
 use nas_strategies::{BlockTable, LayerNas, MckpProblem, mckp, milp};
 use serde::Serialize;
 
@@ -193,10 +193,10 @@ pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow
     truth.insert("reward".into(), Metric::Number(score.score));
     let mflops = exact_mflops(&space, &g)?;
     truth.insert("mflops".into(), mflops.into());
-    let mut meets = a.max_mflops.is_none_or(|l| mflops <= l + tolerance(l));
+    let mut meets = a.max_mflops.is_none_or(|l| meets_limit(mflops, l));
     if let (Some(l), Some(limit)) = (&latency, a.max_latency_ms) {
         let v = l.truth(&g, &mut truth)?;
-        meets &= v <= limit + tolerance(limit);
+        meets &= meets_limit(v, limit);
     }
     truth.insert("meets_limits".into(), Metric::Flag(meets));
     let solver = if a.solver == Solver::Exact { "exact" } else { "milp" };
@@ -255,7 +255,7 @@ pub fn layernas(a: &LayerNasFbnet<'_>, data: &DataDir, started: Instant) -> anyh
         }
     };
     let (cheapest, _) = cost.range();
-    if cheapest > target + tolerance(target) {
+    if !meets_limit(cheapest, target) {
         bail!("infeasible: the cheapest network costs {cheapest:.6} {}, above the limit {target}", cost.unit);
     }
     let scorer = a.proxy.scorer(&space, proxy)?;
@@ -271,8 +271,8 @@ pub fn layernas(a: &LayerNasFbnet<'_>, data: &DataDir, started: Instant) -> anyh
     let mflops = exact_mflops(&space, &r.best)?;
     truth.insert("mflops".into(), mflops.into());
     let meets = match &latency {
-        Some(l) => l.truth(&r.best, &mut truth)? <= target + tolerance(target),
-        None => mflops <= target + tolerance(target),
+        Some(l) => meets_limit(l.truth(&r.best, &mut truth)?, target),
+        None => meets_limit(mflops, target),
     };
     truth.insert("meets_limits".into(), Metric::Flag(meets));
     let predicted = BTreeMap::from([

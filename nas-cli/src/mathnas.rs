@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use nas_core::{AdditiveCost, Evaluation, Evaluator, Genotype, SearchSpace};
-use nas_spaces::{DataDir, Dataset, HwNasBench, Nb201Space, Nb201Table, SpaceId, UserTable};
+use nas_core::{AdditiveCost, Evaluator, Genotype, SearchSpace};
+use nas_spaces::{DataDir, Dataset, HwNasBench, Nb201Space, Nb201Table, SpaceId, TableEvaluator, UserTable};
 use nas_strategies::mathnas::{PairwiseModel, average_cost_reference, mean_cost, select_pairwise};
-use nas_strategies::mckp::tolerance;
+use nas_strategies::mckp::meets_limit;
 use nas_strategies::{BlockTable, LayerNas, MckpProblem, mckp, milp};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -316,31 +316,12 @@ impl fmt::Display for SelectionReport {
     }
 }
 
-/// A column of numbers indexed like the space's genotypes, as an evaluator.
-struct Lookup<'a> {
-    values: &'a [f64],
-    index: &'a dyn Fn(&Genotype) -> Option<usize>,
-}
-
-impl Evaluator for Lookup<'_> {
-    fn evaluate(&self, g: &Genotype) -> nas_core::Result<Evaluation> {
-        let i =
-            (self.index)(g).ok_or_else(|| nas_core::Error::invalid("genotype", format!("{g} is not in the table")))?;
-        Ok(Evaluation { fitness: self.values[i], cost_seconds: 0.0 })
-    }
-}
-
 /// A limit given on the command line: finite and not negative.
 pub fn check_limit(name: &str, v: Option<f64>) -> anyhow::Result<Option<f64>> {
     match v {
         Some(x) if !x.is_finite() || x < 0.0 => bail!("invalid --{name} {x}: a limit must be a finite number >= 0"),
         other => Ok(other),
     }
-}
-
-/// Whether `value` meets `limit` (the solvers' feasibility tolerance).
-fn meets(value: f64, limit: f64) -> bool {
-    value <= limit + tolerance(limit)
 }
 
 /// MathNAS's base network for the FLOPs scaling on NB201: the largest, nor_conv_3x3 on every edge.
@@ -404,7 +385,7 @@ impl<'a> Rows<'a> {
 fn check_feasible(limited: &[Limited], rows: usize) -> anyhow::Result<()> {
     for l in limited {
         let cheapest = l.values.iter().copied().fold(f64::INFINITY, f64::min);
-        if !meets(cheapest, l.limit) {
+        if !meets_limit(cheapest, l.limit) {
             let unit = if l.unit.is_empty() { String::new() } else { format!(" {}", l.unit) };
             bail!(
                 "infeasible: the cheapest network costs {cheapest:.6}{unit} in {}, above the limit {}",
@@ -413,7 +394,7 @@ fn check_feasible(limited: &[Limited], rows: usize) -> anyhow::Result<()> {
             );
         }
     }
-    if !(0..rows).any(|i| limited.iter().all(|l| meets(l.values[i], l.limit))) {
+    if !(0..rows).any(|i| limited.iter().all(|l| meets_limit(l.values[i], l.limit))) {
         let names: Vec<&str> = limited.iter().map(|l| l.name.as_str()).collect();
         bail!("infeasible: no architecture meets the limits on {} together", names.join(" and "));
     }
@@ -514,7 +495,7 @@ pub fn mathnas(config: &MathNasConfig, data: &DataDir) -> anyhow::Result<Selecti
     let index: HashMap<&Genotype, usize> = genotypes.iter().enumerate().map(|(i, g)| (g, i)).collect();
     let find = |g: &Genotype| index.get(g).copied();
     let decisions = space.decisions();
-    let reward_eval = Lookup { values: &reward, index: &find };
+    let reward_eval = TableEvaluator::from_genotypes("reward", &genotypes, reward.clone())?;
 
     let mut predicted = BTreeMap::new();
     let mut extra: BTreeMap<String, Metric> = BTreeMap::new();
@@ -534,7 +515,8 @@ pub fn mathnas(config: &MathNasConfig, data: &DataDir) -> anyhow::Result<Selecti
             let cost = match &l.exact {
                 Some(c) => c.clone(),
                 None => {
-                    let t = table_of(&l.name, &Lookup { values: &l.values, index: &find })?;
+                    let column = TableEvaluator::from_genotypes(&l.name, &genotypes, l.values.clone())?;
+                    let t = table_of(&l.name, &column)?;
                     measurements += t.evaluations;
                     t.as_cost(&l.unit)?
                 }
@@ -648,10 +630,10 @@ pub fn mathnas(config: &MathNasConfig, data: &DataDir) -> anyhow::Result<Selecti
         for l in &limited {
             truth.insert(l.name.clone(), l.values[r].into());
         }
-        truth.insert("meets_limits".into(), Metric::Flag(limited.iter().all(|l| meets(l.values[r], l.limit))));
+        truth.insert("meets_limits".into(), Metric::Flag(limited.iter().all(|l| meets_limit(l.values[r], l.limit))));
         // The exhaustive optimum under the true limits, by the reported accuracy.
         let (score_name, score): (&str, &[f64]) = true_extra.first().map_or(("reward", &reward[..]), |(n, c)| (n, c));
-        let feasible = (0..genotypes.len()).filter(|&i| limited.iter().all(|l| meets(l.values[i], l.limit)));
+        let feasible = (0..genotypes.len()).filter(|&i| limited.iter().all(|l| meets_limit(l.values[i], l.limit)));
         if let Some(b) = feasible.max_by(|&a, &b| score[a].total_cmp(&score[b])) {
             let mut m = BTreeMap::new();
             m.insert("arch".into(), Metric::Text(space.format(&genotypes[b])));
@@ -719,11 +701,11 @@ pub fn layernas(config: &LayerNasConfig, data: &DataDir) -> anyhow::Result<Selec
     let find = |g: &Genotype| index.get(g).copied();
     // Defaults: the cheapest row's options (the cheapest network when costs are additive).
     let cheapest = (0..cost.len()).min_by(|&a, &b| cost[a].total_cmp(&cost[b])).context("an empty table")?;
-    if !meets(cost[cheapest], target) {
+    if !meets_limit(cost[cheapest], target) {
         bail!("infeasible: the cheapest network costs {:.6}{unit}, above the limit {target}", cost[cheapest]);
     }
     let nas = LayerNas::new(config.buckets, config.keep, genotypes[cheapest].0.clone())?;
-    let reward_eval = Lookup { values: &reward, index: &find };
+    let reward_eval = TableEvaluator::from_genotypes("reward", &genotypes, reward.clone())?;
     let cost_fn = |g: &Genotype| -> nas_core::Result<f64> {
         find(g).map(|i| cost[i]).ok_or_else(|| nas_core::Error::invalid("genotype", format!("{g} is not in the table")))
     };
@@ -735,7 +717,7 @@ pub fn layernas(config: &LayerNasConfig, data: &DataDir) -> anyhow::Result<Selec
     for (n, c) in &extra_cols {
         truth.insert(n.clone(), c[row].into());
     }
-    let b = (0..genotypes.len()).filter(|&i| meets(cost[i], target)).max_by(|&a, &b| reward[a].total_cmp(&reward[b]));
+    let b = (0..genotypes.len()).filter(|&i| meets_limit(cost[i], target)).max_by(|&a, &b| reward[a].total_cmp(&reward[b]));
     let best_true = b.map(|b| {
         let mut m = BTreeMap::new();
         m.insert("arch".into(), Metric::Text(space.format(&genotypes[b])));
