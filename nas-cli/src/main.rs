@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod arch;
 mod bench;
+mod data;
 mod hw;
 mod mathnas;
 mod mathnas_fbnet;
@@ -56,6 +57,9 @@ enum Command {
     Mathnas(mathnas::MathNasArgs),
     /// LayerNAS: layer-by-layer search under a cost target.
     Layernas(mathnas::LayerNasArgs),
+    /// Import the benchmarks' official files; check what the data directory holds.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Hw(c) => hw::run(c, &data),
         Command::Mathnas(a) => mathnas::run_mathnas(a, &data),
         Command::Layernas(a) => mathnas::run_layernas(a, &data),
+        Command::Data(c) => data::run(c, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,10 +2,15 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod data_check;
 pub mod fbnet;
 pub mod hw_nas_bench;
+pub mod image_files;
+pub mod import;
 pub mod nats;
 pub mod nb201;
+pub mod nb201_pth;
+pub mod ndarray;
 pub mod nb201_table;
 pub mod table_space;
 
