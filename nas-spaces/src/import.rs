@@ -420,3 +420,172 @@ fn import_hw(path: &Path, out: &Path) -> Result<(usize, usize)> {
     })?;
     Ok((n * HW_DATASETS.len(), n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nas-import-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    type Table = (Vec<String>, HashMap<String, Vec<String>>);
+
+    /// A CSV as its header and rows keyed by the first `key_cols` fields joined.
+    fn read_csv(path: &Path, key_cols: usize) -> Table {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+        let rows = r
+            .records()
+            .map(|rec| {
+                let rec: Vec<String> = rec.unwrap().iter().map(str::to_owned).collect();
+                (rec[..key_cols].join(","), rec)
+            })
+            .collect();
+        (header, rows)
+    }
+
+    /// Every column both tables have agrees on row `key`: text exactly, numbers to the shared
+    /// table's stored precision (6 decimals) or `rel` relative.
+    fn agree(got: &Table, want: &Table, key: &str, rel: f64) -> usize {
+        let (g, w) = (&got.1[key], &want.1[key]);
+        let mut n = 0;
+        for (j, name) in want.0.iter().enumerate() {
+            let Some(i) = got.0.iter().position(|h| h == name) else { continue };
+            let (a, b) = (&g[i], &w[j]);
+            match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => {
+                    let tol = (5e-7_f64).max(rel * y.abs());
+                    assert!((x - y).abs() <= tol, "row {key} column {name}: imported {a}, shared {b}");
+                }
+                _ => assert_eq!(a, b, "row {key} column {name}"),
+            }
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn import_real_nats_topology_samples_agree_with_the_shared_csv_on_every_common_column() {
+        let Some(data) = crate::data::for_tests("nats/NATS-tss-v1_0-3ffb9-simple/meta.pickle.pbz2") else { return };
+        let Some(_) = crate::data::for_tests(crate::nb201_table::FILE) else { return };
+        let out = scratch("nats-tss");
+        let from = data.path.join("nats/NATS-tss-v1_0-3ffb9-simple");
+        assert_eq!(detect(&from).unwrap(), ImportKind::NatsTss);
+        let report = import(&ImportConfig { from, out: out.clone(), kind: None }).unwrap();
+        assert_eq!((report.kind, report.rows, report.with_results), (ImportKind::NatsTss, 15_625, 3));
+        let got = read_csv(&report.out, 1);
+        let want = read_csv(&data.path.join(crate::nb201_table::FILE), 1);
+        for key in ["0", "11", "284"] {
+            assert_eq!(agree(&got, &want, key, 0.0), want.0.len(), "every shared column is imported");
+        }
+        // Rows without a file: the architecture and its class, no results.
+        assert_eq!(got.1["5"][..4], want.1["5"][..4]);
+        assert!(got.1["5"][4..].iter().all(String::is_empty));
+        let table = crate::Nb201Table::from_csv(&report.out).unwrap();
+        assert_eq!(table.len(), 15_625);
+        assert!(table.value(11, "flops_c10_M").unwrap().is_some_and(|f| f > 100.0));
+        assert!(table.value(11, "latency_c10_s").unwrap().is_some_and(|l| l > 0.0 && l < 1.0));
+        assert!(!out.join("nb201/nb201_master.csv.partial").exists());
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn import_real_nats_size_space_samples() {
+        let Some(data) = crate::data::for_tests("nats/NATS-sss-v1_0-50262-simple/meta.pickle.pbz2") else { return };
+        let out = scratch("nats-sss");
+        let from = data.path.join("nats/NATS-sss-v1_0-50262-simple");
+        let report = import(&ImportConfig { from, out: out.clone(), kind: None }).unwrap();
+        assert_eq!((report.kind, report.rows, report.with_results), (ImportKind::NatsSss, 32_768, 3));
+        let got = read_csv(&report.out, 1);
+        assert_eq!(got.1["0"][1], "8:8:8:8:8");
+        let col = |name: &str| got.0.iter().position(|h| h == name).unwrap();
+        let acc: f64 = got.1["11"][col("c100_test_acc")].parse().unwrap();
+        assert!((0.0..=100.0).contains(&acc));
+        assert!(!got.1["11"][col("e01_c10_test_acc")].is_empty() && !got.1["11"][col("flops_c10_M")].is_empty());
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn import_pth_legacy_and_zip_give_the_same_table_as_the_shared_csv() {
+        let Some(data) = crate::data::for_tests(crate::nb201_table::FILE) else { return };
+        let want = read_csv(&data.path.join(crate::nb201_table::FILE), 1);
+        let mut tables = Vec::new();
+        for name in ["nb201-2-legacy.pth", "nb201-2-zip.pth"] {
+            let out = scratch(name);
+            assert_eq!(detect(&fixture(name)).unwrap(), ImportKind::Nb201Pth);
+            let report = import(&ImportConfig { from: fixture(name), out: out.clone(), kind: None }).unwrap();
+            assert_eq!((report.rows, report.with_results), (2, 2));
+            let got = read_csv(&report.out, 1);
+            for key in ["0", "1"] {
+                assert_eq!(agree(&got, &want, key, 0.0), want.0.len());
+            }
+            tables.push(std::fs::read(&report.out).unwrap());
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        assert_eq!(tables[0], tables[1], "legacy and zip files give the same table");
+    }
+
+    #[test]
+    fn truncated_or_corrupt_files_are_one_line_errors_and_leave_the_old_table() {
+        let out = scratch("truncated");
+        let table = out.join(crate::nb201_table::FILE);
+        let good = import(&ImportConfig { from: fixture("nb201-2-legacy.pth"), out: out.clone(), kind: None }).unwrap();
+        let before = std::fs::read(&good.out).unwrap();
+        let fail = |name: &str, bytes: &[u8], kind: Option<ImportKind>| {
+            let f = out.join(name);
+            std::fs::write(&f, bytes).unwrap();
+            let e = import(&ImportConfig { from: f, out: out.clone(), kind }).unwrap_err().to_string();
+            assert!(!e.contains('\n') && e.contains(name), "{e}");
+            assert_eq!(std::fs::read(&table).unwrap(), before, "the old table is untouched");
+            assert!(!out.join("nb201/nb201_master.csv.partial").exists());
+            e
+        };
+        let legacy = std::fs::read(fixture("nb201-2-legacy.pth")).unwrap();
+        let e = fail("cut.pth", &legacy[..legacy.len() * 2 / 3], None);
+        assert!(e.contains("truncated pickle") && e.contains("at byte"), "{e}");
+        let mut bad = legacy.clone();
+        let mid = bad.len() / 2;
+        bad[mid..mid + 8].copy_from_slice(b"\xff\xff\xff\xff\xff\xff\xff\xff");
+        let e = fail("corrupt.pth", &bad, None);
+        assert!(e.contains("at byte"), "{e}");
+        let zip = std::fs::read(fixture("nb201-2-zip.pth")).unwrap();
+        let e = fail("cut-zip.pth", &zip[..zip.len() / 2], Some(ImportKind::Nb201Pth));
+        assert!(e.contains("truncated") && e.contains(&format!("{} bytes", zip.len() / 2)), "{e}");
+        let hw = std::fs::read(fixture("hw-nas-bench-5.pickle")).unwrap();
+        let e = fail("cut.pickle", &hw[..hw.len() - 100], Some(ImportKind::HwNasBench));
+        assert!(e.contains("truncated pickle") && e.contains("at byte"), "{e}");
+        let e = fail("junk.bin", b"hello", None);
+        assert!(e.contains("not a NATS-Bench directory, torch.save file or pickle"), "{e}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn import_hw_nas_bench_pickle_matches_the_shared_csv() {
+        let Some(data) = crate::data::for_tests(crate::hw_nas_bench::FILE) else { return };
+        let out = scratch("hw");
+        let from = fixture("hw-nas-bench-5.pickle");
+        assert_eq!(detect(&from).unwrap(), ImportKind::HwNasBench);
+        let report = import(&ImportConfig { from, out: out.clone(), kind: None }).unwrap();
+        assert_eq!((report.rows, report.with_results), (15, 5));
+        let got = read_csv(&report.out, 2);
+        let want = read_csv(&data.path.join(crate::hw_nas_bench::FILE), 2);
+        assert_eq!(got.0, want.0);
+        for ds in HW_DATASETS {
+            for i in 0..5 {
+                // edgegpu_latency is stored as float32 in the fixture: 1e-7 relative.
+                assert_eq!(agree(&got, &want, &format!("{i},{ds}"), 1e-7), 12);
+            }
+        }
+        let hw = crate::HwNasBench::from_csv(&report.out).unwrap();
+        assert_eq!(hw.metrics().len(), 10);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -204,7 +204,23 @@ struct Machine<'s, R> {
     marks: Vec<usize>,
     memo: HashMap<u64, usize>,
     stream: Option<Stream<'s>>,
+    /// Number of memo keys ever defined.
+    memo_len: u64,
+    /// Streamed items emitted so far.
+    items: u64,
+    /// Per node: the item being read when it was made, the item of its last `BINGET`
+    /// ([`NEVER`] if none), and whether it is never freed.
+    born: Vec<u64>,
+    got_in: Vec<u64>,
+    pinned: Vec<bool>,
+    /// Memoized nodes of the current and of the previous item, freed unless a later item
+    /// references them.
+    candidates: Vec<usize>,
+    candidates_prev: Vec<usize>,
 }
+
+/// `got_in` of a node never fetched from the memo.
+const NEVER: u64 = u64::MAX;
 
 fn decode(data: &[u8]) -> Parsed<PyValue> {
     Machine::new(data, 0, None).run()
@@ -224,12 +240,6 @@ pub fn stream_pickle<R: BufRead>(
     Machine::new(input, start, stream).run()
 }
 
-/// Whether Python would intern a string (an identifier-like constant or attribute name): such
-/// strings can be shared by reference across the items of a streamed dict, so they stay memoized.
-fn interned(s: &str) -> bool {
-    s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 impl<'s, R: BufRead> Machine<'s, R> {
     fn new(input: R, start: u64, stream: Option<Stream<'s>>) -> Self {
         Machine {
@@ -243,6 +253,13 @@ impl<'s, R: BufRead> Machine<'s, R> {
             marks: Vec::new(),
             memo: HashMap::new(),
             stream,
+            memo_len: 0,
+            items: 0,
+            born: Vec::new(),
+            got_in: Vec::new(),
+            pinned: Vec::new(),
+            candidates: Vec::new(),
+            candidates_prev: Vec::new(),
         }
     }
 
@@ -332,15 +349,21 @@ impl<'s, R: BufRead> Machine<'s, R> {
     }
 
     fn push_node(&mut self, node: Node) {
+        // Until the streamed dict begins, nothing is ever freed.
+        let pinned = self.stream.as_ref().is_none_or(|s| s.dict.is_none());
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot] = node;
-                self.memo_of[slot] = None;
+                (self.memo_of[slot], self.born[slot], self.got_in[slot], self.pinned[slot]) =
+                    (None, self.items, NEVER, pinned);
                 slot
             }
             None => {
                 self.nodes.push(node);
                 self.memo_of.push(None);
+                self.born.push(self.items);
+                self.got_in.push(NEVER);
+                self.pinned.push(pinned);
                 self.nodes.len() - 1
             }
         };
@@ -461,19 +484,24 @@ impl<'s, R: BufRead> Machine<'s, R> {
                     }
                 }
                 0x94 | b'q' | b'r' => {
+                    // MEMOIZE's key is Python's `len(memo)`, counted here (entries freed while
+                    // streaming must not shrink it).
                     let key = match op {
-                        0x94 => self.memo.len() as u64,
+                        0x94 => self.memo_len,
                         b'q' => self.byte()?.into(),
                         _ => u32::from_le_bytes(self.array()?).into(),
                     };
                     let top = self.top()?;
-                    self.memo.insert(key, top);
+                    if self.memo.insert(key, top).is_none() {
+                        self.memo_len += 1;
+                    }
                     self.memo_of[top] = Some(key);
                 }
                 b'h' | b'j' => {
                     let key = if op == b'h' { self.byte()?.into() } else { u32::from_le_bytes(self.array()?).into() };
-                    let i = self.memo.get(&key).ok_or_else(|| self.bad(format!("memo index {key} is not defined")))?;
-                    self.stack.push(*i);
+                    let i = *self.memo.get(&key).ok_or_else(|| self.bad(format!("memo index {key} is not defined")))?;
+                    self.got_in[i] = self.items;
+                    self.stack.push(i);
                 }
                 0x93 => {
                     let (name, module) = (self.pop()?, self.pop()?);
@@ -489,8 +517,8 @@ impl<'s, R: BufRead> Machine<'s, R> {
                     let scalar = matches!(node, Node::Leaf(_));
                     let dict = matches!(node, Node::Dict(_));
                     self.push_node(node);
-                    if scalar && self.stream.is_some() {
-                        self.free_tree(args); // the (dtype, bytes) of a numpy scalar, now a number
+                    if scalar && self.stream.as_ref().is_some_and(|s| s.dict.is_some()) {
+                        self.free_tree(args, false); // e.g. the (dtype, bytes) of a numpy scalar, now a number
                     }
                     if dict {
                         self.maybe_start_stream();
@@ -569,28 +597,46 @@ impl<'s, R: BufRead> Machine<'s, R> {
     fn emit(&mut self, key: usize, value: usize) -> Parsed<()> {
         let mut budget = MAX_VALUES;
         let (k, v) = (self.value(key, 0, &mut budget)?, self.value(value, 0, &mut budget)?);
-        self.free_tree(key);
-        self.free_tree(value);
+        // Memoized nodes of the item before that no later item referenced: free them now.
+        for c in std::mem::take(&mut self.candidates_prev) {
+            if !self.pinned[c] && !matches!(self.nodes[c], Node::Free) {
+                if self.shared_across_items(c) {
+                    self.pinned[c] = true;
+                } else {
+                    self.free_tree(c, true);
+                }
+            }
+        }
+        self.free_tree(key, false);
+        self.free_tree(value, false);
+        self.candidates_prev = std::mem::take(&mut self.candidates);
+        self.items += 1;
         let at = self.op_at;
         let Some(stream) = &mut self.stream else { return Ok(()) };
         (stream.sink)(k, v).map_err(|m| format!("{m} (item ending at byte {at})"))
     }
 
-    /// Frees node `root` and everything under it, except what later items may still reference:
-    /// memoized globals, interned strings and numpy dtypes.
-    fn free_tree(&mut self, root: usize) {
+    /// Whether a later item than the one that made node `i` referenced it (`BINGET`).
+    fn shared_across_items(&self, i: usize) -> bool {
+        self.got_in[i] != NEVER && self.got_in[i] > self.born[i]
+    }
+
+    /// Frees node `root` and everything under it. Memoized nodes may still be referenced by
+    /// later items: one that an item after its own already referenced is kept for good; the
+    /// others wait one item ([`Machine::emit`]) and are freed if no item referenced them.
+    /// Nodes made before the streamed dict began are never freed.
+    fn free_tree(&mut self, root: usize, force_root: bool) {
         let mut todo = vec![root];
         while let Some(i) = todo.pop() {
-            let memoized = self.memo_of[i];
-            let keep = memoized.is_some()
-                && match &self.nodes[i] {
-                    Node::Leaf(PyValue::Global { .. }) => true,
-                    Node::Leaf(PyValue::Str(s)) => interned(s),
-                    Node::Object { module, name, .. } => module == "numpy" && name == "dtype",
-                    Node::Free => true,
-                    _ => false,
-                };
-            if keep || matches!(self.nodes[i], Node::Free) {
+            if self.pinned[i] || matches!(self.nodes[i], Node::Free) {
+                continue;
+            }
+            if self.memo_of[i].is_some() && !(force_root && i == root) {
+                if self.shared_across_items(i) {
+                    self.pinned[i] = true;
+                } else {
+                    self.candidates.push(i);
+                }
                 continue;
             }
             match std::mem::replace(&mut self.nodes[i], Node::Free) {
@@ -599,7 +645,7 @@ impl<'s, R: BufRead> Machine<'s, R> {
                 Node::Object { args, state, .. } => todo.extend(args.into_iter().chain(state)),
                 Node::Leaf(_) | Node::Free => {}
             }
-            if let Some(key) = memoized {
+            if let Some(key) = self.memo_of[i] {
                 if self.memo.get(&key) == Some(&i) {
                     self.memo.remove(&key);
                 }
@@ -1031,8 +1077,23 @@ fn parse_run(result: &PyValue, dataset: &str, seed: i64, at: &str) -> Parsed<Nat
     };
     let train_acc = per_epoch("train_acc1es", last)?.ok_or_else(|| format!("{at}: no 'train_acc1es'"))?;
     let train_loss = per_epoch("train_losses", last)?;
-    let times = (0..epochs).map(|e| per_epoch("train_times", e)).collect::<Parsed<Option<Vec<f64>>>>()?;
-    let train_time_total = times.map(|t| t.iter().sum::<f64>());
+    // One pass over `train_times` (a lookup per epoch would be quadratic in the epochs).
+    let train_time_total = match result.get("train_times").filter(|t| !t.is_none()) {
+        None => None,
+        Some(table) => {
+            let mut times = vec![None; epochs];
+            for (k, v) in expect(table, "train_times", at, PyValue::as_dict)? {
+                if let Some(e) = k.as_i64().and_then(|e| usize::try_from(e).ok()).filter(|&e| e < epochs) {
+                    times[e] = Some(expect(v, "train_times", at, PyValue::as_f64)?);
+                }
+            }
+            let mut total = 0.0;
+            for (e, t) in times.into_iter().enumerate() {
+                total += t.ok_or_else(|| format!("{at}: no 'train_times' for epoch {e}"))?;
+            }
+            Some(total)
+        }
+    };
     let names = expect(field(result, "eval_names", at)?, "eval_names", at, PyValue::as_list)?;
     let eval_acc1es = field(result, "eval_acc1es", at)?;
     let mut evals = Vec::new();
