@@ -668,6 +668,14 @@ impl<'s, R: BufRead> Machine<'s, R> {
                 Node::Dict(Vec::new())
             }
             ("builtins" | "__builtin__", "bytes") if args.is_empty() => Node::Leaf(PyValue::Bytes(Vec::new())),
+            // Protocol 2 pickles a set as `set([items])`.
+            ("builtins" | "__builtin__", "set" | "frozenset") if args.len() <= 1 => match args.first() {
+                None => Node::Set(Vec::new()),
+                Some(&list) => match &self.nodes[list] {
+                    Node::List(items) | Node::Tuple(items) => Node::Set(items.clone()),
+                    _ => return Err(self.bad(format!("{module}.{name} of something that is not a list"))),
+                },
+            },
             ("_codecs", "encode") => Node::Leaf(self.latin1(args)?),
             ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => Node::Leaf(self.numpy_scalar(args)?),
             _ => Node::Object { module: module.clone(), name: name.clone(), args: args.clone(), state: None },

@@ -263,3 +263,56 @@ fn zip_entry(file: &mut File, path: &Path, suffix: &str) -> Result<(u64, u64)> {
     }
     Err(data_error(path, format!("no {suffix} entry in the zip (not a torch.save file)")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nats::parse_pickle;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    /// Streaming hands out exactly the items that decoding the whole pickle finds, and leaves
+    /// the rest of the object as it is (with `arch2infos` emptied).
+    #[test]
+    fn streamed_items_equal_the_whole_decode() {
+        let path = fixture("nb201-2-zip.pth");
+        let mut file = File::open(&path).unwrap();
+        let (offset, size) = zip_entry(&mut file, &path, "data.pkl").unwrap();
+        let bytes = std::fs::read(&path).unwrap()[offset as usize..(offset + size) as usize].to_vec();
+        let whole = parse_pickle(&bytes).unwrap();
+        let mut items = Vec::new();
+        let mut sink = |k: PyValue, v: PyValue| -> std::result::Result<(), String> {
+            items.push((k, v));
+            Ok(())
+        };
+        let rest = stream_pickle(bytes.as_slice(), 0, Some(("arch2infos", &mut sink))).unwrap();
+        assert_eq!(PyValue::Dict(items), *whole.get("arch2infos").unwrap());
+        assert_eq!(rest.get("arch2infos"), Some(&PyValue::Dict(vec![])));
+        assert_eq!(rest.get("meta_archs"), whole.get("meta_archs"));
+        assert_eq!(rest.get("evaluated_indexes"), whole.get("evaluated_indexes"));
+    }
+
+    #[test]
+    fn both_formats_read_the_same_records() {
+        let read = |name: &str| {
+            let mut recs = Vec::new();
+            let summary = read_pth(&fixture(name), |r| {
+                recs.push(r);
+                Ok(())
+            })
+            .unwrap();
+            (summary, recs)
+        };
+        let (legacy, a) = read("nb201-2-legacy.pth");
+        let (zip, b) = read("nb201-2-zip.pth");
+        assert_eq!((legacy.format, zip.format), (PthFormat::Legacy, PthFormat::Zip));
+        assert_eq!((legacy.records, legacy.archs.len(), legacy.evaluated_indexes.clone()), (2, 2, vec![0, 1]));
+        assert_eq!(legacy.archs, zip.archs);
+        assert_eq!(a.iter().map(|r| (&r.arch_str, &r.schedules)).collect::<Vec<_>>(), b.iter().map(|r| (&r.arch_str, &r.schedules)).collect::<Vec<_>>());
+        let c10v = a[1].dataset("200", "cifar10-valid").unwrap();
+        assert_eq!((c10v.runs.len(), c10v.runs[0].epochs), (3, 200));
+        assert_eq!(a[1].dataset("12", "cifar10-valid").unwrap().runs[0].epochs, 12);
+    }
+}
