@@ -106,7 +106,12 @@ fn run_check(args: &CheckArgs, data: &DataDir) -> anyhow::Result<()> {
     if args.json {
         return crate::print_json(&report);
     }
-    println!("data directory {} ({}){}", report.data_dir.display(), report.source, if report.exists { "" } else { ": missing" });
+    println!(
+        "data directory {} ({}){}",
+        report.data_dir.display(),
+        report.source,
+        if report.exists { "" } else { ": missing" }
+    );
     for e in &report.entries {
         let count = e.count.map_or("-".to_string(), |c| c.to_string());
         let state = match (&e.problem, e.present) {
@@ -130,7 +135,8 @@ pub fn open_images(path: &Path) -> anyhow::Result<ImageSet> {
     let found = image_files::detect(path)?;
     if found.layout.is_binary() {
         let dataset = ImageDataset::from_name(found.layout.dataset())?;
-        let mut sets = found.files.iter().map(|f| images::read_binary(f, Some(dataset))).collect::<Result<Vec<_>, _>>()?;
+        let mut sets =
+            found.files.iter().map(|f| images::read_binary(f, Some(dataset))).collect::<Result<Vec<_>, _>>()?;
         if sets.len() == 1 {
             return Ok(sets.remove(0));
         }

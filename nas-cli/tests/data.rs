@@ -43,7 +43,8 @@ fn same_top(imported: &Path, shared: &Path, rows: &[u64], query: &[&str]) {
     };
     let (text, got) = top(imported, &k);
     let (_, all) = top(shared, "15625");
-    let want: Vec<&Value> = all.as_array().unwrap().iter().filter(|r| rows.contains(&r["idx"].as_u64().unwrap())).collect();
+    let want: Vec<&Value> =
+        all.as_array().unwrap().iter().filter(|r| rows.contains(&r["idx"].as_u64().unwrap())).collect();
     let got = got.as_array().unwrap();
     assert_eq!(got.len(), want.len(), "{query:?}");
     let mut lines = text.lines().skip(1);
@@ -51,14 +52,16 @@ fn same_top(imported: &Path, shared: &Path, rows: &[u64], query: &[&str]) {
         assert_eq!((&g["idx"], &g["arch"]), (&w["idx"], &w["arch"]), "{query:?}");
         let (a, b) = (g["value"].as_f64().unwrap(), w["value"].as_f64().unwrap());
         assert!((a - b).abs() < 1e-6, "{query:?} idx {}: {a} vs {b}", g["idx"]);
-        let line = format!("{:>4}  {:>5}  {b:>7.2}  {}", rank + 1, w["idx"].as_u64().unwrap(), w["arch"].as_str().unwrap());
+        let line =
+            format!("{:>4}  {:>5}  {b:>7.2}  {}", rank + 1, w["idx"].as_u64().unwrap(), w["arch"].as_str().unwrap());
         assert_eq!(lines.next(), Some(line.as_str()), "{query:?}");
     }
 }
 
 #[test]
 fn imported_nats_samples_rank_as_the_shared_table() {
-    let (Some(data), Some(_)) = (nas_spaces::data::for_tests(TSS), nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE))
+    let (Some(data), Some(_)) =
+        (nas_spaces::data::for_tests(TSS), nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE))
     else {
         return;
     };
@@ -149,11 +152,26 @@ fn imported_hw_nas_bench_pickle_fits_as_the_shared_csv() {
     assert_eq!(std::fs::read_to_string(&imported).unwrap(), std::fs::read_to_string(&shared).unwrap());
     let fit = |table: &Path, model: &Path| {
         let o = nas(&[
-            "hw", "fit", "--space", "nb201", "--device", "pixel3_latency", "--data", table.to_str().unwrap(),
-            "--train-rows", "1000", "--seed", "0", "--out", model.to_str().unwrap(),
+            "hw",
+            "fit",
+            "--space",
+            "nb201",
+            "--device",
+            "pixel3_latency",
+            "--data",
+            table.to_str().unwrap(),
+            "--train-rows",
+            "1000",
+            "--seed",
+            "0",
+            "--out",
+            model.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        (stdout(&o).replace(table.to_str().unwrap(), "DATA").replace(model.to_str().unwrap(), "MODEL"), std::fs::read_to_string(model).unwrap())
+        (
+            stdout(&o).replace(table.to_str().unwrap(), "DATA").replace(model.to_str().unwrap(), "MODEL"),
+            std::fs::read_to_string(model).unwrap(),
+        )
     };
     let (a, ma) = fit(&imported, &out.join("a.json"));
     let (b, mb) = fit(&shared, &out.join("b.json"));

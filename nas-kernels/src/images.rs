@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use nas_core::{Error, Result};
-use serde::Serialize;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 
 /// Per-channel mean and standard deviation of CIFAR-10 (RGB, pixel values in 0..1).
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
@@ -169,7 +169,10 @@ impl ImageSet {
             ));
         }
         if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l >= dataset.classes()) {
-            return Err(Error::invalid("images", format!("{source}: image {i} has label {l}, {dataset} has {} classes", dataset.classes())));
+            return Err(Error::invalid(
+                "images",
+                format!("{source}: image {i} has label {l}, {dataset} has {} classes", dataset.classes()),
+            ));
         }
         Ok(ImageSet { dataset, layout: layout.to_owned(), height: side, width: side, pixels, labels, source })
     }
@@ -233,7 +236,10 @@ pub fn read_binary(path: &Path, dataset: Option<ImageDataset>) -> Result<ImageSe
     let len = bytes.len();
     let dataset = match dataset {
         Some(d) => d,
-        None if len > 0 && len % CIFAR100_RECORD == 0 && (len % CIFAR10_RECORD != 0 || path.to_string_lossy().contains("100")) => {
+        None if len > 0
+            && len % CIFAR100_RECORD == 0
+            && (len % CIFAR10_RECORD != 0 || path.to_string_lossy().contains("100")) =>
+        {
             ImageDataset::Cifar100
         }
         None => ImageDataset::Cifar10,
@@ -249,7 +255,10 @@ pub fn read_binary(path: &Path, dataset: Option<ImageDataset>) -> Result<ImageSe
         return Err(Error::Data {
             path: path.into(),
             line: None,
-            message: format!("{len} bytes is not a whole number of {record}-byte {name} records ({} left over)", len % record),
+            message: format!(
+                "{len} bytes is not a whole number of {record}-byte {name} records ({} left over)",
+                len % record
+            ),
         });
     }
     let count = len / record;

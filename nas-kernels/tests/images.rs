@@ -1,6 +1,7 @@
 //! Every image layout reads the same images: the committed python / ImageNet16 fixtures
 //! (`nas-spaces/tests/fixtures`, built by `scripts/make_image_fixtures.py` from the shared
 //! binary files) against the shared CIFAR binary files, byte for byte.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
@@ -36,9 +37,7 @@ fn cifar10_python_batches_match_the_binary_files() {
     let train = images::read_binary(&train, None).unwrap();
     assert_eq!((train.dataset, train.len()), (ImageDataset::Cifar10, 5443));
     let index = std::fs::read_to_string(train.source.replace(".bin", ".idx.csv")).unwrap();
-    let first_of = |batch: u32| {
-        index.lines().skip(1).position(|l| l.starts_with(&format!("{batch},0,"))).unwrap()
-    };
+    let first_of = |batch: u32| index.lines().skip(1).position(|l| l.starts_with(&format!("{batch},0,"))).unwrap();
 
     let dir = fixtures().join("cifar-10-batches-py");
     let found = image_files::detect(&dir).unwrap();
@@ -88,7 +87,9 @@ fn imagenet16_batches_keep_120_classes_and_match_subsampled_cifar_pixels() {
     let test = images::read_binary(&test, None).unwrap();
     let small = |i: usize| -> Vec<u8> {
         let img = test.image(i);
-        (0..3).flat_map(|c| (0..16).flat_map(move |y| (0..16).map(move |x| img[c * 1024 + 2 * y * 32 + 2 * x]))).collect()
+        (0..3)
+            .flat_map(|c| (0..16).flat_map(move |y| (0..16).map(move |x| img[c * 1024 + 2 * y * 32 + 2 * x])))
+            .collect()
     };
     let dir = fixtures().join("imagenet16");
     let found = image_files::detect(&dir).unwrap();

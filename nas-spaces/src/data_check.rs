@@ -82,11 +82,7 @@ pub fn check(dir: &DataDir) -> Result<Report> {
         let p = root.join(rel);
         let present = p.is_file();
         let (bytes, fnv, mut problem) = if present { file_facts(&p) } else { (None, None, None) };
-        let count = if present {
-            csv_rows(&p).map_err(|e| problem = Some(e)).ok()
-        } else {
-            None
-        };
+        let count = if present { csv_rows(&p).map_err(|e| problem = Some(e)).ok() } else { None };
         entries.push(Entry {
             path: rel.to_owned(),
             kind,
@@ -103,7 +99,7 @@ pub fn check(dir: &DataDir) -> Result<Report> {
     for p in sorted_children(&images) {
         let rel = format!("images/{}", p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let name = rel.to_ascii_lowercase();
-        if p.is_file() && !(name.ends_with(".bin") || !name.contains('.')) {
+        if p.is_file() && !name.ends_with(".bin") && name.contains('.') {
             continue; // index files, csv.gz digits
         }
         let found = image_files::detect(&p);

@@ -190,8 +190,13 @@ pub fn read_pickled(found: &Found) -> Result<RawImages> {
     if found.layout.is_binary() {
         return Err(Error::invalid("layout", format!("{} is read by nas_kernels::images::read_binary", found.layout)));
     }
-    let mut out =
-        RawImages { layout: found.layout, pixels: Vec::new(), labels: Vec::new(), dropped: 0, files: found.files.clone() };
+    let mut out = RawImages {
+        layout: found.layout,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        dropped: 0,
+        files: found.files.clone(),
+    };
     for (i, path) in found.files.iter().enumerate() {
         let root = read_pickled_file(path)?;
         let layout = batch_layout(&root).map_err(|m| data_error(path, m))?;
@@ -218,7 +223,11 @@ fn batch_layout(root: &PyValue) -> std::result::Result<ImageLayout, String> {
         (false, 3072) => ImageLayout::Cifar10Python,
         (false, 768) => ImageLayout::ImageNet16,
         (fine, _) => {
-            let what = if fine { "CIFAR-100 python batches hold 3072 (3x32x32)" } else { "CIFAR-10 python batches hold 3072 (3x32x32), ImageNet16 768 (3x16x16)" };
+            let what = if fine {
+                "CIFAR-100 python batches hold 3072 (3x32x32)"
+            } else {
+                "CIFAR-10 python batches hold 3072 (3x32x32), ImageNet16 768 (3x16x16)"
+            };
             return Err(format!("'data' has shape {:?}: {row} bytes per image; {what}", array.shape));
         }
     })
@@ -231,7 +240,8 @@ fn append_batch(root: &PyValue, layout: ImageLayout, out: &mut RawImages) -> std
     }
     let (n, row) = (data.shape[0], data.shape[1]);
     let key = if layout == ImageLayout::Cifar100Python { "fine_labels" } else { "labels" };
-    let labels = ndarray::numbers(get(root, key).ok_or_else(|| format!("no '{key}'"))?).map_err(|m| format!("'{key}': {m}"))?;
+    let labels =
+        ndarray::numbers(get(root, key).ok_or_else(|| format!("no '{key}'"))?).map_err(|m| format!("'{key}': {m}"))?;
     if labels.len() != n {
         return Err(format!("'{key}' has {} labels for {n} images", labels.len()));
     }
@@ -241,7 +251,11 @@ fn append_batch(root: &PyValue, layout: ImageLayout, out: &mut RawImages) -> std
         _ => 10.0,
     };
     for (i, (&label, image)) in labels.iter().zip(data.data.chunks_exact(row)).enumerate() {
-        let valid = if layout == ImageLayout::ImageNet16 { (1.0..=classes).contains(&label) } else { (0.0..classes).contains(&label) };
+        let valid = if layout == ImageLayout::ImageNet16 {
+            (1.0..=classes).contains(&label)
+        } else {
+            (0.0..classes).contains(&label)
+        };
         if !valid || label.fract() != 0.0 {
             return Err(format!("image {i} has label {label}, outside the dataset's {classes} classes"));
         }

@@ -106,7 +106,9 @@ pub fn detect(from: &Path) -> Result<ImportKind> {
         return match meta.archs.first() {
             Some(a) if a.starts_with('|') => Ok(ImportKind::NatsTss),
             Some(a) if a.contains(':') => Ok(ImportKind::NatsSss),
-            other => Err(data_error(from, format!("meta_archs starts with {other:?}: neither a cell nor a channels string"))),
+            other => {
+                Err(data_error(from, format!("meta_archs starts with {other:?}: neither a cell nor a channels string")))
+            }
         };
     }
     let mut head = [0u8; 16];
@@ -144,7 +146,11 @@ pub fn import(config: &ImportConfig) -> Result<ImportReport> {
 // Benchmark rows.
 
 /// One value column: its name and how it is read from a record.
-type Column = (String, Box<dyn Fn(&NatsArchRecord) -> Option<f64>>);
+type Column = (String, Getter);
+/// Reads one value of a record.
+type Getter = Box<dyn Fn(&NatsArchRecord) -> Option<f64>>;
+/// Reads one value of a run.
+type RunMetric = fn(&nats::NatsRun) -> Option<f64>;
 
 /// The runs of `dataset` under `hp`, sorted by seed.
 fn runs<'r>(rec: &'r NatsArchRecord, hp: &str, dataset: &str) -> Option<&'r NatsDataset> {
@@ -161,7 +167,7 @@ fn sorted_seed(d: &NatsDataset, k: usize) -> Option<&nats::NatsRun> {
 /// `nb201_master.csv`.
 fn columns(full: &'static str, low: &[&'static str]) -> Vec<Column> {
     let mut cols: Vec<Column> = Vec::new();
-    let mut add = |name: String, f: Box<dyn Fn(&NatsArchRecord) -> Option<f64>>| cols.push((name, f));
+    let mut add = |name: String, f: Getter| cols.push((name, f));
     type Metric = fn(&NatsDataset) -> Option<f64>;
     let main: [(&str, &str, Metric); 9] = [
         ("c10v_valid_acc", "cifar10-valid", NatsDataset::valid_acc),
@@ -181,29 +187,40 @@ fn columns(full: &'static str, low: &[&'static str]) -> Vec<Column> {
     for (tag, ds) in tags {
         add(format!("{tag}_nseeds"), Box::new(move |r| runs(r, full, ds).map(|d| d.runs.len() as f64)));
     }
-    let per_seed: [(&str, &str, fn(&nats::NatsRun) -> Option<f64>); 3] = [
+    let per_seed: [(&str, &str, RunMetric); 3] = [
         ("c10v_valid_acc", "cifar10-valid", |r| r.valid_acc),
         ("c100_valtest_acc", "cifar100", |r| r.valtest_acc),
         ("in16_valtest_acc", "ImageNet16-120", |r| r.valtest_acc),
     ];
     for (name, ds, f) in per_seed {
         for k in 0..3 {
-            add(format!("{name}_s{k}"), Box::new(move |r| runs(r, full, ds).and_then(|d| sorted_seed(d, k)).and_then(f)));
+            add(
+                format!("{name}_s{k}"),
+                Box::new(move |r| runs(r, full, ds).and_then(|d| sorted_seed(d, k)).and_then(f)),
+            );
         }
     }
     let cost_sets = [("c10", "cifar10", "cifar10-valid"), ("c100", "cifar100", ""), ("in16", "ImageNet16-120", "")];
     for (tag, ds, fallback) in cost_sets {
-        let first = move |r: &NatsArchRecord| runs(r, full, ds).or_else(|| runs(r, full, fallback)).and_then(|d| d.runs.first().cloned());
+        let first = move |r: &NatsArchRecord| {
+            runs(r, full, ds).or_else(|| runs(r, full, fallback)).and_then(|d| d.runs.first().cloned())
+        };
         add(format!("params_{tag}_M"), Box::new(move |r| first(r).and_then(|x| x.params)));
     }
     for (tag, ds) in tags {
-        add(format!("train_time_{tag}_s"), Box::new(move |r| runs(r, full, ds).and_then(|d| d.mean(|x| x.train_time_total))));
+        add(
+            format!("train_time_{tag}_s"),
+            Box::new(move |r| runs(r, full, ds).and_then(|d| d.mean(|x| x.train_time_total))),
+        );
     }
     let c10v = "cifar10-valid";
     add("c10v_train_acc".into(), Box::new(move |r| runs(r, full, c10v).and_then(NatsDataset::train_acc)));
     add("c10v_train_loss".into(), Box::new(move |r| runs(r, full, c10v).and_then(|d| d.mean(|x| x.train_loss))));
     for (name, set) in [("c10v_valid_loss", "x-valid"), ("c10v_test_loss", "ori-test")] {
-        add(name.into(), Box::new(move |r| runs(r, full, c10v).and_then(|d| d.mean(|x| x.eval(set).and_then(|e| e.loss)))));
+        add(
+            name.into(),
+            Box::new(move |r| runs(r, full, c10v).and_then(|d| d.mean(|x| x.eval(set).and_then(|e| e.loss)))),
+        );
     }
     for &hp in low {
         let short: [(&str, &str, Metric); 6] = [
@@ -255,10 +272,16 @@ impl Rows {
 
     fn add(&mut self, rec: &NatsArchRecord, source: &Path) -> Result<()> {
         let Some(arch) = self.archs.get(rec.index) else {
-            return Err(data_error(source, format!("architecture {} is beyond meta_archs ({} entries)", rec.index, self.archs.len())));
+            return Err(data_error(
+                source,
+                format!("architecture {} is beyond meta_archs ({} entries)", rec.index, self.archs.len()),
+            ));
         };
         if *arch != rec.arch_str {
-            return Err(data_error(source, format!("architecture {} is {} in its record but {arch} in meta_archs", rec.index, rec.arch_str)));
+            return Err(data_error(
+                source,
+                format!("architecture {} is {} in its record but {arch} in meta_archs", rec.index, rec.arch_str),
+            ));
         }
         self.values[rec.index] = Some(self.columns.iter().map(|(_, f)| f(rec)).collect());
         Ok(())
@@ -355,8 +378,15 @@ fn import_pth(path: &Path, out: &Path) -> Result<(usize, usize)> {
     for (index, arch, values) in got {
         match rows.archs.get(index) {
             Some(a) if *a == arch => rows.values[index] = Some(values),
-            Some(a) => return Err(data_error(path, format!("arch2infos[{index}] is {arch} but meta_archs[{index}] is {a}"))),
-            None => return Err(data_error(path, format!("arch2infos[{index}] is beyond meta_archs ({} entries)", rows.archs.len()))),
+            Some(a) => {
+                return Err(data_error(path, format!("arch2infos[{index}] is {arch} but meta_archs[{index}] is {a}")));
+            }
+            None => {
+                return Err(data_error(
+                    path,
+                    format!("arch2infos[{index}] is beyond meta_archs ({} entries)", rows.archs.len()),
+                ));
+            }
         }
     }
     let n = rows.write(out)?;
@@ -398,7 +428,10 @@ fn import_hw(path: &Path, out: &Path) -> Result<(usize, usize)> {
             let v = crate::ndarray::get(d, m).ok_or_else(|| data_error(path, format!("nasbench201/{ds}: no '{m}'")))?;
             let v = crate::ndarray::numbers(v).map_err(|e| data_error(path, format!("nasbench201/{ds}/{m}: {e}")))?;
             if *n.get_or_insert(v.len()) != v.len() {
-                return Err(data_error(path, format!("nasbench201/{ds}/{m} has {} values, other metrics {n:?}", v.len())));
+                return Err(data_error(
+                    path,
+                    format!("nasbench201/{ds}/{m} has {} values, other metrics {n:?}", v.len()),
+                ));
             }
             cols.push(v);
         }

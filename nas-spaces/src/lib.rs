@@ -10,8 +10,8 @@ pub mod import;
 pub mod nats;
 pub mod nb201;
 pub mod nb201_pth;
-pub mod ndarray;
 pub mod nb201_table;
+pub mod ndarray;
 pub mod table_space;
 
 pub use data::DataDir;

@@ -176,7 +176,12 @@ enum Node {
     Tuple(Vec<usize>),
     Dict(Vec<(usize, usize)>),
     Set(Vec<usize>),
-    Object { module: String, name: String, args: Vec<usize>, state: Option<usize> },
+    Object {
+        module: String,
+        name: String,
+        args: Vec<usize>,
+        state: Option<usize>,
+    },
     /// A slot freed after its item was streamed out, reused by the next node.
     Free,
 }
@@ -527,7 +532,12 @@ impl<'s, R: BufRead> Machine<'s, R> {
                 b'Q' => {
                     // BINPERSID: a torch storage reference; kept opaque.
                     let pid = self.pop()?;
-                    let node = Node::Object { module: "torch".into(), name: "persistent_id".into(), args: vec![pid], state: None };
+                    let node = Node::Object {
+                        module: "torch".into(),
+                        name: "persistent_id".into(),
+                        args: vec![pid],
+                        state: None,
+                    };
                     self.push_node(node);
                 }
                 b'b' => {

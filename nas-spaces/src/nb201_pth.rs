@@ -64,12 +64,12 @@ pub fn read_pth(path: &Path, mut on_arch: impl FnMut(NatsArchRecord) -> Result<(
     let mut file = File::open(path).map_err(|e| Error::io(path, &e))?;
     let mut head = [0u8; 16];
     let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, &e))?;
-    let format = format_of(&head[..n]).ok_or_else(|| {
-        data_error(path, format!("not a torch.save file (starts with {:02x?})", &head[..n.min(8)]))
-    })?;
+    let format = format_of(&head[..n])
+        .ok_or_else(|| data_error(path, format!("not a torch.save file (starts with {:02x?})", &head[..n.min(8)])))?;
     let (reader, start) = match format {
         PthFormat::Legacy => {
-            if head[..n.min(LEGACY_MAGIC.len())] != LEGACY_MAGIC[..n.min(LEGACY_MAGIC.len())] || n < LEGACY_MAGIC.len() {
+            if head[..n.min(LEGACY_MAGIC.len())] != LEGACY_MAGIC[..n.min(LEGACY_MAGIC.len())] || n < LEGACY_MAGIC.len()
+            {
                 return Err(data_error(path, "truncated or corrupt legacy torch.save magic number (at byte 0)"));
             }
             file.seek(SeekFrom::Start(LEGACY_MAGIC.len() as u64)).map_err(|e| Error::io(path, &e))?;
@@ -120,7 +120,9 @@ pub fn read_pth(path: &Path, mut on_arch: impl FnMut(NatsArchRecord) -> Result<(
         .and_then(PyValue::as_list)
         .ok_or_else(|| root_err("no 'meta_archs' list (not a NAS-Bench-201 file)".into()))?
         .iter()
-        .map(|a| a.as_str().map(str::to_owned).ok_or_else(|| root_err(format!("a meta_archs item is a {}", a.type_name()))))
+        .map(|a| {
+            a.as_str().map(str::to_owned).ok_or_else(|| root_err(format!("a meta_archs item is a {}", a.type_name())))
+        })
         .collect::<Result<Vec<_>>>()?;
     if root.get("arch2infos").is_none() {
         return Err(root_err("no 'arch2infos' (not a NAS-Bench-201 file)".into()));
@@ -128,7 +130,11 @@ pub fn read_pth(path: &Path, mut on_arch: impl FnMut(NatsArchRecord) -> Result<(
     let mut evaluated_indexes = match root.get("evaluated_indexes").and_then(PyValue::as_list) {
         Some(list) => list
             .iter()
-            .map(|i| i.as_i64().and_then(|i| usize::try_from(i).ok()).ok_or_else(|| root_err("bad evaluated_indexes item".into())))
+            .map(|i| {
+                i.as_i64()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .ok_or_else(|| root_err("bad evaluated_indexes item".into()))
+            })
             .collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
@@ -194,10 +200,15 @@ fn zip_entry(file: &mut File, path: &Path, suffix: &str) -> Result<(u64, u64)> {
     file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
     let mut tail = vec![0u8; tail_len as usize];
     file.read_exact(&mut tail).map_err(io)?;
-    let eocd = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..i + 4] == *b"PK\x05\x06").ok_or_else(|| {
-        data_error(path, format!("no zip end-of-central-directory record in its {len} bytes: the file is truncated"))
-    })?;
-    let (mut entries, mut cd_size, mut cd_offset) = (le16(&tail, eocd + 10), le32(&tail, eocd + 12), le32(&tail, eocd + 16));
+    let eocd =
+        (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..i + 4] == *b"PK\x05\x06").ok_or_else(|| {
+            data_error(
+                path,
+                format!("no zip end-of-central-directory record in its {len} bytes: the file is truncated"),
+            )
+        })?;
+    let (mut entries, mut cd_size, mut cd_offset) =
+        (le16(&tail, eocd + 10), le32(&tail, eocd + 12), le32(&tail, eocd + 16));
     if entries == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff {
         let loc = eocd.checked_sub(20).filter(|&l| tail[l..l + 4] == *b"PK\x06\x07");
         let loc = loc.ok_or_else(|| data_error(path, "zip64 end-of-central-directory locator missing"))?;
@@ -211,7 +222,10 @@ fn zip_entry(file: &mut File, path: &Path, suffix: &str) -> Result<(u64, u64)> {
         (entries, cd_size, cd_offset) = (le64(&rec, 32), le64(&rec, 40), le64(&rec, 48));
     }
     if cd_offset.checked_add(cd_size).is_none_or(|end| end > len) {
-        return Err(data_error(path, format!("zip central directory at byte {cd_offset} runs past the end ({len} bytes)")));
+        return Err(data_error(
+            path,
+            format!("zip central directory at byte {cd_offset} runs past the end ({len} bytes)"),
+        ));
     }
     file.seek(SeekFrom::Start(cd_offset)).map_err(io)?;
     let mut cd = vec![0u8; cd_size as usize];
@@ -247,11 +261,15 @@ fn zip_entry(file: &mut File, path: &Path, suffix: &str) -> Result<(u64, u64)> {
             continue;
         }
         if method != 0 || csize != usize_ {
-            return Err(data_error(path, format!("zip entry {name} is compressed (method {method}); torch.save stores it")));
+            return Err(data_error(
+                path,
+                format!("zip entry {name} is compressed (method {method}); torch.save stores it"),
+            ));
         }
         let mut lh = [0u8; 30];
         file.seek(SeekFrom::Start(local)).map_err(io)?;
-        file.read_exact(&mut lh).map_err(|_| data_error(path, format!("truncated zip local header (at byte {local})")))?;
+        file.read_exact(&mut lh)
+            .map_err(|_| data_error(path, format!("truncated zip local header (at byte {local})")))?;
         if lh[..4] != *b"PK\x03\x04" {
             return Err(data_error(path, format!("bad zip local header for {name} (at byte {local})")));
         }
@@ -310,7 +328,10 @@ mod tests {
         assert_eq!((legacy.format, zip.format), (PthFormat::Legacy, PthFormat::Zip));
         assert_eq!((legacy.records, legacy.archs.len(), legacy.evaluated_indexes.clone()), (2, 2, vec![0, 1]));
         assert_eq!(legacy.archs, zip.archs);
-        assert_eq!(a.iter().map(|r| (&r.arch_str, &r.schedules)).collect::<Vec<_>>(), b.iter().map(|r| (&r.arch_str, &r.schedules)).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|r| (&r.arch_str, &r.schedules)).collect::<Vec<_>>(),
+            b.iter().map(|r| (&r.arch_str, &r.schedules)).collect::<Vec<_>>()
+        );
         let c10v = a[1].dataset("200", "cifar10-valid").unwrap();
         assert_eq!((c10v.runs.len(), c10v.runs[0].epochs), (3, 200));
         assert_eq!(a[1].dataset("12", "cifar10-valid").unwrap().runs[0].epochs, 12);
