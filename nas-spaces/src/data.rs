@@ -38,7 +38,9 @@ impl DataDir {
             Err(Error::Io {
                 path: p.clone(),
                 message: format!(
-                    "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR}",
+                    "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR} \
+                     (`nas data check` lists what a directory holds, `nas data import` makes the tables \
+                     from the official files)",
                     self.path.display(),
                     self.source
                 ),
