@@ -193,3 +193,173 @@ fn data_images_reads_every_layout() {
     let e = nas(&["data", "images", fixture("hw-nas-bench-5.pickle").to_str().unwrap()]);
     assert!(!e.status.success() && stderr(&e).contains("'data'"), "{}", stderr(&e));
 }
+
+/// A minimal protocol-2 pickler for the `.pth` fixture below.
+enum P {
+    Int(i64),
+    F(f64),
+    S(String),
+    T(Vec<P>),
+    L(Vec<P>),
+    D(Vec<(P, P)>),
+    None,
+}
+
+fn pickle(v: &P, b: &mut Vec<u8>) {
+    match v {
+        P::Int(i) => {
+            b.push(b'J');
+            b.extend((*i as i32).to_le_bytes());
+        }
+        P::F(x) => {
+            b.push(b'G');
+            b.extend(x.to_be_bytes());
+        }
+        P::S(s) => {
+            b.push(b'X');
+            b.extend((s.len() as u32).to_le_bytes());
+            b.extend(s.as_bytes());
+        }
+        P::T(items) => {
+            b.push(b'(');
+            items.iter().for_each(|i| pickle(i, b));
+            b.push(b't');
+        }
+        P::L(items) => {
+            b.extend(b"](");
+            items.iter().for_each(|i| pickle(i, b));
+            b.push(b'e');
+        }
+        P::D(items) => {
+            b.extend(b"}(");
+            for (k, v) in items {
+                pickle(k, b);
+                pickle(v, b);
+            }
+            b.push(b'u');
+        }
+        P::None => b.push(b'N'),
+    }
+}
+
+fn s(t: &str) -> P {
+    P::S(t.to_owned())
+}
+
+/// One `ResultsCount` state dict of one epoch with the given evaluations.
+fn run(seed: i64, time: f64, evals: &[(&str, f64)]) -> P {
+    let at = |f: &dyn Fn(f64) -> f64| P::D(evals.iter().map(|(n, a)| (s(&format!("{n}@0")), P::F(f(*a)))).collect());
+    P::D(vec![
+        (s("name"), s("x")),
+        (s("net_state_dict"), P::None),
+        (s("train_acc1es"), P::D(vec![(P::Int(0), P::F(90.0))])),
+        (s("train_losses"), P::D(vec![(P::Int(0), P::F(0.3))])),
+        (s("train_times"), P::D(vec![(P::Int(0), P::F(time))])),
+        (s("flop"), P::F(10.0)),
+        (s("params"), P::F(0.5)),
+        (s("seed"), P::Int(seed)),
+        (s("epochs"), P::Int(1)),
+        (s("latency"), P::L(vec![P::F(0.01)])),
+        (s("eval_names"), P::L(evals.iter().map(|(n, _)| s(n)).collect())),
+        (s("eval_acc1es"), at(&|a| a)),
+        (s("eval_losses"), at(&|_| 1.0)),
+    ])
+}
+
+/// A legacy `torch.save` of the official layout holding every architecture of the shared CSV,
+/// each with one one-epoch run per dataset carrying the CSV's values (so the import is exact).
+fn full_pth(csv_path: &Path, out: &Path) {
+    let text = std::fs::read_to_string(csv_path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut archs = Vec::new();
+    let mut infos = Vec::new();
+    for line in lines {
+        let r: Vec<&str> = line.split(',').collect();
+        let v = |name: &str| r[col(name)].parse::<f64>().unwrap();
+        let (idx, arch) = (r[0].parse::<i64>().unwrap(), r[1].to_owned());
+        let record = |results: Vec<(&str, P)>| {
+            let seeds = P::D(results.iter().map(|(d, _)| (s(d), P::L(vec![P::Int(777)]))).collect());
+            let all = P::D(results.into_iter().map(|(d, r)| (P::T(vec![s(d), P::Int(777)]), r)).collect());
+            P::D(vec![
+                (s("arch_index"), P::Int(idx)),
+                (s("arch_str"), s(&arch)),
+                (s("all_results"), all),
+                (s("dataset_seed"), seeds),
+            ])
+        };
+        let full = record(vec![
+            (
+                "cifar10-valid",
+                run(777, v("train_time_c10v_s"), &[("x-valid", v("c10v_valid_acc")), ("ori-test", v("c10v_test_acc"))]),
+            ),
+            ("cifar10", run(777, 1.0, &[("ori-test", v("c10_test_acc"))])),
+            (
+                "cifar100",
+                run(
+                    777,
+                    v("train_time_c100_s"),
+                    &[("x-valid", v("c100_valid_acc_derived")), ("x-test", v("c100_test_acc"))],
+                ),
+            ),
+            (
+                "ImageNet16-120",
+                run(
+                    777,
+                    v("train_time_in16_s"),
+                    &[("x-valid", v("in16_valid_acc_derived")), ("x-test", v("in16_test_acc"))],
+                ),
+            ),
+        ]);
+        let less = record(vec![("cifar10-valid", run(777, 1.0, &[("x-valid", v("e12_c10v_valid_acc"))]))]);
+        archs.push(s(&arch));
+        infos.push((P::Int(idx), P::D(vec![(s("less"), less), (s("full"), full)])));
+    }
+    let n = archs.len() as i64;
+    let root = P::D(vec![
+        (s("meta_archs"), P::L(archs)),
+        (s("arch2infos"), P::D(infos)),
+        (s("evaluated_indexes"), P::L((0..n).map(P::Int).collect())),
+    ]);
+    let mut b =
+        b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.\x80\x02}.\x80\x02".to_vec();
+    pickle(&root, &mut b);
+    b.extend(b".\x80\x02].");
+    std::fs::write(out, b).unwrap();
+}
+
+#[test]
+fn search_on_an_imported_whole_benchmark_pth_matches_the_shared_table() {
+    let Some(data) = nas_spaces::data::for_tests(nas_spaces::nb201_table::FILE) else { return };
+    let out = scratch("data-search");
+    let pth = out.join("NAS-Bench-201-full.pth");
+    full_pth(&data.path.join(nas_spaces::nb201_table::FILE), &pth);
+    let v = import(&pth, &out);
+    assert_eq!((v["rows"].as_u64(), v["with_results"].as_u64()), (Some(15_625), Some(15_625)));
+    let search = |dir: &Path| {
+        let args = [
+            "search",
+            "--strategy",
+            "rea",
+            "--runs",
+            "20",
+            "--seed",
+            "3",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--json",
+        ];
+        let o = nas(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut v: Value = serde_json::from_str(&stdout(&o).replace(dir.to_str().unwrap(), "DATA")).unwrap();
+        v.as_object_mut().unwrap().remove("seconds"); // wall-clock time
+        v
+    };
+    assert_eq!(search(&out), search(&data.path));
+    let top = |dir: &Path| {
+        json(&["bench", "top", "--data-dir", dir.to_str().unwrap(), "--dataset", "cifar100", "-k", "20", "--json"])
+    };
+    assert_eq!(top(&out), top(&data.path));
+    std::fs::remove_dir_all(&out).unwrap();
+}
