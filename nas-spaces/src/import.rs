@@ -601,6 +601,24 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_nats_file_is_an_error_naming_it_and_writes_no_table() {
+        let Some(data) = crate::data::for_tests("nats/NATS-tss-v1_0-3ffb9-simple/meta.pickle.pbz2") else { return };
+        let dir = scratch("nats-cut");
+        let from = dir.join("NATS-tss-v1_0-3ffb9-simple");
+        std::fs::create_dir_all(&from).unwrap();
+        for f in ["meta.pickle.pbz2", "000000.pickle.pbz2", "000011.pickle.pbz2"] {
+            let bytes = std::fs::read(data.path.join("nats/NATS-tss-v1_0-3ffb9-simple").join(f)).unwrap();
+            let keep = if f.starts_with("000011") { bytes.len() / 2 } else { bytes.len() };
+            std::fs::write(from.join(f), &bytes[..keep]).unwrap();
+        }
+        let out = dir.join("out");
+        let e = import(&ImportConfig { from, out: out.clone(), kind: None }).unwrap_err().to_string();
+        assert!(e.contains("000011.pickle.pbz2") && !e.contains('\n'), "{e}");
+        assert!(!out.join(crate::nb201_table::FILE).exists() && !out.join("nb201/nb201_master.csv.partial").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn import_hw_nas_bench_pickle_matches_the_shared_csv() {
         let Some(data) = crate::data::for_tests(crate::hw_nas_bench::FILE) else { return };
         let out = scratch("hw");

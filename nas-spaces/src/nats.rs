@@ -222,7 +222,14 @@ struct Machine<'s, R> {
     /// references them.
     candidates: Vec<usize>,
     candidates_prev: Vec<usize>,
+    /// Memoized plain values of earlier items kept in case a later one shares them (oldest
+    /// first, with their approximate cost in bytes), up to [`RETAINED_BYTES`].
+    retained: std::collections::VecDeque<(usize, usize)>,
+    retained_bytes: usize,
 }
+
+/// How much memory the memoized strings of past streamed items may keep (about 8 MB).
+const RETAINED_BYTES: usize = 8 << 20;
 
 /// `got_in` of a node never fetched from the memo.
 const NEVER: u64 = u64::MAX;
@@ -265,6 +272,8 @@ impl<'s, R: BufRead> Machine<'s, R> {
             pinned: Vec::new(),
             candidates: Vec::new(),
             candidates_prev: Vec::new(),
+            retained: std::collections::VecDeque::new(),
+            retained_bytes: 0,
         }
     }
 
@@ -607,14 +616,33 @@ impl<'s, R: BufRead> Machine<'s, R> {
     fn emit(&mut self, key: usize, value: usize) -> Parsed<()> {
         let mut budget = MAX_VALUES;
         let (k, v) = (self.value(key, 0, &mut budget)?, self.value(value, 0, &mut budget)?);
-        // Memoized nodes of the item before that no later item referenced: free them now.
+        // Memoized nodes of the item before that no later item referenced: free them now, except
+        // plain values (strings mostly), which wait in a bounded queue in case a later item
+        // shares them.
         for c in std::mem::take(&mut self.candidates_prev) {
-            if !self.pinned[c] && !matches!(self.nodes[c], Node::Free) {
-                if self.shared_across_items(c) {
-                    self.pinned[c] = true;
-                } else {
-                    self.free_tree(c, true);
-                }
+            if self.pinned[c] || matches!(self.nodes[c], Node::Free) {
+                continue;
+            }
+            if self.shared_across_items(c) {
+                self.pinned[c] = true;
+            } else if let Node::Leaf(v) = &self.nodes[c] {
+                let cost = 128 + if let PyValue::Str(t) = v { t.len() } else { 0 };
+                self.retained.push_back((c, cost));
+                self.retained_bytes += cost;
+            } else {
+                self.free_tree(c, true);
+            }
+        }
+        while self.retained_bytes > RETAINED_BYTES {
+            let Some((c, cost)) = self.retained.pop_front() else { break };
+            self.retained_bytes -= cost;
+            if self.pinned[c] || matches!(self.nodes[c], Node::Free) {
+                continue;
+            }
+            if self.shared_across_items(c) {
+                self.pinned[c] = true;
+            } else {
+                self.free_tree(c, true);
             }
         }
         self.free_tree(key, false);
@@ -633,8 +661,9 @@ impl<'s, R: BufRead> Machine<'s, R> {
 
     /// Frees node `root` and everything under it. Memoized nodes may still be referenced by
     /// later items: one that an item after its own already referenced is kept for good; the
-    /// others wait one item ([`Machine::emit`]) and are freed if no item referenced them.
-    /// Nodes made before the streamed dict began are never freed.
+    /// others wait one item ([`Machine::emit`]) and are freed if no item referenced them (plain
+    /// values wait longer, within [`RETAINED_BYTES`]). A reference to a freed one is an error,
+    /// never a wrong value. Nodes made before the streamed dict began are never freed.
     fn free_tree(&mut self, root: usize, force_root: bool) {
         let mut todo = vec![root];
         while let Some(i) = todo.pop() {
@@ -1232,6 +1261,34 @@ mod tests {
         assert_eq!(value.get("key_again").and_then(P::as_str), Some("ints"));
         assert_eq!(value.get("od").and_then(|d| d.get_item(&s("k"))).and_then(P::as_i64), Some(9));
         assert!(value.get("missing").is_none());
+    }
+
+    /// Streaming hands each item out as soon as it is complete, and a string memoized in one
+    /// item and referenced two items later still resolves.
+    #[test]
+    fn nats_stream_hands_out_items_and_keeps_shared_strings() {
+        let text = |t: &str| [b"X".as_slice(), &(t.len() as u32).to_le_bytes(), t.as_bytes()].concat();
+        let item = |i: u8, v: Vec<u8>| [vec![b'K', i, b'}', b'('], text("k"), v, vec![b'u']].concat();
+        let bytes = [
+            b"\x80\x02}(".to_vec(),
+            text("arch2infos"),
+            b"}(".to_vec(),
+            item(0, [text("shared"), b"q\x01".to_vec()].concat()),
+            item(1, text("other")),
+            item(2, b"h\x01".to_vec()),
+            b"uu.".to_vec(),
+        ]
+        .concat();
+        let mut items = Vec::new();
+        let mut sink = |k: P, v: P| -> std::result::Result<(), String> {
+            items.push((k, v));
+            Ok(())
+        };
+        let rest = stream_pickle(bytes.as_slice(), 0, Some(("arch2infos", &mut sink))).unwrap();
+        let d = |v: &str| dict(vec![("k", s(v))]);
+        assert_eq!(items, vec![(P::Int(0), d("shared")), (P::Int(1), d("other")), (P::Int(2), d("shared"))]);
+        assert_eq!(rest, dict(vec![("arch2infos", P::Dict(vec![]))]));
+        assert_eq!(parse_pickle(&bytes).unwrap().get("arch2infos"), Some(&P::Dict(items)));
     }
 
     #[test]
