@@ -312,6 +312,72 @@ mod tests {
         assert_eq!(rest.get("evaluated_indexes"), whole.get("evaluated_indexes"));
     }
 
+    /// The zip fixture rewritten with zip64 fields (as torch writes files over 4 GB, like the
+    /// official 4.7 GB one): 0xFFFFFFFF sizes and offset in the central directory, the values in
+    /// its zip64 extra field, and a zip64 end-of-central-directory record and locator.
+    fn to_zip64(zip: &[u8]) -> Vec<u8> {
+        let eocd = zip.len() - 22;
+        assert_eq!(zip[eocd..eocd + 4], *b"PK\x05\x06");
+        let (entries, cd_size, cd_offset) = (le16(zip, eocd + 10), le32(zip, eocd + 12), le32(zip, eocd + 16));
+        let mut out = zip[..cd_offset as usize].to_vec();
+        let mut at = cd_offset as usize;
+        for _ in 0..entries {
+            let (n, e, c) = (le16(zip, at + 28) as usize, le16(zip, at + 30) as usize, le16(zip, at + 32) as usize);
+            let mut h = zip[at..at + 46].to_vec();
+            let name = &zip[at + 46..at + 46 + n];
+            let mut extra = zip[at + 46 + n..at + 46 + n + e].to_vec();
+            if name.ends_with(b"/data.pkl") {
+                let (csize, usize_, local) = (le32(zip, at + 20), le32(zip, at + 24), le32(zip, at + 42));
+                h[20..28].fill(0xff);
+                h[42..46].fill(0xff);
+                extra.extend([1u8, 0, 24, 0]);
+                for v in [usize_, csize, local] {
+                    extra.extend(v.to_le_bytes());
+                }
+                h[30..32].copy_from_slice(&(extra.len() as u16).to_le_bytes());
+            }
+            out.extend(h);
+            out.extend(name);
+            out.extend(extra);
+            out.extend(&zip[at + 46 + n + e..at + 46 + n + e + c]);
+            at += 46 + n + e + c;
+        }
+        assert_eq!(at as u64, cd_offset + cd_size);
+        let new_cd_size = out.len() as u64 - cd_offset;
+        let record_at = out.len() as u64;
+        out.extend(b"PK\x06\x06");
+        out.extend(44u64.to_le_bytes());
+        out.extend([45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [entries, entries, new_cd_size, cd_offset] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(b"PK\x06\x07\0\0\0\0");
+        out.extend(record_at.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        out.extend(b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\0\0");
+        out
+    }
+
+    #[test]
+    fn zip64_files_read_the_same_records() {
+        let zip = std::fs::read(fixture("nb201-2-zip.pth")).unwrap();
+        let path = std::env::temp_dir().join(format!("nas-pth-{}-zip64.pth", std::process::id()));
+        std::fs::write(&path, to_zip64(&zip)).unwrap();
+        let read = |p: &Path| {
+            let mut recs = Vec::new();
+            read_pth(p, |r| {
+                recs.push((r.index, r.arch_str, r.schedules));
+                Ok(())
+            })
+            .unwrap();
+            recs
+        };
+        let recs = read(&path);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs, read(&fixture("nb201-2-zip.pth")));
+        std::fs::remove_file(&path).unwrap();
+    }
+
     #[test]
     fn both_formats_read_the_same_records() {
         let read = |name: &str| {
