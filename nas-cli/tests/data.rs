@@ -190,6 +190,22 @@ fn data_images_reads_every_layout() {
         let v = json(&["data", "images", fixture(dir).to_str().unwrap(), "--json"]);
         assert_eq!((v["layout"].as_str(), v["images"].as_u64()), (Some(layout), Some(n)), "{v}");
     }
+    if let Some(data) = nas_spaces::data::for_tests("images/cifar100_train_first1117.bin") {
+        // The binary layouts as their archives unpack: cifar-10-batches-bin/, cifar-100-binary/.
+        let dir = scratch("data-images");
+        let images = data.path.join("images");
+        let (c10, c100) = (dir.join("cifar-10-batches-bin"), dir.join("cifar-100-binary"));
+        std::fs::create_dir_all(&c10).unwrap();
+        std::fs::create_dir_all(&c100).unwrap();
+        std::fs::copy(images.join("cifar10_test_first846.bin"), c10.join("data_batch_1.bin")).unwrap();
+        std::fs::copy(images.join("cifar10_test_first1017.bin"), c10.join("data_batch_2.bin")).unwrap();
+        std::fs::copy(images.join("cifar100_train_first1117.bin"), c100.join("train.bin")).unwrap();
+        for (path, layout, n) in [(c10, "cifar10-binary", 1863), (c100, "cifar100-binary", 1117)] {
+            let v = json(&["data", "images", path.to_str().unwrap(), "--json"]);
+            assert_eq!((v["layout"].as_str(), v["images"].as_u64()), (Some(layout), Some(n)), "{v}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     let e = nas(&["data", "images", fixture("hw-nas-bench-5.pickle").to_str().unwrap()]);
     assert!(!e.status.success() && stderr(&e).contains("'data'"), "{}", stderr(&e));
 }
