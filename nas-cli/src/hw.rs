@@ -239,7 +239,7 @@ pub struct FitConfig {
     #[arg(long, default_value = "cifar10", value_parser = vocab::dataset(), ignore_case = true)]
     pub dataset: Dataset,
     /// The model: cell (NB201 only, the default there) or table (additive, non-negative).
-    #[arg(long, value_enum)]
+    #[arg(long = "model-kind", alias = "kind", value_enum)]
     pub kind: Option<KindArg>,
     /// Where the result is written. Here: the fitted model, JSON.
     #[arg(long, value_name = "FILE")]

@@ -21,6 +21,7 @@
 
 pub mod arch;
 pub mod bench;
+pub mod data;
 pub mod fbnet;
 pub mod hw;
 pub mod mathnas;

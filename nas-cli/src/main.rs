@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{arch, bench, hw, mathnas, score, search, space};
+use nas_cli::{arch, bench, data, hw, mathnas, score, search, space};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -61,6 +61,19 @@ enum Command {
     Mathnas(With<mathnas::MathNasConfig>),
     /// LayerNAS: layer-by-layer search under a cost target.
     Layernas(With<mathnas::LayerNasConfig>),
+    /// Import the benchmarks' official files; check what the data directory holds.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Turn an official benchmark file or directory into the toolkit's tables.
+    Import(With<data::ImportArgs>),
+    /// List what the data directory holds and which commands use it.
+    Check(With<data::CheckArgs>),
+    /// Read an image file or directory in any supported layout and describe it.
+    Images(With<data::ImagesArgs>),
 }
 
 /// A command's configuration and its output flag.
@@ -154,6 +167,9 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Hw(HwCommand::Measure(c)) => emit(&hw::measure(&c.config)?, &c.output),
         Command::Mathnas(c) => emit(&mathnas::mathnas(&c.config, data)?, &c.output),
         Command::Layernas(c) => emit(&mathnas::layernas(&c.config, data)?, &c.output),
+        Command::Data(DataCommand::Import(c)) => emit(&data::import(&c.config)?, &c.output),
+        Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
+        Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
     }
 }
 

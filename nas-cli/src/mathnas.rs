@@ -717,7 +717,8 @@ pub fn layernas(config: &LayerNasConfig, data: &DataDir) -> anyhow::Result<Selec
     for (n, c) in &extra_cols {
         truth.insert(n.clone(), c[row].into());
     }
-    let b = (0..genotypes.len()).filter(|&i| meets_limit(cost[i], target)).max_by(|&a, &b| reward[a].total_cmp(&reward[b]));
+    let b =
+        (0..genotypes.len()).filter(|&i| meets_limit(cost[i], target)).max_by(|&a, &b| reward[a].total_cmp(&reward[b]));
     let best_true = b.map(|b| {
         let mut m = BTreeMap::new();
         m.insert("arch".into(), Metric::Text(space.format(&genotypes[b])));

@@ -68,7 +68,8 @@ impl DataDir {
                 p.clone(),
                 format!(
                     "missing data file {relative}: looked in {} ({}); give --data-dir or set {ENV_VAR} \
-                     (README.md, \"Getting the data\", says where the files come from)",
+                     (`nas data check` lists what a directory holds, `nas data import` makes the tables \
+                     from the official files; README.md, \"Getting the data\")",
                     self.path.display(),
                     self.source
                 ),

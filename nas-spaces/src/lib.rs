@@ -22,11 +22,16 @@
 
 pub mod csv_input;
 pub mod data;
+pub mod data_check;
 pub mod fbnet;
 pub mod hw_nas_bench;
+pub mod image_files;
+pub mod import;
 pub mod nats;
 pub mod nb201;
+pub mod nb201_pth;
 pub mod nb201_table;
+pub mod ndarray;
 pub mod registry;
 pub mod table_evaluator;
 pub mod table_space;

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use bzip2::read::MultiBzDecoder;
@@ -177,14 +177,24 @@ fn data_error(path: &Path, message: impl Into<String>) -> Error {
 // ---------------------------------------------------------------------------------------------
 // The pickle machine. Objects live in an arena so that the memo shares them the way Python does
 // (a dict memoized while empty and filled later is seen filled by every later `BINGET`).
+//
+// The machine reads from any `BufRead`, so a pickle of gigabytes is never held whole. In
+// streaming mode ([`stream_pickle`]) the items of one dict (the one pickled right after a given
+// string key, e.g. `arch2infos`) are handed to a callback as soon as each value is complete and
+// their nodes are freed, so memory stays at about one item.
 
 /// Deepest nesting accepted when turning the arena into values (guards against cycles).
 const MAX_DEPTH: usize = 512;
 /// Most values produced from one pickle (guards against exponential blow-up of shared objects).
 const MAX_VALUES: usize = 50_000_000;
+/// Longest `GLOBAL` name line accepted.
+const MAX_LINE: usize = 4096;
 
 /// A result whose error is a message, given context (the file) by the caller.
 type Parsed<T> = std::result::Result<T, String>;
+
+/// Receives the items of the streamed dict, one `(key, value)` at a time.
+pub type ItemSink<'s> = &'s mut dyn FnMut(PyValue, PyValue) -> std::result::Result<(), String>;
 
 enum Node {
     Leaf(PyValue),
@@ -192,52 +202,162 @@ enum Node {
     Tuple(Vec<usize>),
     Dict(Vec<(usize, usize)>),
     Set(Vec<usize>),
-    Object { module: String, name: String, args: Vec<usize>, state: Option<usize> },
+    Object {
+        module: String,
+        name: String,
+        args: Vec<usize>,
+        state: Option<usize>,
+    },
+    /// A slot freed after its item was streamed out, reused by the next node.
+    Free,
 }
 
-#[derive(Default)]
-struct Machine<'a> {
-    data: &'a [u8],
-    pos: usize,
+struct Stream<'s> {
+    /// The string key the streamed dict is pickled after.
+    key: String,
+    /// The streamed dict's node, once it has been pushed.
+    dict: Option<usize>,
+    sink: ItemSink<'s>,
+}
+
+struct Machine<'s, R> {
+    input: R,
+    /// Bytes consumed so far, counted from `start` (the pickle's offset in its file).
+    pos: u64,
     /// Offset of the opcode being run, for error messages.
-    op_at: usize,
+    op_at: u64,
     nodes: Vec<Node>,
+    /// The memo key of each node, if memoized (to drop the entry when the node is freed).
+    memo_of: Vec<Option<u64>>,
+    free: Vec<usize>,
     stack: Vec<usize>,
     /// Stack lengths at each `MARK`.
     marks: Vec<usize>,
     memo: HashMap<u64, usize>,
+    stream: Option<Stream<'s>>,
+    /// Number of memo keys ever defined.
+    memo_len: u64,
+    /// Streamed items emitted so far.
+    items: u64,
+    /// Per node: the item being read when it was made, the item of its last `BINGET`
+    /// ([`NEVER`] if none), and whether it is never freed.
+    born: Vec<u64>,
+    got_in: Vec<u64>,
+    pinned: Vec<bool>,
+    /// Memoized nodes of the current and of the previous item, freed unless a later item
+    /// references them.
+    candidates: Vec<usize>,
+    candidates_prev: Vec<usize>,
+    /// Memoized plain values of earlier items kept in case a later one shares them (oldest
+    /// first, with their approximate cost in bytes), up to [`RETAINED_BYTES`].
+    retained: std::collections::VecDeque<(usize, usize)>,
+    retained_bytes: usize,
 }
+
+/// How much memory the memoized strings of past streamed items may keep (about 8 MB).
+const RETAINED_BYTES: usize = 8 << 20;
+
+/// `got_in` of a node never fetched from the memo.
+const NEVER: u64 = u64::MAX;
 
 fn decode(data: &[u8]) -> Parsed<PyValue> {
-    Machine { data, ..Machine::default() }.run()
+    Machine::new(data, 0, None).run()
 }
 
-impl<'a> Machine<'a> {
+/// Decodes one pickle from `input` (which starts at byte `start` of its file, for messages),
+/// leaving `input` just after the pickle's `STOP`. With `stream = Some((key, sink))`, the items
+/// of the dict pickled right after the string `key` go to `sink` as they complete instead of
+/// into the returned value (where that dict is left empty). Values of that dict must be
+/// pickled in one `SETITEM(S)` batch (dicts of up to 1,000 items, as Python writes them).
+pub fn stream_pickle<R: BufRead>(
+    input: R,
+    start: u64,
+    stream: Option<(&str, ItemSink<'_>)>,
+) -> std::result::Result<PyValue, String> {
+    let stream = stream.map(|(key, sink)| Stream { key: key.to_owned(), dict: None, sink });
+    Machine::new(input, start, stream).run()
+}
+
+impl<'s, R: BufRead> Machine<'s, R> {
+    fn new(input: R, start: u64, stream: Option<Stream<'s>>) -> Self {
+        Machine {
+            input,
+            pos: start,
+            op_at: start,
+            nodes: Vec::new(),
+            memo_of: Vec::new(),
+            free: Vec::new(),
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            stream,
+            memo_len: 0,
+            items: 0,
+            born: Vec::new(),
+            got_in: Vec::new(),
+            pinned: Vec::new(),
+            candidates: Vec::new(),
+            candidates_prev: Vec::new(),
+            retained: std::collections::VecDeque::new(),
+            retained_bytes: 0,
+        }
+    }
+
     fn bad(&self, message: impl fmt::Display) -> String {
         format!("{message} (at byte {})", self.op_at)
     }
 
-    fn take(&mut self, n: usize) -> Parsed<&'a [u8]> {
-        let left = self.data.len() - self.pos;
-        if n > left {
-            return Err(format!("truncated pickle: {n} bytes needed, {left} left (at byte {})", self.pos));
+    fn truncated(&self, n: usize, got: usize) -> String {
+        format!("truncated pickle: {n} bytes needed, {got} left (at byte {})", self.pos)
+    }
+
+    /// Reads `n` bytes onto `out`, growing it only as data arrives (a corrupt length cannot
+    /// allocate more than the file holds).
+    fn read_into(&mut self, n: usize, out: &mut Vec<u8>) -> Parsed<()> {
+        let mut got = 0;
+        while got < n {
+            let buf = self.input.fill_buf().map_err(|e| format!("read error: {e} (at byte {})", self.pos))?;
+            if buf.is_empty() {
+                return Err(self.truncated(n, got));
+            }
+            let k = (n - got).min(buf.len());
+            out.extend_from_slice(&buf[..k]);
+            self.input.consume(k);
+            got += k;
         }
-        self.pos += n;
-        Ok(&self.data[self.pos - n..self.pos])
+        self.pos += n as u64;
+        Ok(())
+    }
+
+    fn take(&mut self, n: usize) -> Parsed<Vec<u8>> {
+        let mut out = Vec::with_capacity(n.min(1 << 16));
+        self.read_into(n, &mut out)?;
+        Ok(out)
     }
 
     fn array<const N: usize>(&mut self) -> Parsed<[u8; N]> {
+        let mut v = Vec::with_capacity(N);
+        self.read_into(N, &mut v)?;
         let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
+        a.copy_from_slice(&v);
         Ok(a)
     }
 
+    /// The next byte, `None` at the end of the input.
+    fn next_byte(&mut self) -> Parsed<Option<u8>> {
+        let buf = self.input.fill_buf().map_err(|e| format!("read error: {e} (at byte {})", self.pos))?;
+        let Some(&b) = buf.first() else { return Ok(None) };
+        self.input.consume(1);
+        self.pos += 1;
+        Ok(Some(b))
+    }
+
     fn byte(&mut self) -> Parsed<u8> {
-        Ok(self.take(1)?[0])
+        self.next_byte()?.ok_or_else(|| self.truncated(1, 0))
     }
 
     /// A length of `N` little-endian bytes, then that many bytes.
-    fn sized<const N: usize>(&mut self) -> Parsed<&'a [u8]> {
+    fn sized<const N: usize>(&mut self) -> Parsed<Vec<u8>> {
         let mut a = [0u8; 8];
         a[..N].copy_from_slice(&self.array::<N>()?);
         let n = usize::try_from(u64::from_le_bytes(a)).map_err(|_| self.bad("length too large"))?;
@@ -246,25 +366,48 @@ impl<'a> Machine<'a> {
 
     fn text<const N: usize>(&mut self) -> Parsed<PyValue> {
         let bytes = self.sized::<N>()?;
-        let text = std::str::from_utf8(bytes).map_err(|_| self.bad("string is not valid UTF-8"))?;
-        Ok(PyValue::Str(text.to_owned()))
+        let text = String::from_utf8(bytes).map_err(|_| self.bad("string is not valid UTF-8"))?;
+        Ok(PyValue::Str(text))
     }
 
     fn long<const N: usize>(&mut self) -> Parsed<PyValue> {
         let bytes = self.sized::<N>()?;
-        signed_le(bytes).map(PyValue::Int).ok_or_else(|| self.bad("integer does not fit in 64 bits"))
+        signed_le(&bytes).map(PyValue::Int).ok_or_else(|| self.bad("integer does not fit in 64 bits"))
     }
 
     fn line(&mut self) -> Parsed<String> {
-        let rest = &self.data[self.pos..];
-        let n = rest.iter().position(|&b| b == b'\n').ok_or_else(|| self.bad("truncated pickle: no end of line"))?;
-        self.pos += n + 1;
-        String::from_utf8(rest[..n].to_vec()).map_err(|_| self.bad("GLOBAL name is not valid UTF-8"))
+        let mut line = Vec::new();
+        loop {
+            match self.next_byte()? {
+                None => return Err(self.bad("truncated pickle: no end of line")),
+                Some(b'\n') => break,
+                Some(_) if line.len() >= MAX_LINE => return Err(self.bad("GLOBAL name line too long")),
+                Some(b) => line.push(b),
+            }
+        }
+        String::from_utf8(line).map_err(|_| self.bad("GLOBAL name is not valid UTF-8"))
     }
 
     fn push_node(&mut self, node: Node) {
-        self.nodes.push(node);
-        self.stack.push(self.nodes.len() - 1);
+        // Until the streamed dict begins, nothing is ever freed.
+        let pinned = self.stream.as_ref().is_none_or(|s| s.dict.is_none());
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot] = node;
+                (self.memo_of[slot], self.born[slot], self.got_in[slot], self.pinned[slot]) =
+                    (None, self.items, NEVER, pinned);
+                slot
+            }
+            None => {
+                self.nodes.push(node);
+                self.memo_of.push(None);
+                self.born.push(self.items);
+                self.got_in.push(NEVER);
+                self.pinned.push(pinned);
+                self.nodes.len() - 1
+            }
+        };
+        self.stack.push(slot);
     }
 
     /// The top of the stack; never below the last `MARK`.
@@ -304,9 +447,11 @@ impl<'a> Machine<'a> {
             0x8c => self.text::<1>()?,                // SHORT_BINUNICODE
             b'X' => self.text::<4>()?,                // BINUNICODE
             0x8d => self.text::<8>()?,                // BINUNICODE8
-            b'C' => PyValue::Bytes(self.sized::<1>()?.to_vec()), // SHORT_BINBYTES
-            b'B' => PyValue::Bytes(self.sized::<4>()?.to_vec()), // BINBYTES
-            0x8e | 0x96 => PyValue::Bytes(self.sized::<8>()?.to_vec()), // BINBYTES8, BYTEARRAY8
+            // SHORT_BINBYTES, SHORT_BINSTRING (a Python 2 `str`, read as bytes as
+            // `encoding='bytes'` does), BINBYTES, BINSTRING, BINBYTES8, BYTEARRAY8
+            b'C' | b'U' => PyValue::Bytes(self.sized::<1>()?),
+            b'B' | b'T' => PyValue::Bytes(self.sized::<4>()?),
+            0x8e | 0x96 => PyValue::Bytes(self.sized::<8>()?),
             b'c' => PyValue::Global { module: self.line()?, name: self.line()? }, // GLOBAL
             _ => return Ok(None),
         }))
@@ -315,16 +460,16 @@ impl<'a> Machine<'a> {
     fn run(mut self) -> Parsed<PyValue> {
         loop {
             self.op_at = self.pos;
-            if self.pos == self.data.len() {
+            let Some(op) = self.next_byte()? else {
                 return Err(self.bad("truncated pickle: ended without STOP"));
-            }
-            let op = self.byte()?;
+            };
             if let Some(value) = self.leaf(op)? {
                 self.push_node(Node::Leaf(value));
                 continue;
             }
             match op {
-                0x80 | 0x95 => self.take(if op == 0x80 { 1 } else { 8 }).map(|_| ())?, // PROTO, FRAME
+                0x80 => self.take(1).map(|_| ())?, // PROTO
+                0x95 => self.take(8).map(|_| ())?, // FRAME
                 b'.' => {
                     let (root, mut budget) = (self.pop()?, MAX_VALUES);
                     return self.value(root, 0, &mut budget);
@@ -336,7 +481,10 @@ impl<'a> Machine<'a> {
                     let top = self.top()?;
                     self.stack.push(top);
                 }
-                b'}' => self.push_node(Node::Dict(Vec::new())),
+                b'}' => {
+                    self.push_node(Node::Dict(Vec::new()));
+                    self.maybe_start_stream();
+                }
                 b']' => self.push_node(Node::List(Vec::new())),
                 b')' => self.push_node(Node::Tuple(Vec::new())),
                 0x8f => self.push_node(Node::Set(Vec::new())),
@@ -348,7 +496,7 @@ impl<'a> Machine<'a> {
                         0x91 => self.push_node(Node::Set(items)), // FROZENSET
                         _ => {
                             self.push_node(Node::Dict(Vec::new()));
-                            self.set_items(&items)?;
+                            self.set_items(items)?;
                         }
                     }
                 }
@@ -359,11 +507,13 @@ impl<'a> Machine<'a> {
                 }
                 b's' => {
                     let (value, key) = (self.pop()?, self.pop()?);
-                    self.set_items(&[key, value])?;
+                    self.set_items(vec![key, value])?;
+                    self.stream_completed_value()?;
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
-                    self.set_items(&items)?;
+                    self.set_items(items)?;
+                    self.stream_completed_value()?;
                 }
                 b'a' | b'e' | 0x90 => {
                     let items = if op == b'a' { vec![self.pop()?] } else { self.pop_mark()? };
@@ -374,18 +524,24 @@ impl<'a> Machine<'a> {
                     }
                 }
                 0x94 | b'q' | b'r' => {
+                    // MEMOIZE's key is Python's `len(memo)`, counted here (entries freed while
+                    // streaming must not shrink it).
                     let key = match op {
-                        0x94 => self.memo.len() as u64,
+                        0x94 => self.memo_len,
                         b'q' => self.byte()?.into(),
                         _ => u32::from_le_bytes(self.array()?).into(),
                     };
                     let top = self.top()?;
-                    self.memo.insert(key, top);
+                    if self.memo.insert(key, top).is_none() {
+                        self.memo_len += 1;
+                    }
+                    self.memo_of[top] = Some(key);
                 }
                 b'h' | b'j' => {
                     let key = if op == b'h' { self.byte()?.into() } else { u32::from_le_bytes(self.array()?).into() };
-                    let i = self.memo.get(&key).ok_or_else(|| self.bad(format!("memo index {key} is not defined")))?;
-                    self.stack.push(*i);
+                    let i = *self.memo.get(&key).ok_or_else(|| self.bad(format!("memo index {key} is not defined")))?;
+                    self.got_in[i] = self.items;
+                    self.stack.push(i);
                 }
                 0x93 => {
                     let (name, module) = (self.pop()?, self.pop()?);
@@ -398,6 +554,25 @@ impl<'a> Machine<'a> {
                 b'R' | 0x81 => {
                     let (args, callable) = (self.pop()?, self.pop()?);
                     let node = self.call(callable, args)?;
+                    let scalar = matches!(node, Node::Leaf(_));
+                    let dict = matches!(node, Node::Dict(_));
+                    self.push_node(node);
+                    if scalar && self.stream.as_ref().is_some_and(|s| s.dict.is_some()) {
+                        self.free_tree(args, false); // e.g. the (dtype, bytes) of a numpy scalar, now a number
+                    }
+                    if dict {
+                        self.maybe_start_stream();
+                    }
+                }
+                b'Q' => {
+                    // BINPERSID: a torch storage reference; kept opaque.
+                    let pid = self.pop()?;
+                    let node = Node::Object {
+                        module: "torch".into(),
+                        name: "persistent_id".into(),
+                        args: vec![pid],
+                        state: None,
+                    };
                     self.push_node(node);
                 }
                 b'b' => {
@@ -413,19 +588,139 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// `SETITEM(S)`: adds key/value pairs to the dict on top of the stack.
-    fn set_items(&mut self, items: &[usize]) -> Parsed<()> {
+    /// After pushing a dict: it is the streamed one if the item below it is the stream's key.
+    fn maybe_start_stream(&mut self) {
+        let n = self.stack.len();
+        let Some(stream) = &self.stream else { return };
+        if stream.dict.is_some() || n < 2 || self.marks.last().is_some_and(|&m| m > n - 2) {
+            return;
+        }
+        if self.leaf_str(self.stack[n - 2]) == Some(stream.key.as_str()) {
+            let dict = self.stack[n - 1];
+            if let Some(s) = &mut self.stream {
+                s.dict = Some(dict);
+            }
+        }
+    }
+
+    /// `SETITEM(S)`: adds key/value pairs to the dict on top of the stack (or streams them out
+    /// when that dict is the streamed one).
+    fn set_items(&mut self, items: Vec<usize>) -> Parsed<()> {
         let target = self.top()?;
+        if items.len() % 2 != 0 && matches!(self.nodes[target], Node::Dict(_)) {
+            return Err(self.bad("odd number of items for a dict"));
+        }
+        if self.stream.as_ref().is_some_and(|s| s.dict == Some(target)) {
+            for kv in items.chunks_exact(2) {
+                self.emit(kv[0], kv[1])?;
+            }
+            return Ok(());
+        }
         match &mut self.nodes[target] {
-            Node::Dict(d) if items.len() % 2 == 0 => d.extend(items.chunks_exact(2).map(|kv| (kv[0], kv[1]))),
-            Node::Dict(_) => return Err(self.bad("odd number of items for a dict")),
+            Node::Dict(d) => d.extend(items.chunks_exact(2).map(|kv| (kv[0], kv[1]))),
             _ => return Err(self.bad("SETITEM(S) target is not a dict")),
         }
         Ok(())
     }
 
+    /// After a `SETITEM(S)` that completed the value on top of the stack: if that value is an
+    /// item of the streamed dict (the innermost `MARK` is the streamed dict's batch), hand the
+    /// pair out now rather than at the end of its batch of up to 1,000 items.
+    fn stream_completed_value(&mut self) -> Parsed<()> {
+        let Some(dict) = self.stream.as_ref().and_then(|s| s.dict) else { return Ok(()) };
+        let Some(&mark) = self.marks.last() else { return Ok(()) };
+        let above = self.stack.len() - mark;
+        if mark == 0 || self.stack[mark - 1] != dict || above < 2 || above % 2 != 0 {
+            return Ok(());
+        }
+        let (key, value) = (self.stack[self.stack.len() - 2], self.stack[self.stack.len() - 1]);
+        self.stack.truncate(self.stack.len() - 2);
+        self.emit(key, value)
+    }
+
+    /// Turns one streamed item into values, frees its nodes and hands it to the sink.
+    fn emit(&mut self, key: usize, value: usize) -> Parsed<()> {
+        let mut budget = MAX_VALUES;
+        let (k, v) = (self.value(key, 0, &mut budget)?, self.value(value, 0, &mut budget)?);
+        // Memoized nodes of the item before that no later item referenced: free them now, except
+        // plain values (strings mostly), which wait in a bounded queue in case a later item
+        // shares them.
+        for c in std::mem::take(&mut self.candidates_prev) {
+            if self.pinned[c] || matches!(self.nodes[c], Node::Free) {
+                continue;
+            }
+            if self.shared_across_items(c) {
+                self.pinned[c] = true;
+            } else if let Node::Leaf(v) = &self.nodes[c] {
+                let cost = 128 + if let PyValue::Str(t) = v { t.len() } else { 0 };
+                self.retained.push_back((c, cost));
+                self.retained_bytes += cost;
+            } else {
+                self.free_tree(c, true);
+            }
+        }
+        while self.retained_bytes > RETAINED_BYTES {
+            let Some((c, cost)) = self.retained.pop_front() else { break };
+            self.retained_bytes -= cost;
+            if self.pinned[c] || matches!(self.nodes[c], Node::Free) {
+                continue;
+            }
+            if self.shared_across_items(c) {
+                self.pinned[c] = true;
+            } else {
+                self.free_tree(c, true);
+            }
+        }
+        self.free_tree(key, false);
+        self.free_tree(value, false);
+        self.candidates_prev = std::mem::take(&mut self.candidates);
+        self.items += 1;
+        let at = self.op_at;
+        let Some(stream) = &mut self.stream else { return Ok(()) };
+        (stream.sink)(k, v).map_err(|m| format!("{m} (item ending at byte {at})"))
+    }
+
+    /// Whether a later item than the one that made node `i` referenced it (`BINGET`).
+    fn shared_across_items(&self, i: usize) -> bool {
+        self.got_in[i] != NEVER && self.got_in[i] > self.born[i]
+    }
+
+    /// Frees node `root` and everything under it. Memoized nodes may still be referenced by
+    /// later items: one that an item after its own already referenced is kept for good; the
+    /// others wait one item ([`Machine::emit`]) and are freed if no item referenced them (plain
+    /// values wait longer, within [`RETAINED_BYTES`]). A reference to a freed one is an error,
+    /// never a wrong value. Nodes made before the streamed dict began are never freed.
+    fn free_tree(&mut self, root: usize, force_root: bool) {
+        let mut todo = vec![root];
+        while let Some(i) = todo.pop() {
+            if self.pinned[i] || matches!(self.nodes[i], Node::Free) {
+                continue;
+            }
+            if self.memo_of[i].is_some() && !(force_root && i == root) {
+                if self.shared_across_items(i) {
+                    self.pinned[i] = true;
+                } else {
+                    self.candidates.push(i);
+                }
+                continue;
+            }
+            match std::mem::replace(&mut self.nodes[i], Node::Free) {
+                Node::List(v) | Node::Tuple(v) | Node::Set(v) => todo.extend(v),
+                Node::Dict(d) => todo.extend(d.into_iter().flat_map(|(k, v)| [k, v])),
+                Node::Object { args, state, .. } => todo.extend(args.into_iter().chain(state)),
+                Node::Leaf(_) | Node::Free => {}
+            }
+            if let Some(key) = self.memo_of[i] {
+                if self.memo.get(&key) == Some(&i) {
+                    self.memo.remove(&key);
+                }
+            }
+            self.free.push(i);
+        }
+    }
+
     /// `REDUCE` / `NEWOBJ` of a global: an empty `OrderedDict` becomes a dict, a numpy scalar a
-    /// number, anything else an opaque object.
+    /// number, protocol 2's `_codecs.encode(text, 'latin1')` bytes, anything else an opaque object.
     fn call(&self, callable: usize, args: usize) -> Parsed<Node> {
         let Node::Leaf(PyValue::Global { module, name }) = &self.nodes[callable] else {
             return Err(self.bad("REDUCE/NEWOBJ of something that is not a global"));
@@ -434,10 +729,34 @@ impl<'a> Machine<'a> {
             return Err(self.bad(format!("arguments of {module}.{name} are not a tuple")));
         };
         Ok(match (module.as_str(), name.as_str()) {
-            ("collections", "OrderedDict") | ("builtins", "dict") if args.is_empty() => Node::Dict(Vec::new()),
+            ("collections", "OrderedDict") | ("builtins" | "__builtin__", "dict") if args.is_empty() => {
+                Node::Dict(Vec::new())
+            }
+            ("builtins" | "__builtin__", "bytes") if args.is_empty() => Node::Leaf(PyValue::Bytes(Vec::new())),
+            // Protocol 2 pickles a set as `set([items])`.
+            ("builtins" | "__builtin__", "set" | "frozenset") if args.len() <= 1 => match args.first() {
+                None => Node::Set(Vec::new()),
+                Some(&list) => match &self.nodes[list] {
+                    Node::List(items) | Node::Tuple(items) => Node::Set(items.clone()),
+                    _ => return Err(self.bad(format!("{module}.{name} of something that is not a list"))),
+                },
+            },
+            ("_codecs", "encode") => Node::Leaf(self.latin1(args)?),
             ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => Node::Leaf(self.numpy_scalar(args)?),
             _ => Node::Object { module: module.clone(), name: name.clone(), args: args.clone(), state: None },
         })
+    }
+
+    /// `_codecs.encode(text, 'latin1')`: how protocol 2 pickles Python 3 `bytes`.
+    fn latin1(&self, args: &[usize]) -> Parsed<PyValue> {
+        let &[text, codec] = args else {
+            return Err(self.bad("_codecs.encode takes (text, encoding)"));
+        };
+        let (Some(text), Some("latin1" | "latin-1")) = (self.leaf_str(text), self.leaf_str(codec)) else {
+            return Err(self.bad("_codecs.encode of something other than (str, 'latin1')"));
+        };
+        let bytes = text.chars().map(|c| u8::try_from(u32::from(c)).map_err(|_| self.bad("latin1 text beyond U+00FF")));
+        Ok(PyValue::Bytes(bytes.collect::<Parsed<Vec<u8>>>()?))
     }
 
     /// `numpy.core.multiarray.scalar(dtype, raw_bytes)`, where `dtype` is `numpy.dtype(code, ...)`
@@ -451,17 +770,26 @@ impl<'a> Machine<'a> {
         else {
             return Err(self.bad("numpy scalar arguments are not (numpy.dtype, bytes)"));
         };
-        let code = dargs.first().and_then(|&i| self.leaf_str(i));
+        let code = dargs.first().and_then(|&i| self.leaf_text(i));
         let Some(code) = code.filter(|_| module == "numpy" && name == "dtype") else {
             return Err(self.bad("numpy scalar without a numpy.dtype type code"));
         };
         let order = state
             .and_then(|s| match &self.nodes[s] {
-                Node::Tuple(t) => t.get(1).and_then(|&i| self.leaf_str(i)),
+                Node::Tuple(t) => t.get(1).and_then(|&i| self.leaf_text(i)),
                 _ => None,
             })
             .unwrap_or("|");
         numpy_value(code, order, raw).map_err(|m| self.bad(m))
+    }
+
+    /// A string leaf, or a Python 2 `str` (bytes) that is valid UTF-8.
+    fn leaf_text(&self, i: usize) -> Option<&str> {
+        match &self.nodes[i] {
+            Node::Leaf(PyValue::Str(s)) => Some(s),
+            Node::Leaf(PyValue::Bytes(b)) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
     }
 
     /// Turns arena node `i` into a value tree.
@@ -488,6 +816,7 @@ impl<'a> Machine<'a> {
                 };
                 PyValue::Object { module: module.clone(), name: name.clone(), args, state }
             }
+            Node::Free => return Err(self.bad("reference to an item already streamed out")),
         })
     }
 
@@ -720,8 +1049,20 @@ pub fn arch_file(dir: &Path, index: usize) -> PathBuf {
 pub fn read_arch(dir: &Path, index: usize) -> Result<NatsArchRecord> {
     let path = arch_file(dir, index);
     let root = read_pickle(&path)?;
-    let (arch_str, schedules) = parse_arch(&root, index).map_err(|m| data_error(&path, m))?;
+    arch_from_value(&root, index, path)
+}
+
+/// An architecture record from its decoded dict of schedules (`{'12': ArchResults state, '200':
+/// ...}`), as in a NATS file or, with the keys renamed, an item of NAS-Bench-201's `arch2infos`.
+/// `path` names the source in errors.
+pub fn arch_from_value(root: &PyValue, index: usize, path: PathBuf) -> Result<NatsArchRecord> {
+    let (arch_str, schedules) = parse_arch(root, index).map_err(|m| data_error(&path, m))?;
     Ok(NatsArchRecord { path, index, arch_str, schedules })
+}
+
+/// Parses a `meta` dict (`meta_archs`, `total_archs`, `evaluated_indexes`).
+pub fn meta_from_value(root: &PyValue, path: &Path) -> Result<NatsMeta> {
+    parse_meta(root).map_err(|m| data_error(path, m))
 }
 
 fn field<'v>(v: &'v PyValue, key: &str, at: &str) -> Parsed<&'v PyValue> {
@@ -811,8 +1152,23 @@ fn parse_run(result: &PyValue, dataset: &str, seed: i64, at: &str) -> Parsed<Nat
     };
     let train_acc = per_epoch("train_acc1es", last)?.ok_or_else(|| format!("{at}: no 'train_acc1es'"))?;
     let train_loss = per_epoch("train_losses", last)?;
-    let times = (0..epochs).map(|e| per_epoch("train_times", e)).collect::<Parsed<Option<Vec<f64>>>>()?;
-    let train_time_total = times.map(|t| t.iter().sum::<f64>());
+    // One pass over `train_times` (a lookup per epoch would be quadratic in the epochs).
+    let train_time_total = match result.get("train_times").filter(|t| !t.is_none()) {
+        None => None,
+        Some(table) => {
+            let mut times = vec![None; epochs];
+            for (k, v) in expect(table, "train_times", at, PyValue::as_dict)? {
+                if let Some(e) = k.as_i64().and_then(|e| usize::try_from(e).ok()).filter(|&e| e < epochs) {
+                    times[e] = Some(expect(v, "train_times", at, PyValue::as_f64)?);
+                }
+            }
+            let mut total = 0.0;
+            for (e, t) in times.into_iter().enumerate() {
+                total += t.ok_or_else(|| format!("{at}: no 'train_times' for epoch {e}"))?;
+            }
+            Some(total)
+        }
+    };
     let names = expect(field(result, "eval_names", at)?, "eval_names", at, PyValue::as_list)?;
     let eval_acc1es = field(result, "eval_acc1es", at)?;
     let mut evals = Vec::new();
@@ -933,6 +1289,34 @@ mod tests {
         assert_eq!(value.get("key_again").and_then(P::as_str), Some("ints"));
         assert_eq!(value.get("od").and_then(|d| d.get_item(&s("k"))).and_then(P::as_i64), Some(9));
         assert!(value.get("missing").is_none());
+    }
+
+    /// Streaming hands each item out as soon as it is complete, and a string memoized in one
+    /// item and referenced two items later still resolves.
+    #[test]
+    fn nats_stream_hands_out_items_and_keeps_shared_strings() {
+        let text = |t: &str| [b"X".as_slice(), &(t.len() as u32).to_le_bytes(), t.as_bytes()].concat();
+        let item = |i: u8, v: Vec<u8>| [vec![b'K', i, b'}', b'('], text("k"), v, vec![b'u']].concat();
+        let bytes = [
+            b"\x80\x02}(".to_vec(),
+            text("arch2infos"),
+            b"}(".to_vec(),
+            item(0, [text("shared"), b"q\x01".to_vec()].concat()),
+            item(1, text("other")),
+            item(2, b"h\x01".to_vec()),
+            b"uu.".to_vec(),
+        ]
+        .concat();
+        let mut items = Vec::new();
+        let mut sink = |k: P, v: P| -> std::result::Result<(), String> {
+            items.push((k, v));
+            Ok(())
+        };
+        let rest = stream_pickle(bytes.as_slice(), 0, Some(("arch2infos", &mut sink))).unwrap();
+        let d = |v: &str| dict(vec![("k", s(v))]);
+        assert_eq!(items, vec![(P::Int(0), d("shared")), (P::Int(1), d("other")), (P::Int(2), d("shared"))]);
+        assert_eq!(rest, dict(vec![("arch2infos", P::Dict(vec![]))]));
+        assert_eq!(parse_pickle(&bytes).unwrap().get("arch2infos"), Some(&P::Dict(items)));
     }
 
     #[test]
