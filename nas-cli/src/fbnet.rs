@@ -58,7 +58,11 @@ impl ProxyConfig {
 
     /// The scorer of FBNet networks.
     fn scorer<'a>(&self, space: &'a FbnetSpace, proxy: Proxy) -> anyhow::Result<ArchScorer<'a>> {
-        self.source.scorer(space, None, &[proxy])
+        let (images, dataset) = self.source.image_batch(&[proxy], None)?;
+        if dataset == nas_kernels::images::ImageDataset::ImageNet16 {
+            bail!("--space fbnet takes 32x32 images (CIFAR-10 or CIFAR-100), not ImageNet16-120");
+        }
+        self.source.scorer(space, None, &[proxy], images)
     }
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 use nas_core::stats::{kendall_tau, spearman};
 use nas_core::{Genotype, SearchSpace, Shape};
 use nas_kernels::cache::{ScoreCache, score_json};
-use nas_kernels::images::{self, ImageBatch};
+use nas_kernels::images::{self, ImageBatch, ImageDataset};
 use nas_kernels::{ArchScorer, Proxy};
 use nas_spaces::{DataDir, Dataset, Epochs, FbnetSpace, Nb201Config, Nb201Space, Nb201Table, SpaceId, Split};
 use rand::SeedableRng;
@@ -43,8 +43,8 @@ impl fmt::Display for Score {
 /// Where the scores come from: images, initialisation and cache.
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct ScoreSource {
-    /// Image file (CIFAR-10 binary layout, cifar-10-batches-bin). Without it, a deterministic
-    /// synthetic batch.
+    /// Image file or directory: CIFAR-10/100 binary or python, or ImageNet16-120 (detected); the
+    /// network and normalisation follow its dataset. Without it, a deterministic synthetic batch.
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
     /// Images per batch. Here: per score, the first ones of the file.
@@ -62,13 +62,31 @@ pub struct ScoreSource {
 }
 
 impl ScoreSource {
-    /// The image batch, saying on standard error when it is the synthetic one and a proxy reads it.
-    pub fn image_batch(&self, proxies: &[Proxy]) -> anyhow::Result<ImageBatch> {
+    /// The image batch and the dataset its images come from (CIFAR-10 for the synthetic batch),
+    /// saying on standard error when it is the synthetic one and a proxy reads it. With `expected`,
+    /// images of another dataset are an error (CIFAR-10 images with `--dataset cifar100`).
+    pub fn image_batch(
+        &self,
+        proxies: &[Proxy],
+        expected: Option<ImageDataset>,
+    ) -> anyhow::Result<(ImageBatch, ImageDataset)> {
         if self.batch == 0 || self.batch > MAX_BATCH {
             bail!("invalid --batch {}: give 1 to {MAX_BATCH} images per score", self.batch);
         }
         match &self.images {
-            Some(path) => Ok(images::read_cifar10(path, self.batch)?),
+            Some(path) => {
+                let found = nas_spaces::image_files::detect(path)?;
+                let (batch, dataset) = if path.is_file() && found.layout.name() == "cifar10-binary" {
+                    (images::read_cifar10(path, self.batch)?, ImageDataset::Cifar10)
+                } else {
+                    let set = crate::data::open_images(path)?;
+                    (set.batch(self.batch)?, set.dataset)
+                };
+                if let Some(e) = expected.filter(|e| *e != dataset) {
+                    bail!("--images {} holds {dataset} images, but the dataset is {e}", path.display());
+                }
+                Ok((batch, dataset))
+            }
             None => {
                 if proxies.iter().any(|p| p.uses_images()) {
                     eprintln!(
@@ -77,25 +95,28 @@ impl ScoreSource {
                         self.batch, self.init_seed
                     );
                 }
-                Ok(images::synthetic(self.batch, 3, 32, 32, 10, self.init_seed))
+                let dataset = expected.unwrap_or(ImageDataset::Cifar10);
+                let side = if dataset == ImageDataset::ImageNet16 { 16 } else { 32 };
+                Ok((images::synthetic(self.batch, 3, side, side, dataset.classes(), self.init_seed), dataset))
             }
         }
     }
 
-    /// The scorer of `space` for these proxies (with NASWOT's linear-region network `thin` where the
+    /// The scorer of `space` on `images` (with NASWOT's linear-region network `thin` where the
     /// space has one). Says where NASWOT's K step runs when the build could use a GPU.
     pub fn scorer<'a>(
         &self,
         space: &'a dyn SearchSpace,
         thin: Option<&'a Nb201Space>,
         proxies: &[Proxy],
+        images: ImageBatch,
     ) -> anyhow::Result<ArchScorer<'a>> {
         let thin = thin.map(|t| t as &dyn SearchSpace);
         let device = nas_kernels::scores::k_step_device();
         if proxies.contains(&Proxy::Naswot) && device != "cpu" {
             eprintln!("note: NASWOT K step on {device}");
         }
-        Ok(ArchScorer::new(space, thin, self.image_batch(proxies)?, self.init_seed, self.open_cache()?)?)
+        Ok(ArchScorer::new(space, thin, images, self.init_seed, self.open_cache()?)?)
     }
 
     /// The score cache (a disabled one with `--no-cache`).
@@ -229,11 +250,31 @@ fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
     }
 }
 
-/// The space of a scoring command, with NASWOT's thin network where the space has one.
-pub fn scoring_space(id: SpaceId) -> (Box<dyn SearchSpace>, Option<Nb201Space>) {
-    match id {
-        SpaceId::Nb201 => (Box::new(Nb201Space::default()), Some(thin_nb201())),
-        SpaceId::Fbnet => (Box::new(FbnetSpace::default()), None),
+/// The space of a scoring command for images of `dataset` (NB201: the benchmark's network of that
+/// dataset), with NASWOT's thin network where the space has one.
+pub fn scoring_space(id: SpaceId, dataset: ImageDataset) -> anyhow::Result<(Box<dyn SearchSpace>, Option<Nb201Space>)> {
+    Ok(match id {
+        SpaceId::Nb201 => (Box::new(nb201_for(dataset)?), Some(thin_nb201())),
+        SpaceId::Fbnet => {
+            if dataset == ImageDataset::ImageNet16 {
+                bail!("--space fbnet takes 32x32 images (CIFAR-10 or CIFAR-100), not ImageNet16-120");
+            }
+            (Box::new(FbnetSpace::default()), None)
+        }
+    })
+}
+
+/// The NB201 network of the benchmark for images of `dataset`.
+pub fn nb201_for(dataset: ImageDataset) -> anyhow::Result<Nb201Space> {
+    Ok(Nb201Space::new(Nb201Config::for_dataset(dataset.name())?))
+}
+
+/// The images' dataset a benchmark dataset is trained on.
+pub fn images_of(dataset: Dataset) -> ImageDataset {
+    match dataset {
+        Dataset::Cifar10Valid | Dataset::Cifar10 => ImageDataset::Cifar10,
+        Dataset::Cifar100 => ImageDataset::Cifar100,
+        Dataset::ImageNet16 => ImageDataset::ImageNet16,
     }
 }
 
@@ -244,7 +285,8 @@ pub fn run(
     emit: &mut dyn FnMut(&ScoreRow, &mut Progress) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let id = config.scoring.space;
-    let (space, thin) = scoring_space(id);
+    let (images, dataset) = config.scoring.source.image_batch(&config.proxy, None)?;
+    let (space, thin) = scoring_space(id, dataset)?;
     if config.proxy.is_empty() {
         bail!("invalid --proxy: name at least one proxy");
     }
@@ -273,7 +315,7 @@ pub fn run(
         let (i, n) = parse_shard(shard)?;
         genotypes = genotypes.into_iter().skip(i).step_by(n).collect();
     }
-    let scorer = config.scoring.source.scorer(space.as_ref(), thin.as_ref(), &config.proxy)?;
+    let scorer = config.scoring.source.scorer(space.as_ref(), thin.as_ref(), &config.proxy, images)?;
     let mut progress = Progress::new("scoring", genotypes.len() * config.proxy.len());
     for g in &genotypes {
         let arch = space.format(g);
@@ -348,14 +390,15 @@ pub struct CorrelateReport {
 /// Scores a seeded sample with every proxy and rank-correlates the scores with the accuracy.
 pub fn correlate(config: &CorrelateConfig, data: &DataDir) -> anyhow::Result<CorrelateReport> {
     config.scoring.space.require("nas correlate", &[SpaceId::Nb201])?;
-    let space = Nb201Space::default();
+    let (images, dataset) = config.scoring.source.image_batch(&config.proxy, Some(images_of(config.dataset)))?;
+    let space = nb201_for(dataset)?;
     let column = nas_spaces::nb201_table::accuracy_column(config.dataset, config.metric, Epochs::E200)
         .with_context(|| format!("the benchmark has no {:?} accuracy for {}", config.metric, config.dataset))?;
     let table = Nb201Table::load(data)?;
     let accuracy = table.column(column)?;
     let genotypes = sample_distinct(&space, config.sample, config.seed)?;
     let thin = thin_nb201();
-    let scorer = config.scoring.source.scorer(&space, Some(&thin), &config.proxy)?;
+    let scorer = config.scoring.source.scorer(&space, Some(&thin), &config.proxy, images)?;
     let mut progress = Progress::new("scoring", genotypes.len() * config.proxy.len());
     let mut results = Vec::new();
     let mut panels = Vec::new();

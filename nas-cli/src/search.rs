@@ -245,8 +245,17 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         }
     }
     let thin = thin_nb201();
-    let scorer =
-        if kind.scores() { Some(config.scoring.source.scorer(&space, Some(&thin), &[config.proxy])?) } else { None };
+    let scoring_space = if kind.scores() {
+        let expected = Some(crate::score::images_of(config.dataset));
+        let (images, dataset) = config.scoring.source.image_batch(&[config.proxy], expected)?;
+        Some((crate::score::nb201_for(dataset)?, images))
+    } else {
+        None
+    };
+    let scorer = match &scoring_space {
+        Some((s, images)) => Some(config.scoring.source.scorer(s, Some(&thin), &[config.proxy], images.clone())?),
+        None => None,
+    };
     let proxy = config.proxy;
     let score_eval = scorer.as_ref().map(|scorer| ScoreEvaluator { scorer, proxy });
 

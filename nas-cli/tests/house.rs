@@ -157,3 +157,56 @@ fn limits_no_architecture_meets_are_an_error_naming_the_cheapest() {
     let o = nas(&["mathnas", "--space", "nb201", "--max-mflops", "10", "--predictor", "best", "--samples", "0"]);
     assert!(!o.status.success() && stderr(&o).contains("--samples 0"), "{}", stderr(&o));
 }
+
+#[test]
+fn images_of_every_dataset_score_on_their_own_network_and_a_mismatch_is_an_error() {
+    let Some(dir) = nas_spaces::data::for_tests("images/cifar100_train_first1117.bin") else { return };
+    let c100 = dir.file("images/cifar100_train_first1117.bin").unwrap();
+    let c100 = c100.to_str().unwrap();
+    let o = nas(&[
+        "score",
+        "--arch",
+        "333132",
+        "--images",
+        c100,
+        "--batch",
+        "16",
+        "--proxy",
+        "naswot,snip",
+        "--no-cache",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows[0]["images"].as_str().unwrap().contains("cifar100 normalisation"), "{}", rows[0]);
+    assert!(rows.iter().all(|r| r["score"].as_f64().is_some_and(f64::is_finite)), "{rows:?}");
+    if common::have_table() {
+        let c10 = dir.file("images/cifar10_test_first846.bin").unwrap();
+        let o = nas(&[
+            "correlate",
+            "--sample",
+            "3",
+            "--dataset",
+            "cifar100",
+            "--images",
+            c10.to_str().unwrap(),
+            "--no-cache",
+        ]);
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains("holds cifar10 images, but the dataset is cifar100"), "{e}");
+        let o = nas(&[
+            "correlate",
+            "--sample",
+            "3",
+            "--dataset",
+            "cifar100",
+            "--images",
+            c100,
+            "--batch",
+            "16",
+            "--no-cache",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
