@@ -39,12 +39,7 @@ pub fn read_model(path: &Path) -> anyhow::Result<LatencyModel> {
 /// of the file it was fitted on, so that evaluation knows whether its training rows are there.
 pub fn file_key(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in &bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(format!("{}-{h:016x}", bytes.len()))
+    Ok(format!("{}-{:016x}", bytes.len(), nas_core::hash::fnv1a64(&bytes)))
 }
 
 /// `nas cost`: one architecture on one device.

@@ -23,6 +23,7 @@ pub mod error;
 pub mod fsio;
 pub mod genotype;
 pub mod graph;
+pub mod hash;
 pub mod linalg;
 pub mod stats;
 pub mod traits;

@@ -100,19 +100,14 @@ pub mod score_json {
 
 /// A content key of an image batch: its size and a 64-bit FNV-1a hash of its pixels and labels.
 pub fn images_key(images: &ImageBatch) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = nas_core::hash::Fnv1a::default();
     for p in &images.pixels {
-        eat(&p.to_bits().to_le_bytes());
+        h.eat(&p.to_bits().to_le_bytes());
     }
     for l in &images.labels {
-        eat(&l.to_le_bytes());
+        h.eat(&l.to_le_bytes());
     }
+    let h = h.finish();
     format!("{}x{}x{}x{}-{h:016x}", images.len(), images.channels, images.height, images.width)
 }
 

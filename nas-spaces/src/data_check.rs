@@ -57,14 +57,9 @@ pub const KNOWN: [(&str, &str, &[&str]); 4] = [
     (crate::import::NATS_SSS_FILE, "table", &["(imported NATS size space; no command reads it yet)"]),
 ];
 
-/// FNV-1a, 64 bits.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 fn file_facts(path: &Path) -> (Option<u64>, Option<String>, Option<String>) {
     match std::fs::read(path) {
-        Ok(b) => (Some(b.len() as u64), Some(format!("{:016x}", fnv1a64(&b))), None),
+        Ok(b) => (Some(b.len() as u64), Some(format!("{:016x}", nas_core::hash::fnv1a64(&b))), None),
         Err(e) => (None, None, Some(e.to_string())),
     }
 }

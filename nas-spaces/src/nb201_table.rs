@@ -361,23 +361,17 @@ impl Nb201Table {
     /// A content identity of the table: its row count and a 64-bit FNV-1a hash of every
     /// architecture, column name and value, so that saved work can refuse a different table.
     pub fn identity(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
+        let mut h = nas_core::hash::Fnv1a::default();
         for a in &self.archs {
-            eat(a.as_bytes());
+            h.eat(a.as_bytes());
         }
         for (name, values) in &self.columns {
-            eat(name.as_bytes());
+            h.eat(name.as_bytes());
             for v in values {
-                eat(&v.to_bits().to_le_bytes());
+                h.eat(&v.to_bits().to_le_bytes());
             }
         }
-        format!("{}-{h:016x}", self.archs.len())
+        format!("{}-{:016x}", self.archs.len(), h.finish())
     }
 }
 
