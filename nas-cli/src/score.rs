@@ -285,8 +285,7 @@ pub fn run(
     emit: &mut dyn FnMut(&ScoreRow, &mut Progress) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let id = config.scoring.space;
-    let (images, dataset) = config.scoring.source.image_batch(&config.proxy, None)?;
-    let (space, thin) = scoring_space(id, dataset)?;
+    let space = id.space();
     if config.proxy.is_empty() {
         bail!("invalid --proxy: name at least one proxy");
     }
@@ -315,6 +314,9 @@ pub fn run(
         let (i, n) = parse_shard(shard)?;
         genotypes = genotypes.into_iter().skip(i).step_by(n).collect();
     }
+    // The architectures are checked first; then the images, and the network of their dataset.
+    let (images, dataset) = config.scoring.source.image_batch(&config.proxy, None)?;
+    let (space, thin) = scoring_space(id, dataset)?;
     let scorer = config.scoring.source.scorer(space.as_ref(), thin.as_ref(), &config.proxy, images)?;
     let mut progress = Progress::new("scoring", genotypes.len() * config.proxy.len());
     for g in &genotypes {

@@ -85,10 +85,11 @@ fn without_images_the_synthetic_batch_is_used_and_said() {
 fn bad_scoring_input_gives_one_line_errors() {
     let dir = scratch("bad");
     let short = dir.join("short.bin");
-    std::fs::write(&short, vec![0u8; 3073 + 1]).unwrap();
+    // Neither whole CIFAR-10 (3,073-byte) nor whole CIFAR-100 (3,074-byte) records.
+    std::fs::write(&short, vec![0u8; 3073 + 5]).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--proxy", "nasbot", "--arch", BEST], "nasbot"),
-        (vec!["--proxy", "naswot", "--arch", BEST, "--images", short.to_str().unwrap()], "3074 bytes"),
+        (vec!["--proxy", "naswot", "--arch", BEST, "--images", short.to_str().unwrap()], "3078 bytes is neither"),
         (vec!["--proxy", "naswot", "--sample", "3", "--shard", "2/2"], "--shard"),
         (vec!["--proxy", "naswot", "--sample", "20000"], "20000"),
         (vec!["--proxy", "naswot"], "exactly one of"),
