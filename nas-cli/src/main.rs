@@ -17,6 +17,7 @@ mod score;
 mod search;
 mod search_state;
 mod space;
+mod train;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables.
 #[derive(Debug, Parser)]
@@ -56,6 +57,8 @@ enum Command {
     Mathnas(mathnas::MathNasArgs),
     /// LayerNAS: layer-by-layer search under a cost target.
     Layernas(mathnas::LayerNasArgs),
+    /// Train one architecture on real images (fast CPU engine, resumable checkpoints).
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Hw(c) => hw::run(c, &data),
         Command::Mathnas(a) => mathnas::run_mathnas(a, &data),
         Command::Layernas(a) => mathnas::run_layernas(a, &data),
+        Command::Train(a) => train::run(a, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

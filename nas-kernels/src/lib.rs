@@ -6,6 +6,8 @@
 //!   log-determinant) beside the plain references they are tested against.
 //! * [`scores`] computes every proxy ([`Proxy`]); [`ArchScorer`] scores genotypes of a space through
 //!   the [`cache`] of computed scores, on an [`images`] batch.
+//! * [`train`] trains any graph on the fast CPU path: SGD/Adam, schedules, clipping, batch norm with
+//!   running statistics, a seeded augmenting loader, checkpoints that resume bit-identically.
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
 //! This is the only crate of the workspace with `unsafe`: CPU feature dispatch, the `gemm` call and
@@ -23,6 +25,7 @@ pub mod linalg;
 pub mod naswot;
 pub mod net;
 pub mod scores;
+pub mod train;
 
 pub use arch_scorer::{ArchScorer, ScoreEvaluator, Scored};
 pub use scores::Proxy;
