@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use nas_core::SearchSpace;
-use nas_kernels::train::{self, CheckpointSpec, EpochMetrics, ImageSet, Optimizer, Schedule, TrainConfig, TrainObserver};
+use nas_kernels::train::{
+    self, CheckpointSpec, EpochMetrics, ImageSet, Optimizer, Schedule, TrainConfig, TrainObserver,
+};
 use nas_spaces::DataDir;
 use nas_spaces::nb201::{Nb201Config, Nb201Space};
 use serde::Serialize;
@@ -171,7 +173,8 @@ impl TrainObserver for Observer {
 
 pub fn run(args: TrainArgs, data: &DataDir) -> anyhow::Result<()> {
     let TrainSpace::Nb201 = args.space;
-    let config = Nb201Config { channels: args.channels, cells_per_stage: args.cells, ..Nb201Config::for_dataset("cifar10")? };
+    let config =
+        Nb201Config { channels: args.channels, cells_per_stage: args.cells, ..Nb201Config::for_dataset("cifar10")? };
     let space = Nb201Space::new(config);
     let genotype = crate::arch::resolve(&space, &args.arch, data)?;
     let network = space.to_network(&genotype)?;
@@ -237,7 +240,8 @@ pub fn run(args: TrainArgs, data: &DataDir) -> anyhow::Result<()> {
     };
     let label = format!("nb201 {arch} C={} N={} classes={classes}", args.channels, args.cells);
     let spec = args.checkpoint.as_deref().map(|path| CheckpointSpec { path, label: &label });
-    let (report, mut net) = train::train(&network, &recipe, &train_set, test_set.as_ref(), spec, threads, &mut observer)?;
+    let (report, mut net) =
+        train::train(&network, &recipe, &train_set, test_set.as_ref(), spec, threads, &mut observer)?;
     let valid_accuracy = valid_set.as_ref().map(|v| train::evaluate(&mut net, v)).transpose()?;
     if let Some(p) = &args.save_weights {
         train::save_safetensors(&net, p)?;

@@ -28,8 +28,25 @@ fn first_records(name: &str, n: usize, dir: &Path, out: &str) -> Option<PathBuf>
 
 fn args<'a>(train: &'a str, test: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
-        "train", "--space", "nb201", "--arch", "333333", "--images", train, "--test-images", test, "--C", "4", "--N", "1",
-        "--batch", "32", "--seed", "3", "--threads", "2",
+        "train",
+        "--space",
+        "nb201",
+        "--arch",
+        "333333",
+        "--images",
+        train,
+        "--test-images",
+        test,
+        "--C",
+        "4",
+        "--N",
+        "1",
+        "--batch",
+        "32",
+        "--seed",
+        "3",
+        "--threads",
+        "2",
     ];
     v.extend_from_slice(extra);
     v
@@ -38,7 +55,8 @@ fn args<'a>(train: &'a str, test: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn train_prints_the_contract_and_resumes_bit_identically_after_sigkill() {
     let dir = scratch("train");
-    let (Some(train), Some(test)) = (first_records(TRAIN, 256, &dir, "train.bin"), first_records(TEST, 100, &dir, "test.bin"))
+    let (Some(train), Some(test)) =
+        (first_records(TRAIN, 256, &dir, "train.bin"), first_records(TEST, 100, &dir, "test.bin"))
     else {
         return;
     };
@@ -56,7 +74,10 @@ fn train_prints_the_contract_and_resumes_bit_identically_after_sigkill() {
         assert!(v.get(field).is_some(), "no {field} in {v}");
     }
     assert_eq!(v["epochs"], 3);
-    assert_eq!(v["arch"], "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|");
+    assert_eq!(
+        v["arch"],
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    );
     let acc = v["test_accuracy"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&acc) && v["train_loss"].as_f64().unwrap().is_finite());
     assert_eq!(std::fs::read_to_string(&metrics).unwrap().lines().count(), 3);
@@ -65,7 +86,11 @@ fn train_prints_the_contract_and_resumes_bit_identically_after_sigkill() {
     // exists, then run again: it resumes and ends with the same bytes.
     let ck = dir.join("run.ckpt");
     let resumed = dir.join("resumed.safetensors");
-    let cmd_args = args(train, test, &["--epochs", "3", "--json", "--checkpoint", ck.to_str().unwrap(), "--save-weights", resumed.to_str().unwrap()]);
+    let cmd_args = args(
+        train,
+        test,
+        &["--epochs", "3", "--json", "--checkpoint", ck.to_str().unwrap(), "--save-weights", resumed.to_str().unwrap()],
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_nas")).args(&cmd_args).spawn().unwrap();
     while !ck.exists() {
         if child.try_wait().unwrap().is_some() {
@@ -104,7 +129,8 @@ fn train_prints_the_contract_and_resumes_bit_identically_after_sigkill() {
 #[test]
 fn bad_training_input_is_a_one_line_error() {
     let dir = scratch("train-bad");
-    let (Some(train), Some(test)) = (first_records(TRAIN, 40, &dir, "train.bin"), first_records(TEST, 10, &dir, "test.bin"))
+    let (Some(train), Some(test)) =
+        (first_records(TRAIN, 40, &dir, "train.bin"), first_records(TEST, 10, &dir, "test.bin"))
     else {
         return;
     };

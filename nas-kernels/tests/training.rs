@@ -57,7 +57,9 @@ fn every_op() -> Network {
     let s = net.add("stem", conv(3, 4, 3, 1, 1, 1, false), &[x]).unwrap();
     let s = net.add("stem.bn", Op::BatchNorm { channels: 4, affine: true }, &[s]).unwrap();
     let a = net.add("a", conv(4, 6, 3, 2, 1, 2, true), &[s]).unwrap();
-    let b = net.add("b", Op::Pool { kind: PoolKind::Avg { count_include_pad: false }, kernel: 2, stride: 2, padding: 0 }, &[s]).unwrap();
+    let b = net
+        .add("b", Op::Pool { kind: PoolKind::Avg { count_include_pad: false }, kernel: 2, stride: 2, padding: 0 }, &[s])
+        .unwrap();
     let b = net.add("b.conv", conv(4, 6, 1, 1, 0, 1, true), &[b]).unwrap();
     let c = net.add("cat", Op::Concat, &[a, b]).unwrap();
     let c = net.add("bn", Op::BatchNorm { channels: 12, affine: false }, &[c]).unwrap();
@@ -137,7 +139,11 @@ fn compare_param_gradients(net: &Network, set: &ImageSet, seed: u64, smoothing: 
     let (logits, _) = cn.logits(&x, &mut Pass::default()).unwrap();
     let reference = candle_loss(&logits, &batch.labels, set.classes, smoothing);
     let ref_loss = reference.to_scalar::<f32>().unwrap();
-    assert!((scored.loss as f32 - ref_loss).abs() < 1e-4 * ref_loss.abs().max(1.0), "loss {} vs {ref_loss}", scored.loss);
+    assert!(
+        (scored.loss as f32 - ref_loss).abs() < 1e-4 * ref_loss.abs().max(1.0),
+        "loss {} vs {ref_loss}",
+        scored.loss
+    );
     let grads = reference.backward().unwrap();
     assert_eq!(fast.len(), vars.len());
     let reference: Vec<Vec<f32>> = fast
@@ -173,7 +179,8 @@ fn parameter_gradients_match_candle_on_random_networks_and_every_op() {
         let n = rng.random_range(3..7);
         let set = random_set(&mut rng, n, space.config().input, 10);
         let seed = rng.random();
-        compared += usize::from(compare_param_gradients(&net, &set, seed, if i % 2 == 0 { 0.0 } else { 0.1 }, &mut rng));
+        compared +=
+            usize::from(compare_param_gradients(&net, &set, seed, if i % 2 == 0 { 0.0 } else { 0.1 }, &mut rng));
     }
     for _ in 0..3 {
         let set = random_set(&mut rng, 5, Shape::new(3, 10, 10), 5);
@@ -201,7 +208,13 @@ fn sgd_steps_match_candle() {
         }
         let opt = Optimizer::Sgd { momentum: 0.9, nesterov: true };
         let (mut fast_state, mut ref_state) = (OptimizerState::default(), OptimizerState::default());
+        let mut kinked = false;
         for step in 0..3 {
+            // A step can move a ReLU input across zero on one path only: such a network is not compared.
+            if step > 0 && !same_signs(&cpu, &cn, &x, &batch.pixels, set.len()) {
+                kinked = true;
+                break;
+            }
             let lr = 0.05 * (step + 1) as f64;
             let tape = cpu.forward_tape(&batch.pixels, set.len()).unwrap();
             let scored = loss::cross_entropy(&cpu.output(&tape).unwrap().data, &batch.labels, 10, 0.0);
@@ -227,9 +240,12 @@ fn sgd_steps_match_candle() {
                 v.set(&Tensor::from_slice(w.as_slice(), v.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
             }
         }
-        for (p, v) in params_mut(&mut cpu).into_iter().zip(&vars) {
+        if kinked {
+            continue;
+        }
+        for (i, (p, v)) in params_mut(&mut cpu).into_iter().zip(&vars).enumerate() {
             let want = v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert!(rel_diff(p, &want) < 1e-3, "weights differ by {} after 3 steps", rel_diff(p, &want));
+            assert!(rel_diff(p, &want) < 1e-3, "tensor {i}: weights differ by {} after 3 steps", rel_diff(p, &want));
         }
         done += 1;
     }
@@ -360,7 +376,8 @@ fn bad_input_gives_one_line_errors() {
     let space = small_nb201();
     let net = space.to_network(&Nb201Space::parse_ops_code("313131").unwrap()).unwrap();
     let set = random_set(&mut rng, 20, space.config().input, 10);
-    let run = |c: &TrainConfig, s: &ImageSet| train::train(&net, c, s, None, None, 2, &mut Silent).err().unwrap().to_string();
+    let run =
+        |c: &TrainConfig, s: &ImageSet| train::train(&net, c, s, None, None, 2, &mut Silent).err().unwrap().to_string();
     assert!(run(&tiny_config(1, 0), &set.subset(&[0, 1, 2], "three".into())).contains("fewer than one batch"));
     assert!(run(&TrainConfig { lr: f64::NAN, ..tiny_config(1, 0) }, &set).contains("learning rate"));
     assert!(run(&TrainConfig { lr: -0.1, ..tiny_config(1, 0) }, &set).contains("learning rate"));

@@ -395,7 +395,8 @@ fn conv2d_backward(
             .zip(dxs.chunks_mut(REDUCTION_CHUNK * in_per))
         {
             let mut dw = vec![0.0f32; w.len()];
-            for ((xi, dyi), dxi) in xc.chunks_exact(in_per).zip(dyc.chunks_exact(out_per)).zip(dxc.chunks_exact_mut(in_per))
+            for ((xi, dyi), dxi) in
+                xc.chunks_exact(in_per).zip(dyc.chunks_exact(out_per)).zip(dxc.chunks_exact_mut(in_per))
             {
                 for grp in 0..g.groups {
                     let xg = &xi[grp * plane_g..(grp + 1) * plane_g];
@@ -431,7 +432,11 @@ fn conv2d_backward(
                 .collect();
             handles.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
         });
-        joined.map_err(|_| Error::Backend("a convolution gradient thread panicked".into()))?.into_iter().flatten().collect()
+        joined
+            .map_err(|_| Error::Backend("a convolution gradient thread panicked".into()))?
+            .into_iter()
+            .flatten()
+            .collect()
     };
     let mut dw = vec![0.0f32; w.len()];
     for p in partials {

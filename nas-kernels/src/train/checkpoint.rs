@@ -69,7 +69,11 @@ impl Checkpoint {
 
     /// Parses a file's bytes; `path` names it in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-        let bad = |why: &str| Error::Data { path: path.into(), line: None, message: format!("not a usable checkpoint: {why}") };
+        let bad = |why: &str| Error::Data {
+            path: path.into(),
+            line: None,
+            message: format!("not a usable checkpoint: {why}"),
+        };
         if bytes.len() < 24 || &bytes[..8] != MAGIC {
             return Err(bad(&format!("{} bytes without the NASCKPT1 header", bytes.len())));
         }

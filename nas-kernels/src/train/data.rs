@@ -229,7 +229,8 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut probe = rng.clone();
             let aug = Batch::assemble(&set, &[1], Some(4), &mut rng);
-            let (ox, oy, flip) = (probe.random_range(0..=8usize), probe.random_range(0..=8usize), probe.random_bool(0.5));
+            let (ox, oy, flip) =
+                (probe.random_range(0..=8usize), probe.random_range(0..=8usize), probe.random_bool(0.5));
             let mut padded = vec![0u8; 3 * 40 * 40];
             for ch in 0..3 {
                 for y in 0..32 {

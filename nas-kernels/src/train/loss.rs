@@ -52,7 +52,8 @@ mod tests {
                 let mut down = logits.clone();
                 up[i] += 1e-3;
                 down[i] -= 1e-3;
-                let fd = (cross_entropy(&up, &labels, 4, smoothing).loss - cross_entropy(&down, &labels, 4, smoothing).loss)
+                let fd = (cross_entropy(&up, &labels, 4, smoothing).loss
+                    - cross_entropy(&down, &labels, 4, smoothing).loss)
                     / 2e-3;
                 assert!((fd - f64::from(base.grad[i])).abs() < 1e-4, "logit {i}: {fd} vs {}", base.grad[i]);
             }

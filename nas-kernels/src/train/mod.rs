@@ -334,7 +334,11 @@ fn state_tensors(net: &mut CpuNet, opt: &OptimizerState) -> Vec<Vec<f32>> {
 
 /// Restores [`state_tensors`]; an error if the shapes do not fit the network.
 fn restore(net: &mut CpuNet, ck: &Checkpoint, path: &Path) -> Result<OptimizerState> {
-    let bad = |why: String| Error::Data { path: path.into(), line: None, message: format!("checkpoint does not fit this network: {why}") };
+    let bad = |why: String| Error::Data {
+        path: path.into(),
+        line: None,
+        message: format!("checkpoint does not fit this network: {why}"),
+    };
     let mut tensors = ck.tensors.iter();
     let mut take = |len: usize, what: &str| -> Result<Vec<f32>> {
         match tensors.next() {
@@ -411,8 +415,12 @@ pub fn train(
     let started = Instant::now();
     config.validate(train.len())?;
     if let Some(t) = test {
-        if t.classes != train.classes || (t.channels, t.height, t.width) != (train.channels, train.height, train.width) {
-            return Err(Error::invalid("test images", format!("{} do not have the training images' shape and classes", t.source)));
+        if t.classes != train.classes || (t.channels, t.height, t.width) != (train.channels, train.height, train.width)
+        {
+            return Err(Error::invalid(
+                "test images",
+                format!("{} do not have the training images' shape and classes", t.source),
+            ));
         }
     }
     let mut net = CpuNet::new(network, config.seed)?.with_threads(threads);
