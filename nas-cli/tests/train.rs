@@ -135,8 +135,10 @@ fn bad_training_input_is_a_one_line_error() {
         return;
     };
     let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
+    let few = first_records(TRAIN, 20, &dir, "few.bin").unwrap();
+    let o = nas(&args(few.to_str().unwrap(), test, &["--epochs", "1"]));
+    assert!(!o.status.success() && stderr(&o).contains("20 images, fewer than one batch of 32"), "{}", stderr(&o));
     for (extra, want) in [
-        (vec!["--epochs", "1", "--batch", "64"], "fewer than one batch"),
         (vec!["--epochs", "1", "--lr", "NaN"], "learning rate"),
         (vec!["--epochs", "1", "--lr", "0"], "learning rate"),
         (vec!["--epochs", "0"], "epochs"),
