@@ -11,7 +11,8 @@ use nas_core::graph::{NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
 use super::{
-    Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_stats, dropped, im2col, missing_weights,
+    Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_stats, dropped, im2col, inverse_std,
+    missing_weights,
 };
 use crate::gemm::product;
 
@@ -186,7 +187,12 @@ impl CpuNet {
                 }
                 Op::BatchNorm { affine, .. } => {
                     let state = self.bn.get(id.index()).and_then(Option::as_ref);
-                    let (dx, dscale, dshift) = batch_norm_backward(x(0)?, state, &g, batch);
+                    // The forward pass's statistics when the tape has them (the same values, one pass fewer).
+                    let stats = match tape.stats.get(id.index()).and_then(Option::as_ref) {
+                        Some(moments) => inverse_std(moments),
+                        None => channel_stats(x(0)?, batch),
+                    };
+                    let (dx, dscale, dshift) = batch_norm_backward(x(0)?, &stats, state, &g, batch);
                     add_grad(&mut grads, inputs[0], dx);
                     if *affine {
                         batch_norms.push((id, dscale, dshift));
@@ -279,9 +285,14 @@ fn add_grad(grads: &mut [Option<Vec<f32>>], id: NodeId, g: Vec<f32>) {
 /// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
 /// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
 /// `xh` is recomputed from `x` exactly as the forward pass computed it.
-fn batch_norm_backward(x: &Act, state: Option<&BnState>, g: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn batch_norm_backward(
+    x: &Act,
+    stats: &[(f32, f32)],
+    state: Option<&BnState>,
+    g: &[f32],
+    batch: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
-    let stats = channel_stats(x, batch);
     let mut sg = vec![0.0f64; c];
     let mut sgy = vec![0.0f64; c];
     let mut xh = vec![0.0f32; hw];
@@ -464,8 +475,13 @@ fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
                     let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
                     let (lo, hi) = g.inside_columns(kx);
                     let first = (lo as isize * s + kx - pad) as usize;
-                    for (d, &v) in dst[first..].iter_mut().step_by(s as usize).zip(&line[lo..hi]) {
-                        *d += v;
+                    if s == 1 {
+                        // Contiguous: a plain zip, which the compiler vectorises.
+                        dst[first..first + (hi - lo)].iter_mut().zip(&line[lo..hi]).for_each(|(d, &v)| *d += v);
+                    } else {
+                        for (d, &v) in dst[first..].iter_mut().step_by(s as usize).zip(&line[lo..hi]) {
+                            *d += v;
+                        }
                     }
                 }
             }
