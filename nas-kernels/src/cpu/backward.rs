@@ -467,13 +467,13 @@ fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
         for ky in 0..g.k as isize {
             for kx in 0..g.k as isize {
                 let Some(src) = rows.next() else { return };
+                let (lo, hi) = g.inside_columns(kx);
                 for (oy, line) in src.chunks_exact(ow).enumerate() {
                     let iy = oy as isize * s + ky - pad;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                    let (lo, hi) = g.inside_columns(kx);
                     let first = (lo as isize * s + kx - pad) as usize;
                     if s == 1 {
                         // Contiguous: a plain zip, which the compiler vectorises.
