@@ -31,6 +31,7 @@ pub mod score;
 pub mod search;
 pub mod space;
 pub mod state;
+pub mod train;
 pub mod vocab;
 
 pub use score::Score;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{arch, bench, data, hw, mathnas, score, search, space};
+use nas_cli::{arch, bench, data, hw, mathnas, score, search, space, train};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -64,6 +64,8 @@ enum Command {
     /// Import the benchmarks' official files; check what the data directory holds.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train one architecture on real images (fast CPU engine, resumable checkpoints).
+    Train(With<train::TrainArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +172,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Data(DataCommand::Import(c)) => emit(&data::import(&c.config)?, &c.output),
         Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
         Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
+        Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
     }
 }
 

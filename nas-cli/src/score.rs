@@ -43,8 +43,8 @@ impl fmt::Display for Score {
 /// Where the scores come from: images, initialisation and cache.
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct ScoreSource {
-    /// Image file or directory: CIFAR-10/100 binary or python, or ImageNet16-120 (detected); the
-    /// network and normalisation follow its dataset. Without it, a deterministic synthetic batch.
+    /// The images. A file or directory: CIFAR-10/100 binary or python, or ImageNet16-120 (detected);
+    /// the network and normalisation follow its dataset. Without it, a deterministic synthetic batch.
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
     /// Images per batch. Here: per score, the first ones of the file.

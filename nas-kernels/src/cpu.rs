@@ -25,15 +25,55 @@ pub struct Act {
     pub shape: Shape,
 }
 
-/// A network with its initial weights, ready for fast forward passes.
+/// A network with its weights, ready for fast forward passes.
 #[derive(Debug)]
 pub struct CpuNet {
-    net: Network,
-    weights: Vec<Option<Init>>,
-    threads: usize,
+    pub(crate) net: Network,
+    pub(crate) weights: Vec<Option<Init>>,
+    /// Batch-norm state by node index (scale, shift, running statistics); `None` for other nodes.
+    pub(crate) bn: Vec<Option<BnState>>,
+    /// Batch norm normalises with the running statistics (PyTorch's eval mode) instead of the batch's.
+    pub(crate) bn_eval: bool,
+    pub(crate) threads: usize,
     /// Fixed ReLU gates by node index ([`CpuNet::with_relu_gates`]); `None`: ReLUs test the sign.
     gates: Option<std::sync::Arc<ReluGates>>,
 }
+
+/// The state of one batch-norm node: its affine scale and shift (1 and 0, and never trained, when
+/// the node is not affine) and its running statistics (PyTorch's: mean 0 and variance 1 at the start).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BnState {
+    /// Whether the layer has a learned scale and shift.
+    pub affine: bool,
+    /// The learned per-channel scale (gamma).
+    pub scale: Vec<f32>,
+    /// The learned per-channel shift (beta).
+    pub shift: Vec<f32>,
+    /// Running mean of the batch statistics (eval mode).
+    pub running_mean: Vec<f32>,
+    /// Running (unbiased) variance of the batch statistics (eval mode).
+    pub running_var: Vec<f32>,
+}
+
+impl BnState {
+    fn new(channels: usize, affine: bool) -> Self {
+        BnState {
+            affine,
+            scale: vec![1.0; channels],
+            shift: vec![0.0; channels],
+            running_mean: vec![0.0; channels],
+            running_var: vec![1.0; channels],
+        }
+    }
+
+    /// Scale 1 and shift 0: the affine step changes nothing and is skipped.
+    fn is_identity(&self) -> bool {
+        self.scale.iter().all(|&v| v == 1.0) && self.shift.iter().all(|&v| v == 0.0)
+    }
+}
+
+/// Per batch-norm node of a training-mode pass: the batch's per-channel mean and biased variance.
+pub type BatchStats = Vec<Option<Vec<(f64, f64)>>>;
 
 /// One gate per ReLU input value (`input > 0` of some pass), by node index; `None` for other nodes.
 pub type ReluGates = Vec<Option<Vec<bool>>>;
@@ -55,7 +95,41 @@ impl CpuNet {
     pub fn new(net: &Network, seed: u64) -> Result<Self> {
         let weights = initial_weights(net, seed)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(CpuNet { net: net.clone(), weights, threads, gates: None })
+        let bn = net
+            .node_ids()
+            .map(|id| match net.node(id).op {
+                Op::BatchNorm { channels, affine } => Some(BnState::new(channels, affine)),
+                _ => None,
+            })
+            .collect();
+        Ok(CpuNet { net: net.clone(), weights, bn, bn_eval: false, threads, gates: None })
+    }
+
+    /// The network with work split over `threads` threads (at least 1). Results depend on the
+    /// split only through the order of the weight-gradient sums, which is fixed for a given count.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Batch norm in eval mode (`true`: normalise with the running statistics) or training mode.
+    pub fn set_eval(&mut self, eval: bool) {
+        self.bn_eval = eval;
+    }
+
+    /// The graph this network runs.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The conv and linear weights by node index.
+    pub fn weights(&self) -> &[Option<Init>] {
+        &self.weights
+    }
+
+    /// The batch-norm state by node index.
+    pub fn batch_norms(&self) -> &[Option<BnState>] {
+        &self.bn
     }
 
     /// Runs the network on `batch` inputs (`pixels` = `[batch, C, H, W]`), calling `on_relu_input`
@@ -67,7 +141,7 @@ impl CpuNet {
         on_relu_input: &mut dyn FnMut(NodeId, &[f32]) -> Result<()>,
     ) -> Result<Act> {
         let out_id = self.net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?;
-        let mut values = self.run(pixels, batch, on_relu_input, false)?;
+        let mut values = self.run(pixels, batch, on_relu_input, false, &mut None)?;
         values[out_id.index()].take().ok_or_else(|| dropped(&self.net.node(out_id).name))
     }
 
@@ -100,6 +174,7 @@ impl CpuNet {
         batch: usize,
         on_relu_input: &mut dyn FnMut(NodeId, &[f32]) -> Result<()>,
         keep: bool,
+        stats: &mut Option<BatchStats>,
     ) -> Result<Vec<Option<Act>>> {
         let input_id = self.net.input_id().ok_or_else(|| Error::invalid("network", "it has no input node"))?;
         let out_id = self.net.output_id().ok_or_else(|| Error::invalid("network", "it has no output node"))?;
@@ -156,13 +231,23 @@ impl CpuNet {
                     };
                     conv2d(&arg(0)?.data, batch, &geometry, weight, bias.as_deref(), self.threads)
                 }
-                Op::BatchNorm { .. } => batch_norm(
-                    match first.take() {
+                Op::BatchNorm { .. } => {
+                    let x = match first.take() {
                         Some(x) => x,
                         None => arg(0)?.clone(),
-                    },
-                    batch,
-                ),
+                    };
+                    let state = self.bn.get(id.index()).and_then(Option::as_ref);
+                    match state {
+                        Some(state) if self.bn_eval => batch_norm_eval(x, state),
+                        _ => {
+                            let (y, moments) = batch_norm(x, batch, state);
+                            if let Some(stats) = stats.as_mut() {
+                                stats[id.index()] = Some(moments);
+                            }
+                            y
+                        }
+                    }
+                }
                 Op::Pool { kind, kernel, stride, padding } => {
                     pool(arg(0)?, batch, *kind, *kernel, *stride, *padding, node.shape)?
                 }
@@ -386,14 +471,42 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
     Act { data, shape: out }
 }
 
-/// Training-mode batch norm with scale 1 and shift 0 (the untrained network's values), in place:
-/// per channel, mean and biased variance over images and positions (in f64), eps 1e-5.
-fn batch_norm(mut x: Act, batch: usize) -> Act {
+/// Training-mode batch norm, in place: per channel, mean and biased variance over images and
+/// positions (in f64), eps 1e-5, then the affine scale and shift unless they are 1 and 0 (the
+/// untrained network's values). Returns the output and the batch's `(mean, biased variance)`.
+fn batch_norm(mut x: Act, batch: usize, state: Option<&BnState>) -> (Act, Vec<(f64, f64)>) {
     let hw = x.shape.h * x.shape.w;
-    let stats = channel_stats(&x, batch);
+    let moments = channel_moments(&x, batch);
+    let stats = inverse_std(&moments);
+    let affine = state.filter(|s| !s.is_identity());
     for image in x.data.chunks_exact_mut(x.shape.c * hw) {
-        for (plane, &(mean, inv)) in image.chunks_exact_mut(hw).zip(&stats) {
-            plane.iter_mut().for_each(|v| *v = (*v - mean) * inv);
+        for (ch, (plane, &(mean, inv))) in image.chunks_exact_mut(hw).zip(&stats).enumerate() {
+            match affine {
+                Some(s) => {
+                    let (a, b) = (s.scale[ch], s.shift[ch]);
+                    plane.iter_mut().for_each(|v| *v = (*v - mean) * inv * a + b);
+                }
+                None => plane.iter_mut().for_each(|v| *v = (*v - mean) * inv),
+            }
+        }
+    }
+    (x, moments)
+}
+
+/// Eval-mode batch norm, in place: `(x - running_mean) / sqrt(running_var + 1e-5) * scale + shift`.
+fn batch_norm_eval(mut x: Act, s: &BnState) -> Act {
+    let hw = x.shape.h * x.shape.w;
+    let c = x.shape.c;
+    let coef: Vec<(f32, f32)> = (0..c)
+        .map(|ch| {
+            let inv = 1.0 / (f64::from(s.running_var[ch]) + 1e-5).sqrt();
+            let a = f64::from(s.scale[ch]) * inv;
+            (a as f32, (f64::from(s.shift[ch]) - f64::from(s.running_mean[ch]) * a) as f32)
+        })
+        .collect();
+    for image in x.data.chunks_exact_mut(c * hw) {
+        for (plane, &(a, b)) in image.chunks_exact_mut(hw).zip(&coef) {
+            plane.iter_mut().for_each(|v| *v = *v * a + b);
         }
     }
     x
@@ -401,6 +514,15 @@ fn batch_norm(mut x: Act, batch: usize) -> Act {
 
 /// Per channel of a batch: the mean and `1 / sqrt(var + 1e-5)` (biased variance, sums in f64).
 fn channel_stats(x: &Act, batch: usize) -> Vec<(f32, f32)> {
+    inverse_std(&channel_moments(x, batch))
+}
+
+fn inverse_std(moments: &[(f64, f64)]) -> Vec<(f32, f32)> {
+    moments.iter().map(|&(mean, var)| (mean as f32, (1.0 / (var + 1e-5).sqrt()) as f32)).collect()
+}
+
+/// Per channel of a batch: the mean and the biased variance, sums in f64.
+fn channel_moments(x: &Act, batch: usize) -> Vec<(f64, f64)> {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
     let mut sum = vec![0.0f64; c];
     let mut sq = vec![0.0f64; c];
@@ -420,8 +542,7 @@ fn channel_stats(x: &Act, batch: usize) -> Vec<(f32, f32)> {
         .zip(&sq)
         .map(|(s, q)| {
             let mean = s / n;
-            let var = (q / n - mean * mean).max(0.0);
-            (mean as f32, (1.0 / (var + 1e-5).sqrt()) as f32)
+            (mean, (q / n - mean * mean).max(0.0))
         })
         .collect()
 }

@@ -6,6 +6,8 @@
 //!   log-determinant) beside the plain references they are tested against.
 //! * [`scores`] computes every proxy ([`Proxy`]); [`ArchScorer`] scores genotypes of a space through
 //!   the [`cache`] of computed scores, on an [`images`] batch.
+//! * [`train`] trains any graph on the fast CPU path: SGD/Adam, schedules, clipping, batch norm with
+//!   running statistics, a seeded augmenting loader, checkpoints that resume bit-identically.
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
 //! The NASWOT score of a small NB201 network on a synthetic batch; a network whose cells output
@@ -42,6 +44,7 @@ pub mod linalg;
 pub mod naswot;
 pub mod net;
 pub mod scores;
+pub mod train;
 
 pub use arch_scorer::{ArchScorer, ScoreEvaluator, Scored};
 pub use scores::Proxy;

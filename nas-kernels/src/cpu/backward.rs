@@ -10,7 +10,10 @@
 use nas_core::graph::{NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
-use super::{Act, ConvGeometry, CpuNet, ReluGates, channel_stats, dropped, im2col, missing_weights};
+use super::{
+    Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_stats, dropped, im2col, inverse_std,
+    missing_weights,
+};
 use crate::gemm::product;
 
 /// Every node's value after one forward pass.
@@ -18,12 +21,23 @@ use crate::gemm::product;
 pub struct Tape {
     values: Vec<Option<Act>>,
     batch: usize,
+    stats: BatchStats,
 }
 
 impl Tape {
     /// The value of a node.
     pub fn value(&self, id: NodeId) -> Result<&Act> {
         self.values.get(id.index()).and_then(Option::as_ref).ok_or_else(|| dropped(&format!("{id:?}")))
+    }
+
+    /// Images in the pass.
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// Per batch-norm node of the pass (training mode): the batch's per-channel `(mean, biased variance)`.
+    pub fn batch_stats(&self) -> &BatchStats {
+        &self.stats
     }
 }
 
@@ -34,6 +48,10 @@ pub struct Gradients {
     pub input: Vec<f32>,
     /// `(node, W, dL/dW)` for every conv and linear layer that the output depends on.
     pub weights: Vec<(NodeId, Vec<f32>, Vec<f32>)>,
+    /// `(node, dL/d(bias))` for every conv and linear layer with a bias that the output depends on.
+    pub biases: Vec<(NodeId, Vec<f32>)>,
+    /// `(node, dL/d(scale), dL/d(shift))` for every affine batch norm that the output depends on.
+    pub batch_norms: Vec<(NodeId, Vec<f32>, Vec<f32>)>,
 }
 
 impl CpuNet {
@@ -58,7 +76,14 @@ impl CpuNet {
                 *w = (f64::from(*w) + step * f64::from(*d)) as f32;
             }
         }
-        Ok(CpuNet { net: self.net.clone(), weights, threads: self.threads, gates: self.gates.clone() })
+        Ok(CpuNet {
+            net: self.net.clone(),
+            weights,
+            bn: self.bn.clone(),
+            bn_eval: self.bn_eval,
+            threads: self.threads,
+            gates: self.gates.clone(),
+        })
     }
 
     /// The gates (`input > 0`) of every ReLU on a tape.
@@ -89,7 +114,9 @@ impl CpuNet {
 
     /// The forward pass, keeping every node's value for [`CpuNet::backward`].
     pub fn forward_tape(&self, pixels: &[f32], batch: usize) -> Result<Tape> {
-        Ok(Tape { values: self.run(pixels, batch, &mut |_, _| Ok(()), true)?, batch })
+        let mut stats = Some(vec![None; self.net.len()]);
+        let values = self.run(pixels, batch, &mut |_, _| Ok(()), true, &mut stats)?;
+        Ok(Tape { values, batch, stats: stats.unwrap_or_default() })
     }
 
     /// The network's output on the tape.
@@ -117,7 +144,12 @@ impl CpuNet {
         }
         let mut grads: Vec<Option<Vec<f32>>> = vec![None; net.len()];
         grads[out_id.index()] = Some(d_output.to_vec());
+        if self.bn_eval && self.bn.iter().any(Option::is_some) {
+            return Err(Error::Unavailable("gradients through eval-mode batch norm are not supported".into()));
+        }
         let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        let mut batch_norms = Vec::new();
         let mut d_input = None;
         let ids: Vec<NodeId> = net.node_ids().collect();
         for &id in ids.iter().rev() {
@@ -153,9 +185,18 @@ impl CpuNet {
                         offset += per;
                     }
                 }
-                Op::BatchNorm { .. } => {
-                    let (xv, y) = (x(0)?, tape.value(id)?);
-                    add_grad(&mut grads, inputs[0], batch_norm_backward(xv, &y.data, &g, batch));
+                Op::BatchNorm { affine, .. } => {
+                    let state = self.bn.get(id.index()).and_then(Option::as_ref);
+                    // The forward pass's statistics when the tape has them (the same values, one pass fewer).
+                    let stats = match tape.stats.get(id.index()).and_then(Option::as_ref) {
+                        Some(moments) => inverse_std(moments),
+                        None => channel_stats(x(0)?, batch),
+                    };
+                    let (dx, dscale, dshift) = batch_norm_backward(x(0)?, &stats, state, &g, batch);
+                    add_grad(&mut grads, inputs[0], dx);
+                    if *affine {
+                        batch_norms.push((id, dscale, dshift));
+                    }
                 }
                 Op::GlobalAvgPool => {
                     let xs = x(0)?.shape;
@@ -172,8 +213,19 @@ impl CpuNet {
                     add_grad(&mut grads, inputs[0], dx);
                 }
                 Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
-                    let w = &self.weights[id.index()].as_ref().ok_or_else(|| missing_weights(&node.name))?.weight;
+                    let init = self.weights[id.index()].as_ref().ok_or_else(|| missing_weights(&node.name))?;
+                    let w = &init.weight;
                     on_grad(id, tape.value(id)?, &g);
+                    if init.bias.is_some() {
+                        let hw = node.shape.h * node.shape.w;
+                        let mut db = vec![0.0f64; *out_channels];
+                        for image in g.chunks_exact(node.shape.numel()) {
+                            for (d, plane) in db.iter_mut().zip(image.chunks_exact(hw)) {
+                                *d += plane.iter().map(|&v| f64::from(v)).sum::<f64>();
+                            }
+                        }
+                        biases.push((id, db.into_iter().map(|v| v as f32).collect()));
+                    }
                     let geometry = ConvGeometry {
                         cin: *in_channels,
                         cout: *out_channels,
@@ -189,9 +241,17 @@ impl CpuNet {
                     weights.push((id, w.clone(), dw));
                 }
                 Op::Linear { in_features, out_features, .. } => {
-                    let w = &self.weights[id.index()].as_ref().ok_or_else(|| missing_weights(&node.name))?.weight;
+                    let init = self.weights[id.index()].as_ref().ok_or_else(|| missing_weights(&node.name))?;
+                    let w = &init.weight;
                     on_grad(id, tape.value(id)?, &g);
                     let (i, o) = (*in_features, *out_features);
+                    if init.bias.is_some() {
+                        let mut db = vec![0.0f64; o];
+                        for row in g.chunks_exact(o) {
+                            db.iter_mut().zip(row).for_each(|(d, &v)| *d += f64::from(v));
+                        }
+                        biases.push((id, db.into_iter().map(|v| v as f32).collect()));
+                    }
                     let mut dw = vec![0.0f32; o * i];
                     product(o, i, batch, (&g, true), (&x(0)?.data, false), &mut dw, false);
                     let mut dx = vec![0.0f32; batch * i];
@@ -209,7 +269,9 @@ impl CpuNet {
         }
         let input = d_input.unwrap_or_else(|| vec![0.0; batch * net.node(input_id).shape.numel()]);
         weights.reverse();
-        Ok(Gradients { input, weights })
+        biases.reverse();
+        batch_norms.reverse();
+        Ok(Gradients { input, weights, biases, batch_norms })
     }
 }
 
@@ -220,31 +282,43 @@ fn add_grad(grads: &mut [Option<Vec<f32>>], id: NodeId, g: Vec<f32>) {
     }
 }
 
-/// `y = (x - mean) * inv` per channel over the batch: `dx = inv * (g - mean(g) - y * mean(g * y))`.
-fn batch_norm_backward(x: &Act, y: &[f32], g: &[f32], batch: usize) -> Vec<f32> {
+/// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
+/// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
+/// `xh` is recomputed from `x` exactly as the forward pass computed it.
+fn batch_norm_backward(
+    x: &Act,
+    stats: &[(f32, f32)],
+    state: Option<&BnState>,
+    g: &[f32],
+    batch: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
-    let stats = channel_stats(x, batch);
     let mut sg = vec![0.0f64; c];
     let mut sgy = vec![0.0f64; c];
-    for (gi, yi) in g.chunks_exact(c * hw).zip(y.chunks_exact(c * hw)) {
+    let mut xh = vec![0.0f32; hw];
+    for (gi, xi) in g.chunks_exact(c * hw).zip(x.data.chunks_exact(c * hw)) {
         for ch in 0..c {
-            let (gp, yp) = (&gi[ch * hw..(ch + 1) * hw], &yi[ch * hw..(ch + 1) * hw]);
+            let (gp, xp) = (&gi[ch * hw..(ch + 1) * hw], &xi[ch * hw..(ch + 1) * hw]);
+            let (mean, inv) = stats[ch];
+            xh.iter_mut().zip(xp).for_each(|(h, &v)| *h = (v - mean) * inv);
             sg[ch] += gp.iter().map(|&v| f64::from(v)).sum::<f64>();
-            sgy[ch] += gp.iter().zip(yp).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
+            sgy[ch] += gp.iter().zip(&xh).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
         }
     }
     let n = (batch * hw) as f64;
     let mut dx = vec![0.0f32; g.len()];
-    for ((di, gi), yi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(y.chunks_exact(c * hw)) {
+    for ((di, gi), xi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(x.data.chunks_exact(c * hw)) {
         for ch in 0..c {
-            let (mg, mgy, inv) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32, stats[ch].1);
+            let (mg, mgy) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32);
+            let (mean, inv) = stats[ch];
+            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
             let r = ch * hw..(ch + 1) * hw;
-            for ((d, &gv), &yv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&yi[r]) {
-                *d = inv * (gv - mg - yv * mgy);
+            for ((d, &gv), &xv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&xi[r]) {
+                *d = k * (gv - mg - (xv - mean) * inv * mgy);
             }
         }
     }
-    dx
+    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
 }
 
 /// Each output's gradient spread evenly over the inputs its window averaged.
@@ -296,8 +370,13 @@ fn avg_pool_backward(
     dx
 }
 
+/// Images per partial weight gradient of [`conv2d_backward`]: the partials are summed in image
+/// order, so the result does not depend on the number of threads.
+const REDUCTION_CHUNK: usize = 4;
+
 /// Per image and group: `dW += dy x col^T` and `dcol = W^T x dy`, folded back onto the input
-/// (col2im). Images are split over threads, each with its own `dW`, summed at the end.
+/// (col2im). Each run of [`REDUCTION_CHUNK`] images has its own `dW`; the runs are spread over
+/// threads and their `dW` summed in image order at the end (deterministic for any thread count).
 fn conv2d_backward(
     x: &[f32],
     dy: &[f32],
@@ -315,46 +394,63 @@ fn conv2d_backward(
     let plane_g = cin_g * g.input.h * g.input.w;
     let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
     let mut dx = vec![0.0f32; batch * in_per];
-    let per_thread = batch.div_ceil(threads.max(1));
-    let partial = std::thread::scope(|s| {
-        let handles: Vec<_> = x
-            .chunks(per_thread * in_per)
-            .zip(dy.chunks(per_thread * out_per))
-            .zip(dx.chunks_mut(per_thread * in_per))
-            .map(|((xs, dys), dxs)| {
-                s.spawn(move || {
-                    let mut dw = vec![0.0f32; w.len()];
-                    let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
-                    let mut dcol = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
-                    for ((xi, dyi), dxi) in
-                        xs.chunks_exact(in_per).zip(dys.chunks_exact(out_per)).zip(dxs.chunks_exact_mut(in_per))
-                    {
-                        for grp in 0..g.groups {
-                            let xg = &xi[grp * plane_g..(grp + 1) * plane_g];
-                            let dyg = &dyi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
-                            let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
-                            let dwg = &mut dw[grp * cout_g * depth..(grp + 1) * cout_g * depth];
-                            let dxg = &mut dxi[grp * plane_g..(grp + 1) * plane_g];
-                            if direct {
-                                product(cout_g, depth, positions, (dyg, false), (xg, true), dwg, true);
-                                product(depth, positions, cout_g, (wg, true), (dyg, false), dxg, true);
-                            } else {
-                                im2col(xg, cin_g, g, &mut col);
-                                product(cout_g, depth, positions, (dyg, false), (&col, true), dwg, true);
-                                product(depth, positions, cout_g, (wg, true), (dyg, false), &mut dcol, false);
-                                col2im(&dcol, cin_g, g, dxg);
-                            }
-                        }
+    let chunks = batch.div_ceil(REDUCTION_CHUNK);
+    let per_thread = chunks.div_ceil(threads.max(1)) * REDUCTION_CHUNK;
+    let work = |xs: &[f32], dys: &[f32], dxs: &mut [f32]| -> Vec<Vec<f32>> {
+        let mut partials = Vec::new();
+        let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+        let mut dcol = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+        for ((xc, dyc), dxc) in xs
+            .chunks(REDUCTION_CHUNK * in_per)
+            .zip(dys.chunks(REDUCTION_CHUNK * out_per))
+            .zip(dxs.chunks_mut(REDUCTION_CHUNK * in_per))
+        {
+            let mut dw = vec![0.0f32; w.len()];
+            for ((xi, dyi), dxi) in
+                xc.chunks_exact(in_per).zip(dyc.chunks_exact(out_per)).zip(dxc.chunks_exact_mut(in_per))
+            {
+                for grp in 0..g.groups {
+                    let xg = &xi[grp * plane_g..(grp + 1) * plane_g];
+                    let dyg = &dyi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
+                    let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
+                    let dwg = &mut dw[grp * cout_g * depth..(grp + 1) * cout_g * depth];
+                    let dxg = &mut dxi[grp * plane_g..(grp + 1) * plane_g];
+                    if direct {
+                        product(cout_g, depth, positions, (dyg, false), (xg, true), dwg, true);
+                        product(depth, positions, cout_g, (wg, true), (dyg, false), dxg, true);
+                    } else {
+                        im2col(xg, cin_g, g, &mut col);
+                        product(cout_g, depth, positions, (dyg, false), (&col, true), dwg, true);
+                        product(depth, positions, cout_g, (wg, true), (dyg, false), &mut dcol, false);
+                        col2im(&dcol, cin_g, g, dxg);
                     }
-                    dw
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
-    });
-    let partial = partial.map_err(|_| Error::backend_message("a convolution gradient thread panicked"))?;
+                }
+            }
+            partials.push(dw);
+        }
+        partials
+    };
+    let partials: Vec<Vec<f32>> = if per_thread >= batch {
+        work(x, dy, &mut dx)
+    } else {
+        let work = &work;
+        let joined = std::thread::scope(|s| {
+            let handles: Vec<_> = x
+                .chunks(per_thread * in_per)
+                .zip(dy.chunks(per_thread * out_per))
+                .zip(dx.chunks_mut(per_thread * in_per))
+                .map(|((xs, dys), dxs)| s.spawn(move || work(xs, dys, dxs)))
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
+        });
+        joined
+            .map_err(|_| Error::backend_message("a convolution gradient thread panicked"))?
+            .into_iter()
+            .flatten()
+            .collect()
+    };
     let mut dw = vec![0.0f32; w.len()];
-    for p in partial {
+    for p in partials {
         dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
     Ok((dx, dw))
@@ -371,16 +467,21 @@ fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
         for ky in 0..g.k as isize {
             for kx in 0..g.k as isize {
                 let Some(src) = rows.next() else { return };
+                let (lo, hi) = g.inside_columns(kx);
                 for (oy, line) in src.chunks_exact(ow).enumerate() {
                     let iy = oy as isize * s + ky - pad;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                    let (lo, hi) = g.inside_columns(kx);
                     let first = (lo as isize * s + kx - pad) as usize;
-                    for (d, &v) in dst[first..].iter_mut().step_by(s as usize).zip(&line[lo..hi]) {
-                        *d += v;
+                    if s == 1 {
+                        // Contiguous: a plain zip, which the compiler vectorises.
+                        dst[first..first + (hi - lo)].iter_mut().zip(&line[lo..hi]).for_each(|(d, &v)| *d += v);
+                    } else {
+                        for (d, &v) in dst[first..].iter_mut().step_by(s as usize).zip(&line[lo..hi]) {
+                            *d += v;
+                        }
                     }
                 }
             }

@@ -1,0 +1,308 @@
+//! `nas train`: trains one architecture on real images with the fast CPU engine
+//! (`nas_kernels::train`), with checkpoints that resume bit-identically.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use std::fmt;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use nas_core::SearchSpace;
+use nas_kernels::train::{
+    self, CheckpointSpec, EpochMetrics, ImageSet, Optimizer, Schedule, TrainConfig, TrainObserver,
+};
+use nas_spaces::nb201::{Nb201Config, Nb201Space};
+use nas_spaces::{DataDir, SpaceId};
+use serde::Serialize;
+
+use crate::vocab;
+
+/// The learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleArg {
+    /// Cosine annealing to 0 over the run.
+    Cosine,
+    /// Step decay.
+    Step,
+    /// A constant rate.
+    Constant,
+}
+
+/// The optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerArg {
+    /// SGD with momentum (Nesterov by default).
+    Sgd,
+    /// Adam.
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+}
+
+/// `nas train`: the architecture, the images and the recipe.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct TrainArgs {
+    /// The search space.
+    #[arg(long, default_value = "nb201", value_parser = vocab::space())]
+    pub space: SpaceId,
+    /// The architecture. NB201: official string, 6-digit ops code or table index.
+    #[arg(long)]
+    pub arch: String,
+    /// The images. Here: the training set, a CIFAR-10 binary file.
+    #[arg(long, value_name = "FILE")]
+    pub images: PathBuf,
+    /// Test images (CIFAR-10 binary layout), evaluated in eval mode after training.
+    #[arg(long, value_name = "FILE")]
+    pub test_images: Option<PathBuf>,
+    /// Train on a seeded half of --images and also report the accuracy on the other half
+    /// (the benchmark's cifar10-valid style split).
+    #[arg(long)]
+    pub valid_split: bool,
+    /// Epochs to train.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Channels of the first stage.
+    #[arg(long = "C", default_value_t = 16)]
+    pub channels: usize,
+    /// Cells per stage.
+    #[arg(long = "N", default_value_t = 5)]
+    pub cells: usize,
+    /// Seed of every random choice of the command. Here: the initial weights, the data order and the
+    /// augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Images per batch. Here: per training step (the last partial batch of an epoch is kept).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Learning-rate schedule (per step).
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub schedule: ScheduleArg,
+    /// Epochs of linear warm-up before the schedule.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: usize,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptimizerArg,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Plain momentum instead of Nesterov's.
+    #[arg(long)]
+    pub no_nesterov: bool,
+    /// Weight decay on every parameter (decoupled for AdamW).
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// Clip the gradients' global norm to this (0: no clipping).
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    /// Label smoothing of the cross-entropy.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// No random crop and flip.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Checkpoint file: resumed from when it exists, written at the end of every epoch.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Per-epoch metrics as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// Write the trained weights and running statistics as a safetensors file.
+    #[arg(long, value_name = "FILE")]
+    pub save_weights: Option<PathBuf>,
+}
+
+/// The report of `nas train`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOutcome {
+    pub space: SpaceId,
+    pub arch: String,
+    pub ops: String,
+    #[serde(rename = "C")]
+    pub channels: usize,
+    #[serde(rename = "N")]
+    pub cells: usize,
+    pub seed: u64,
+    pub batch: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub threads: usize,
+    /// Accuracy on the held-out half with `--valid-split` (percent).
+    pub valid_accuracy: Option<f64>,
+    /// Images of the held-out half.
+    pub valid_images: usize,
+    #[serde(flatten)]
+    pub report: train::TrainReport,
+}
+
+/// Progress on standard error when it is a terminal; metrics lines when asked.
+struct Observer {
+    visible: bool,
+    metrics: Option<std::fs::File>,
+    epochs: usize,
+    started: std::time::Instant,
+    images: usize,
+    batch: usize,
+}
+
+impl TrainObserver for Observer {
+    fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) -> nas_core::Result<()> {
+        self.images += self.batch;
+        if self.visible {
+            let rate = self.images as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\repoch {epoch}/{} step {step}/{steps} loss {loss:.4} {rate:.0} img/s   ", self.epochs);
+            let _ = std::io::stderr().flush();
+        }
+        Ok(())
+    }
+
+    fn on_epoch(&mut self, m: &EpochMetrics) -> nas_core::Result<()> {
+        if self.visible {
+            eprintln!(
+                "\repoch {}/{} loss {:.4} train accuracy {:.2}% {:.0} img/s {:.1} s      ",
+                m.epoch, self.epochs, m.train_loss, m.train_accuracy, m.images_per_second, m.seconds
+            );
+        }
+        if let Some(f) = &mut self.metrics {
+            let line = serde_json::to_string(m).map_err(|e| nas_core::Error::invalid("metrics", e.to_string()))?;
+            writeln!(f, "{line}").map_err(|e| nas_core::Error::invalid("metrics file", e.to_string()))?;
+        }
+        self.started = std::time::Instant::now();
+        self.images = 0;
+        Ok(())
+    }
+}
+
+/// Trains one architecture and evaluates it.
+pub fn run(args: &TrainArgs, data: &DataDir) -> anyhow::Result<TrainOutcome> {
+    args.space.require("nas train", &[SpaceId::Nb201])?;
+    let config =
+        Nb201Config { channels: args.channels, cells_per_stage: args.cells, ..Nb201Config::for_dataset("cifar10")? };
+    let space = Nb201Space::new(config);
+    let genotype = SpaceId::Nb201.parse_arch(&args.arch, data)?;
+    let network = space.to_network(&genotype)?;
+    let arch = space.format(&genotype);
+    let classes = config.num_classes;
+    let images = ImageSet::read_cifar10(&args.images, classes)?;
+    let (train_set, valid_set) = if args.valid_split {
+        let (a, b) = images.split_half(args.seed);
+        (a, Some(b))
+    } else {
+        (images, None)
+    };
+    let test_set = args.test_images.as_deref().map(|p| ImageSet::read_cifar10(p, classes)).transpose()?;
+    let optimizer = match args.optimizer {
+        OptimizerArg::Sgd => Optimizer::Sgd { momentum: args.momentum, nesterov: !args.no_nesterov },
+        OptimizerArg::Adam => Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        OptimizerArg::Adamw => Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    };
+    let schedule = match args.schedule {
+        ScheduleArg::Cosine => Schedule::Cosine,
+        ScheduleArg::Step => Schedule::Step,
+        ScheduleArg::Constant => Schedule::Constant,
+    };
+    if args.clip.is_nan() || args.clip < 0.0 {
+        anyhow::bail!("invalid --clip {}: it must be >= 0 (0: no clipping)", args.clip);
+    }
+    let recipe = TrainConfig {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        schedule,
+        warmup_epochs: args.warmup_epochs,
+        optimizer,
+        weight_decay: args.weight_decay,
+        clip_norm: (args.clip > 0.0).then_some(args.clip),
+        label_smoothing: args.label_smoothing,
+        augment_pad: (!args.no_augment).then_some(4),
+        bn_momentum: 0.1,
+        seed: args.seed,
+    };
+    recipe.validate(train_set.len())?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let resuming = args.checkpoint.as_deref().is_some_and(|p| p.exists());
+    let metrics = match &args.metrics {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(resuming)
+                .write(true)
+                .truncate(!resuming)
+                .open(p)
+                .with_context(|| format!("cannot open the metrics file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let mut observer = Observer {
+        visible: std::io::stderr().is_terminal(),
+        metrics,
+        epochs: args.epochs,
+        started: std::time::Instant::now(),
+        images: 0,
+        batch: args.batch,
+    };
+    let label = format!("nb201 {arch} C={} N={} classes={classes}", args.channels, args.cells);
+    let spec = args.checkpoint.as_deref().map(|path| CheckpointSpec { path, label: &label });
+    let (report, mut net) =
+        train::train(&network, &recipe, &train_set, test_set.as_ref(), spec, threads, &mut observer)?;
+    let valid_accuracy = valid_set.as_ref().map(|v| train::evaluate(&mut net, v)).transpose()?;
+    if let Some(p) = &args.save_weights {
+        train::save_safetensors(&net, p)?;
+    }
+    Ok(TrainOutcome {
+        space: SpaceId::Nb201,
+        ops: Nb201Space::ops_code(&genotype),
+        arch,
+        channels: args.channels,
+        cells: args.cells,
+        seed: args.seed,
+        batch: args.batch,
+        lr: args.lr,
+        schedule,
+        threads,
+        valid_accuracy,
+        valid_images: valid_set.as_ref().map_or(0, ImageSet::len),
+        report,
+    })
+}
+
+impl fmt::Display for TrainOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = &self.report;
+        writeln!(
+            f,
+            "{} (C={}, N={}, {} parameters), seed {}",
+            self.arch, self.channels, self.cells, report.params, self.seed
+        )?;
+        if let Some(e) = report.resumed_from_epoch {
+            writeln!(f, "resumed from the checkpoint after epoch {e}")?;
+        }
+        for m in &report.history {
+            writeln!(
+                f,
+                "epoch {:>3}: loss {:.4}, train accuracy {:.2}%, lr {:.5}, {:.1} s, {:.0} img/s",
+                m.epoch, m.train_loss, m.train_accuracy, m.lr, m.seconds, m.images_per_second
+            )?;
+        }
+        if let Some(v) = self.valid_accuracy {
+            writeln!(f, "valid accuracy {v:.2}% ({} images)", self.valid_images)?;
+        }
+        if let Some(t) = report.test_accuracy {
+            writeln!(f, "test accuracy {t:.2}% ({} images)", report.test_images)?;
+        }
+        writeln!(
+            f,
+            "{:.0} training images/s, {:.1} s in all ({} threads)",
+            report.images_per_second, report.seconds, self.threads
+        )
+    }
+}
