@@ -12,7 +12,9 @@ use nas_core::stats::mean_std;
 use nas_core::{Genotype, SearchSpace};
 use nas_kernels::{Proxy, ScoreEvaluator};
 use nas_spaces::{DataDir, Dataset, Epochs, Nb201Space, Nb201Table, SpaceId, Split};
-use nas_strategies::{Budget, NeighbourhoodMean, RandomSearch, RegularizedEvolution, SearchResult, search};
+use nas_strategies::{
+    Budget, NeighbourhoodMean, RandomSearch, Record, RegularizedEvolution, SearchResult, resume, search,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -298,9 +300,33 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         let scores = || score_eval.as_ref().context("no scorer");
         let table_fitness = || fitness.as_ref().context("no table");
         let rea = || RegularizedEvolution::new(config.population, config.sample_size);
+        // Random, rea and naswot runs continue from their saved evaluations (see `state`).
+        let history = if kind.resumes_part_way() { state.partial_history(run) } else { Vec::new() };
+        if !history.is_empty() {
+            eprintln!("note: resuming run {run} from its {} saved evaluation(s)", history.len());
+            for _ in 0..if per_run > 1 { history.len() } else { 0 } {
+                progress.inc();
+            }
+        }
+        let clock_s = history.last().map_or(0.0, |r| r.clock_s);
+        let mut saver = Saver {
+            state: &mut state,
+            progress: &mut progress,
+            tick: per_run > 1,
+            run,
+            clock_s,
+            min_seconds: config.checkpoint_seconds,
+            error: None,
+        };
         let (result, score): (SearchResult, Option<f64>) = match kind {
-            Strategy::Random => (search(&space, &mut RandomSearch, table_fitness()?, budget, &mut rng, None)?, None),
-            Strategy::Rea => (search(&space, &mut rea()?, table_fitness()?, budget, &mut rng, None)?, None),
+            Strategy::Random => {
+                let r =
+                    resume(&space, &mut RandomSearch, table_fitness()?, budget, &mut rng, history, Some(&mut saver))?;
+                (r, None)
+            }
+            Strategy::Rea => {
+                (resume(&space, &mut rea()?, table_fitness()?, budget, &mut rng, history, Some(&mut saver))?, None)
+            }
             Strategy::NaRandom => {
                 let mut na = NeighbourhoodMean::new(&space, table_fitness()?);
                 if config.free_neighbours {
@@ -309,9 +335,8 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
                 (search(&space, &mut RandomSearch, &na, budget, &mut rng, None)?, None)
             }
             Strategy::Naswot => {
-                let mut tick = Ticks(&mut progress, per_run > 1);
-                let r =
-                    search(&space, &mut RandomSearch, scores()?, Budget::evaluations(n)?, &mut rng, Some(&mut tick))?;
+                let budget = Budget::evaluations(n)?;
+                let r = resume(&space, &mut RandomSearch, scores()?, budget, &mut rng, history, Some(&mut saver))?;
                 let best = r.best().map(|b| b.evaluation.fitness);
                 (r, best)
             }
@@ -325,7 +350,10 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
                 (search(&space, &mut area, table_fitness()?, budget, &mut rng, None)?, None)
             }
         };
-        state.runs.push(RunOutcome::of(&space, &result, score)?);
+        if let Some(e) = saver.error.take() {
+            return Err(e);
+        }
+        state.push(RunOutcome::of(&space, &result, score)?);
         state.checkpoint(config.checkpoint_seconds)?;
         if per_run == 1 {
             progress.inc();
@@ -381,15 +409,42 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
     })
 }
 
-/// Advances the progress bar once per scored network of a single NASWOT run.
-struct Ticks<'p>(&'p mut Progress, bool);
+/// Records each evaluation of the run in progress in the state (saved at most once a second) and
+/// advances the progress bar per evaluation when `tick`.
+struct Saver<'s> {
+    state: &'s mut SearchState,
+    progress: &'s mut Progress,
+    tick: bool,
+    run: usize,
+    /// The simulated clock after the last recorded evaluation, as the driver counts it.
+    clock_s: f64,
+    min_seconds: f64,
+    error: Option<anyhow::Error>,
+}
 
-impl nas_core::Observer for Ticks<'_> {
-    fn on_evaluation(&mut self, _: usize, _: &Genotype, _: &nas_core::Evaluation) -> std::ops::ControlFlow<()> {
-        if self.1 {
-            self.0.inc();
+impl nas_core::Observer for Saver<'_> {
+    fn on_evaluation(&mut self, _: usize, g: &Genotype, e: &nas_core::Evaluation) -> std::ops::ControlFlow<()> {
+        if self.tick {
+            self.progress.inc();
         }
-        std::ops::ControlFlow::Continue(())
+        self.clock_s += e.cost_seconds;
+        self.state.record(self.run, Record { genotype: g.clone(), evaluation: *e, clock_s: self.clock_s });
+        match self.state.checkpoint_partial(self.min_seconds) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl Strategy {
+    /// Whether a run interrupted part-way continues from its saved evaluations: the evaluator and
+    /// the strategy keep no state beyond what the history replays (not na-random's charged
+    /// neighbours, nor area's two phases).
+    pub fn resumes_part_way(self) -> bool {
+        matches!(self, Strategy::Random | Strategy::Rea | Strategy::Naswot)
     }
 }
 

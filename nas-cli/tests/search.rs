@@ -257,3 +257,39 @@ fn score_based_searches_add_accuracies_when_the_table_is_there() {
     assert!(svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("over 20 runs"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_run_killed_part_way_continues_from_its_saved_evaluations() {
+    // One NASWOT run of 40 networks scored without the cache: seconds of work, saved part-way.
+    let dir = scratch("partial");
+    let state = dir.join("naswot.json");
+    let args = ["search", "--strategy", "naswot", "--n", "40", "--batch", "8", "--no-cache", "--seed", "2", "--json"];
+    let uninterrupted = search_json(&args[1..args.len() - 1]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(args)
+        .args(["--state", state.to_str().unwrap(), "--checkpoint-seconds", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !state.exists() && started.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let finished_first = child.try_wait().unwrap().is_some();
+    child.kill().ok();
+    child.wait().unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let o = nas(&[&args[..], &["--state", state.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(resumed["chosen"], uninterrupted["chosen"]);
+    assert_eq!(resumed["archs"], uninterrupted["archs"]);
+    if !finished_first {
+        let done = saved["partial"]["history"].as_array().map_or(0, Vec::len);
+        eprintln!("killed after {done} of 40 evaluations were saved");
+        assert!(done > 0 && done < 40, "{saved}");
+        assert!(stderr(&o).contains(&format!("resuming run 0 from its {done} saved evaluation(s)")), "{}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
