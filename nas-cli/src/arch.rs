@@ -34,43 +34,62 @@ impl ArchConfig {
 /// An edge (NB201) or layer (FBNet) and its operation.
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionValue {
+    /// The cell edge or layer.
     pub edge: String,
+    /// The operation or block chosen.
     pub op: String,
 }
 
 /// Params and FLOPs of the network for one dataset's head.
 #[derive(Clone, Debug, Serialize)]
 pub struct Counts {
+    /// Trainable parameters.
     pub params: u64,
+    /// Multiply-adds per image.
     pub flops: u64,
 }
 
 /// The lowered network in numbers.
 #[derive(Clone, Debug, Serialize)]
 pub struct GraphSummary {
+    /// Nodes of the lowered graph.
     pub nodes: usize,
+    /// Edges of the lowered graph.
     pub edges: usize,
+    /// The architecture's ops code.
     pub ops: BTreeMap<String, usize>,
+    /// Shape of the network's output.
     pub output: Option<String>,
 }
 
 /// The report of `nas arch show`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ArchReport {
+    /// The search space.
     pub space: SpaceId,
+    /// The architecture, official string.
     pub arch: String,
     /// NB201's 6-digit ops code, FBNet's op_idx_list.
     pub ops: String,
+    /// Row index of the benchmark table.
     pub idx: Option<usize>,
+    /// Index of the isomorphism class's representative.
     pub iso_rep_idx: Option<usize>,
+    /// The architecture's isomorphism-class representative.
     pub canonical: String,
+    /// The space's decisions.
     pub decisions: Vec<DecisionValue>,
+    /// Trainable parameters.
     pub params: u64,
+    /// Multiply-adds per image.
     pub flops: u64,
+    /// Params and FLOPs per dataset's network.
     pub counts_by_dataset: BTreeMap<String, Counts>,
+    /// The lowered network in numbers.
     pub graph: GraphSummary,
     /// Per dataset: `train`, `valid`, `test` and the 12-epoch `*_12` (%), when the table is there.
     pub accuracies: Option<BTreeMap<&'static str, BTreeMap<String, Option<f64>>>>,
+    /// The benchmark's training time per dataset (s).
     pub train_time_s: Option<BTreeMap<&'static str, Option<f64>>>,
 }
 

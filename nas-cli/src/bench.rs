@@ -31,8 +31,11 @@ pub struct TopConfig {
 /// One listed architecture.
 #[derive(Clone, Debug, Serialize)]
 pub struct TopRow {
+    /// Row index of the benchmark table.
     pub idx: usize,
+    /// The architecture, official string.
     pub arch: String,
+    /// The ranking accuracy (%).
     pub value: f64,
 }
 
@@ -40,6 +43,7 @@ pub struct TopRow {
 #[derive(Clone, Debug, Serialize)]
 #[serde(transparent)]
 pub struct TopReport {
+    /// The listed architectures, best first.
     pub rows: Vec<TopRow>,
 }
 
@@ -84,20 +88,28 @@ pub struct NatsConfig {
 /// One dataset's results in a NATS record.
 #[derive(Clone, Debug, Serialize)]
 pub struct NatsDataset {
+    /// The benchmark dataset.
     pub dataset: String,
+    /// Training seeds in the record.
     pub seeds: usize,
+    /// Training accuracy (%).
     pub train: Option<f64>,
+    /// Validation accuracy (%).
     pub valid: Option<f64>,
+    /// Test accuracy (%).
     pub test: Option<f64>,
 }
 
 /// The report of `nas bench nats`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NatsReport {
+    /// Row index of the benchmark table.
     pub idx: usize,
+    /// The architecture, official string.
     pub arch: String,
     /// The schedule, `"12"` or `"200"`.
     pub hp: &'static str,
+    /// Results per dataset.
     pub datasets: Vec<NatsDataset>,
 }
 

@@ -129,16 +129,27 @@ pub struct ImagesArgs {
 /// The report of `nas data images`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImagesReport {
+    /// Where the images come from.
     pub source: String,
+    /// The image layout read.
     pub layout: String,
+    /// The benchmark dataset.
     pub dataset: ImageDataset,
+    /// Number of images.
     pub images: usize,
+    /// Image height in pixels.
     pub height: usize,
+    /// Image width in pixels.
     pub width: usize,
+    /// Classes of the dataset.
     pub classes: u32,
+    /// Classes that have at least one image.
     pub classes_present: usize,
+    /// Per-channel mean of the normalisation.
     pub mean: [f32; 3],
+    /// Per-channel standard deviation of the normalisation.
     pub std: [f32; 3],
+    /// Labels of the first ten images.
     pub first_labels: Vec<u32>,
 }
 

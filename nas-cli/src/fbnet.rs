@@ -31,6 +31,7 @@ pub struct ProxyConfig {
     #[arg(long, value_parser = vocab::proxy())]
     #[serde(serialize_with = "proxy_name")]
     pub proxy: Option<Proxy>,
+    /// Where the images come from.
     #[command(flatten)]
     #[serde(flatten)]
     pub source: ScoreSource,
@@ -69,11 +70,17 @@ impl ProxyConfig {
 /// The latency of one HELP device column: the fitted additive table and every measured row.
 #[derive(Debug)]
 pub struct Latency {
+    /// The device.
     pub device: String,
+    /// The measurement file.
     pub path: PathBuf,
+    /// The additive latency table fitted on every row (ms).
     pub table: AdditiveCost,
+    /// Every measured row, by genotype.
     pub measured: HashMap<Genotype, f64>,
+    /// Rows of the HELP column.
     pub rows: usize,
+    /// The fitted table's accuracy on every row.
     pub fit: nas_hw::Accuracy,
 }
 
@@ -136,11 +143,17 @@ fn exact_mflops(space: &FbnetSpace, g: &Genotype) -> anyhow::Result<f64> {
 /// What `nas mathnas --space fbnet` needs from its arguments.
 #[derive(Debug)]
 pub struct MathNasFbnet<'a> {
+    /// The device.
     pub device: &'a str,
+    /// The HELP latency file, when given.
     pub hw_data: Option<&'a Path>,
+    /// The latency limit (ms).
     pub max_latency_ms: Option<f64>,
+    /// The FLOPs limit (millions of multiply-adds).
     pub max_mflops: Option<f64>,
+    /// The selection solver.
     pub solver: Solver,
+    /// The training-free score.
     pub proxy: &'a ProxyConfig,
 }
 
@@ -231,13 +244,21 @@ pub fn mathnas(a: &MathNasFbnet<'_>, data: &DataDir, started: Instant) -> anyhow
 /// What `nas layernas --space fbnet` needs from its arguments.
 #[derive(Debug)]
 pub struct LayerNasFbnet<'a> {
+    /// The cost the method limited.
     pub cost: CostKind,
+    /// The device.
     pub device: Option<&'a str>,
+    /// The HELP latency file, when given.
     pub hw_data: Option<&'a Path>,
+    /// The latency limit (ms).
     pub max_latency_ms: Option<f64>,
+    /// The FLOPs limit (millions of multiply-adds).
     pub max_mflops: Option<f64>,
+    /// LayerNAS's cost buckets.
     pub buckets: usize,
+    /// Candidates kept per bucket.
     pub keep: usize,
+    /// The training-free score.
     pub proxy: &'a ProxyConfig,
 }
 

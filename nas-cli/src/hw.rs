@@ -64,14 +64,21 @@ pub struct CostConfig {
 /// The report of `nas cost`.
 #[derive(Clone, Debug, Serialize)]
 pub struct CostReport {
+    /// The search space.
     pub space: SpaceId,
+    /// The device.
     pub device: &'static str,
     /// Where the device preset's figures come from.
     pub device_source: &'static str,
+    /// Trainable parameters.
     pub params: u64,
+    /// Multiply-adds per image.
     pub flops: u64,
+    /// Bytes read and written by every op.
     pub memory_traffic_bytes: u64,
+    /// Largest activation memory held at once.
     pub peak_activation_bytes: u64,
+    /// Roofline latency (ms).
     pub roofline_latency_ms: f64,
     /// The first fitted latency model's prediction (ms).
     pub fitted_latency_ms: Option<f64>,
@@ -244,12 +251,19 @@ pub struct FitConfig {
 /// The report of `nas hw fit`.
 #[derive(Clone, Debug, Serialize)]
 pub struct FitReport {
+    /// The search space.
     pub space: SpaceId,
+    /// The measured column fitted.
     pub column: String,
+    /// The fitted model, in words.
     pub model: String,
+    /// Rows the model was fitted on.
     pub train_rows: usize,
+    /// Rows of the measurement file.
     pub rows: usize,
+    /// Rows left out of the fit.
     pub held_out: usize,
+    /// Where the model was written.
     pub out: String,
 }
 
@@ -349,16 +363,22 @@ pub struct EvalConfig {
 /// The report of `nas hw eval`.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
+    /// Rows evaluated.
     pub n: usize,
     /// Root mean square error in the column's unit.
     pub rmse: f64,
+    /// The column's unit (ms or mJ).
     pub unit: &'static str,
     /// The same RMSE for latency columns (ms), under its earlier name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rmse_ms: Option<f64>,
+    /// Spearman rho of prediction against measurement.
     pub spearman: f64,
+    /// Share within 5 % of the measurement.
     pub within_5pct: f64,
+    /// Share within 10 % of the measurement.
     pub within_10pct: f64,
+    /// Lag-1 autocorrelation of the relative errors in row order.
     pub residual_autocorrelation: f64,
     /// Which rows: "given", "held out" (the model's training file) or "all" (another file).
     pub rows: &'static str,
@@ -476,15 +496,25 @@ pub struct MeasureConfig {
 /// The report of `nas hw measure`.
 #[derive(Clone, Debug, Serialize)]
 pub struct MeasureReport {
+    /// The search space.
     pub space: SpaceId,
+    /// The device.
     pub device: &'static str,
+    /// Images per batch.
     pub batch: usize,
+    /// Architectures the local model was fitted on.
     pub train: usize,
+    /// Unseen architectures it was checked on.
     pub n: usize,
+    /// Root mean square error (ms).
     pub rmse_ms: f64,
+    /// Spearman rho of prediction against measurement.
     pub spearman: f64,
+    /// Share within 5 % of the measurement.
     pub within_5pct: f64,
+    /// Share within 10 % of the measurement.
     pub within_10pct: f64,
+    /// Wall time (s).
     pub seconds: f64,
 }
 

@@ -148,8 +148,10 @@ pub struct MathNasConfig {
     /// Also report Spearman rho of predicted vs true accuracy over the whole space.
     #[arg(long)]
     pub correlation: bool,
+    /// The training-free score.
     #[command(flatten)]
     pub proxy: ProxyConfig,
+    /// The user's table, when given.
     #[command(flatten)]
     pub table: TableConfig,
 }
@@ -191,8 +193,10 @@ pub struct LayerNasConfig {
     /// Candidates kept per bucket (1 to 1,000).
     #[arg(long, default_value_t = 1)]
     pub keep: usize,
+    /// The training-free score.
     #[command(flatten)]
     pub proxy: ProxyConfig,
+    /// The user's table, when given.
     #[command(flatten)]
     pub table: TableConfig,
 }
@@ -201,9 +205,13 @@ pub struct LayerNasConfig {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Metric {
+    /// A whole number.
     Count(u64),
+    /// A real number.
     Number(f64),
+    /// A yes/no value.
     Flag(bool),
+    /// A text.
     Text(String),
 }
 
@@ -227,25 +235,35 @@ impl fmt::Display for Metric {
 /// How a HELP latency column was fitted (FBNet).
 #[derive(Clone, Debug, Serialize)]
 pub struct LatencyFit {
+    /// The device.
     pub device: String,
+    /// The measurement file.
     pub file: String,
+    /// Rows the column was fitted on.
     pub rows: usize,
+    /// Share of rows within 10 % of the fit.
     pub fit_within_10pct: f64,
+    /// Spearman rho of the fit.
     pub fit_spearman: f64,
+    /// RMSE of the fit (ms).
     pub fit_rmse_ms: f64,
 }
 
 /// The report of `nas mathnas` and `nas layernas`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SelectionReport {
+    /// The search space.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub space: Option<SpaceId>,
     /// The answer.
     pub arch: String,
+    /// The answer as HELP's op_idx_list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub op_idx_list: Option<String>,
+    /// The reward predictor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predictor: Option<Predictor>,
+    /// The training-free score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<&'static str>,
     /// What the method predicted for the answer (reward and each limited metric).
@@ -257,22 +275,31 @@ pub struct SelectionReport {
     pub best_true: Option<BTreeMap<String, Metric>>,
     /// Reward evaluations the method made.
     pub evaluations: usize,
+    /// Cost evaluations spent on block tables.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_measurements: Option<usize>,
+    /// Reward evaluations spent on the block table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_table_evaluations: Option<usize>,
+    /// The reference network of the block table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// How the latency column was fitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyFit>,
+    /// LayerNAS's cost buckets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buckets: Option<usize>,
+    /// Candidates kept per bucket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep: Option<usize>,
+    /// Architectures in the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub space_size: Option<usize>,
+    /// Solver details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<BTreeMap<String, Metric>>,
+    /// Wall time (s).
     pub seconds: f64,
 }
 

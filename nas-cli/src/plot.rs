@@ -17,10 +17,15 @@ const BOTTOM: f64 = 46.0;
 /// One scatter panel: points `(x, y)` with a title, a subtitle and axis labels (units included).
 #[derive(Debug)]
 pub struct Panel {
+    /// The panel's title.
     pub title: String,
+    /// The line under the title.
     pub subtitle: String,
+    /// The x axis label, with its unit.
     pub x_label: String,
+    /// The y axis label, with its unit.
     pub y_label: String,
+    /// The points `(x, y)`.
     pub points: Vec<(f64, f64)>,
     /// Draw `y = x` on equal axes (predicted against measured).
     pub diagonal: bool,

@@ -146,6 +146,7 @@ pub struct ScoringConfig {
     /// The search space.
     #[arg(long, default_value = "nb201", value_parser = vocab::space())]
     pub space: SpaceId,
+    /// Where the images come from.
     #[command(flatten)]
     #[serde(flatten)]
     pub source: ScoreSource,
@@ -187,6 +188,7 @@ pub fn sample_distinct(space: &dyn SearchSpace, n: usize, seed: u64) -> anyhow::
 /// `nas score`: which architectures, which proxies.
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct ScoreConfig {
+    /// Where the scores come from.
     #[command(flatten)]
     pub scoring: ScoringConfig,
     /// The training-free score. Several, comma-separated, are computed in turn.
@@ -221,13 +223,21 @@ fn proxy_names<S: Serializer>(p: &[Proxy], s: S) -> Result<S::Ok, S::Error> {
 /// One computed (or cached) score: one line of `nas score --json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScoreRow {
+    /// The architecture, official string.
     pub arch: String,
+    /// The training-free score.
     pub proxy: &'static str,
+    /// The score.
     pub score: Score,
+    /// Wall time (s).
     pub seconds: f64,
+    /// Whether the score came from the cache.
     pub cached: bool,
+    /// Where the images came from.
     pub images: String,
+    /// Images per batch.
     pub batch: usize,
+    /// Seed of the initial weights.
     pub init_seed: u64,
 }
 
@@ -343,6 +353,7 @@ pub fn run(
 /// `nas correlate`: a sample of architectures, their scores and the accuracy they are ranked against.
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct CorrelateConfig {
+    /// Where the scores come from.
     #[command(flatten)]
     pub scoring: ScoringConfig,
     /// The training-free score. Several, comma-separated, are computed in turn.
@@ -369,23 +380,36 @@ pub struct CorrelateConfig {
 /// How one proxy ranks the sample.
 #[derive(Clone, Debug, Serialize)]
 pub struct Correlation {
+    /// The training-free score.
     pub proxy: &'static str,
+    /// Kendall tau against the accuracy.
     pub kendall_tau: Option<f64>,
+    /// Spearman rho against the accuracy.
     pub spearman_rho: Option<f64>,
+    /// Architectures in the sample.
     pub archs: usize,
+    /// Scores that are not finite.
     pub non_finite: usize,
+    /// Seconds spent computing scores (cached ones count 0).
     pub seconds_computed: f64,
 }
 
 /// The report of `nas correlate`.
 #[derive(Clone, Debug, Serialize)]
 pub struct CorrelateReport {
+    /// The search space.
     pub space: SpaceId,
+    /// Architectures drawn.
     pub sample: usize,
+    /// The seed of the command's random choices.
     pub seed: u64,
+    /// The table column the scores are ranked against.
     pub accuracy: &'static str,
+    /// Where the images came from.
     pub images: String,
+    /// Seed of the initial weights.
     pub init_seed: u64,
+    /// One entry per proxy.
     pub results: Vec<Correlation>,
 }
 

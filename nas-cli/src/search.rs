@@ -69,6 +69,7 @@ impl Strategy {
 /// `nas search`: the strategy, its budget and settings, and where its state and plot go.
 #[derive(Clone, Debug, Args, Serialize)]
 pub struct SearchConfig {
+    /// Where the scores come from.
     #[command(flatten)]
     pub scoring: ScoringConfig,
     /// The search strategy.
@@ -126,18 +127,26 @@ fn proxy_name<S: serde::Serializer>(p: &Proxy, s: S) -> Result<S::Ok, S::Error> 
 /// Mean ± std of the found architectures' accuracies on one dataset (200 epochs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
+    /// Mean test accuracy (%).
     pub test_mean: f64,
+    /// Standard deviation of the test accuracy.
     pub test_std: f64,
+    /// Mean validation accuracy (%).
     pub valid_mean: f64,
+    /// Standard deviation of the validation accuracy.
     pub valid_std: f64,
 }
 
 /// The one architecture a single run chose.
 #[derive(Clone, Debug, Serialize)]
 pub struct Chosen {
+    /// The architecture, official string.
     pub arch: String,
+    /// Trainable parameters.
     pub params: u64,
+    /// Multiply-adds per image.
     pub flops: u64,
+    /// The score.
     pub score: Option<Score>,
     /// 200-epoch test accuracy per dataset, when the benchmark table is there.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,28 +156,40 @@ pub struct Chosen {
 /// The report of `nas search`.
 #[derive(Clone, Debug, Serialize)]
 pub struct SearchReport {
+    /// The search strategy.
     pub strategy: Strategy,
+    /// The search space.
     pub space: SpaceId,
+    /// Independent runs.
     pub runs: usize,
+    /// The seed of the command's random choices.
     pub seed: u64,
+    /// The benchmark dataset.
     pub dataset: Dataset,
     /// The fitness's schedule in epochs (12 or 200).
     pub fitness_epochs: u32,
+    /// Evaluations per run, mean over runs.
     pub mean_evaluations: f64,
     /// Each run's answer, official string.
     pub archs: Vec<String>,
+    /// Networks scored per run (naswot, area).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<usize>,
+    /// The training-free score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<&'static str>,
+    /// Where the images came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<String>,
+    /// Simulated seconds per run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_seconds: Option<f64>,
     /// Per dataset, when the benchmark table is there.
     pub results: Option<BTreeMap<&'static str, Summary>>,
+    /// The answer of a single run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chosen: Option<Chosen>,
+    /// Wall time (s).
     pub seconds: f64,
 }
 

@@ -23,16 +23,20 @@ pub struct SpaceConfig {
 /// One decision of a space: its name and choices.
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionInfo {
+    /// The decision's name.
     pub name: String,
+    /// The decision's options.
     pub choices: Vec<String>,
 }
 
 /// The report of `nas space info`.
 #[derive(Clone, Debug, Serialize)]
 pub struct SpaceReport {
+    /// The search space.
     pub space: SpaceId,
     /// Number of architectures.
     pub size: u128,
+    /// The space's decisions.
     pub decisions: Vec<DecisionInfo>,
     /// The network the architectures lower to, in words.
     pub network: String,

@@ -124,22 +124,33 @@ pub struct TrainArgs {
 /// The report of `nas train`.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainOutcome {
+    /// The search space.
     pub space: SpaceId,
+    /// The architecture, official string.
     pub arch: String,
+    /// The architecture's ops code.
     pub ops: String,
+    /// Channels of the first stage (C).
     #[serde(rename = "C")]
     pub channels: usize,
+    /// Cells per stage (N).
     #[serde(rename = "N")]
     pub cells: usize,
+    /// The seed of the command's random choices.
     pub seed: u64,
+    /// Images per batch.
     pub batch: usize,
+    /// Base learning rate.
     pub lr: f64,
+    /// The learning-rate schedule.
     pub schedule: Schedule,
+    /// Worker threads.
     pub threads: usize,
     /// Accuracy on the held-out half with `--valid-split` (percent).
     pub valid_accuracy: Option<f64>,
     /// Images of the held-out half.
     pub valid_images: usize,
+    /// The training run's report.
     #[serde(flatten)]
     pub report: train::TrainReport,
 }
