@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::images::{CIFAR10_MEAN, CIFAR10_RECORD, CIFAR10_STD};
+use crate::images::{CIFAR10_MEAN, CIFAR10_STD, ImageDataset};
 
 /// Images with labels, pixels kept as bytes (`[n, channels, height, width]`).
 #[derive(Clone, Debug, PartialEq)]
@@ -44,27 +44,16 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
-    /// Every record of a CIFAR-10 binary file; a label of `classes` or more is an error.
+    /// Every record of a CIFAR-10 binary file ([`crate::images::read_binary`]); a label of `classes`
+    /// or more is an error.
     pub fn read_cifar10(path: &Path, classes: usize) -> Result<ImageSet> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
-        let data_error = |message: String| Error::data(path, None, message);
-        if bytes.is_empty() || bytes.len() % CIFAR10_RECORD != 0 {
-            return Err(data_error(format!(
-                "{} bytes is not a whole number of {CIFAR10_RECORD}-byte CIFAR-10 records (1 label + 3x32x32 pixels)",
-                bytes.len()
-            )));
+        let set = crate::images::read_binary(path, Some(ImageDataset::Cifar10))?;
+        if let Some((i, l)) = set.labels.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+            let message = format!("record {i} has label {l}, outside the {classes} classes");
+            return Err(Error::data(path, None, message));
         }
-        let n = bytes.len() / CIFAR10_RECORD;
-        let mut pixels = Vec::with_capacity(n * (CIFAR10_RECORD - 1));
-        let mut labels = Vec::with_capacity(n);
-        for (i, record) in bytes.chunks_exact(CIFAR10_RECORD).enumerate() {
-            if usize::from(record[0]) >= classes {
-                return Err(data_error(format!("record {i} has label {}, outside the {classes} classes", record[0])));
-            }
-            labels.push(u32::from(record[0]));
-            pixels.extend_from_slice(&record[1..]);
-        }
-        Ok(ImageSet { pixels, labels, channels: 3, height: 32, width: 32, classes, source: path.display().to_string() })
+        let crate::images::ImageSet { pixels, labels, height, width, source, .. } = set;
+        Ok(ImageSet { pixels, labels, channels: 3, height, width, classes, source })
     }
 
     /// Number of images.
