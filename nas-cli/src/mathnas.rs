@@ -3,7 +3,7 @@
 //! training-free score, latency fitted on HELP, FLOPs from the IR: [`crate::fbnet`]) or on a user's
 //! CSV table. Both commands return one [`SelectionReport`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -519,10 +519,10 @@ pub fn mathnas(config: &MathNasConfig, data: &DataDir) -> anyhow::Result<Selecti
         bail!("give at least one limit: --max-latency-ms, --max-energy-mj, --max-mflops (or --max-cost with --table)");
     }
     check_feasible(&limited, genotypes.len())?;
-    let index: HashMap<&Genotype, usize> = genotypes.iter().enumerate().map(|(i, g)| (g, i)).collect();
-    let find = |g: &Genotype| index.get(g).copied();
     let decisions = space.decisions();
+    // The reward's evaluator holds the one index of the rows; the other columns share it.
     let reward_eval = TableEvaluator::from_genotypes("reward", &genotypes, reward.clone())?;
+    let find = |g: &Genotype| reward_eval.row(g);
 
     let mut predicted = BTreeMap::new();
     let mut extra: BTreeMap<String, Metric> = BTreeMap::new();
@@ -542,7 +542,7 @@ pub fn mathnas(config: &MathNasConfig, data: &DataDir) -> anyhow::Result<Selecti
             let cost = match &l.exact {
                 Some(c) => c.clone(),
                 None => {
-                    let column = TableEvaluator::from_genotypes(&l.name, &genotypes, l.values.clone())?;
+                    let column = TableEvaluator::new(&l.name, l.values.clone(), find);
                     let t = table_of(&l.name, &column)?;
                     measurements += t.evaluations;
                     t.as_cost(&l.unit)?
@@ -724,15 +724,14 @@ pub fn layernas(config: &LayerNasConfig, data: &DataDir) -> anyhow::Result<Selec
         (rows, cost, limit, " MFLOPs".to_string())
     };
     let Rows { space, genotypes, reward, reported: extra_cols, .. } = rows;
-    let index: HashMap<&Genotype, usize> = genotypes.iter().enumerate().map(|(i, g)| (g, i)).collect();
-    let find = |g: &Genotype| index.get(g).copied();
+    let reward_eval = TableEvaluator::from_genotypes("reward", &genotypes, reward.clone())?;
+    let find = |g: &Genotype| reward_eval.row(g);
     // Defaults: the cheapest row's options (the cheapest network when costs are additive).
     let cheapest = (0..cost.len()).min_by(|&a, &b| cost[a].total_cmp(&cost[b])).context("an empty table")?;
     if !meets_limit(cost[cheapest], target) {
         bail!("infeasible: the cheapest network costs {:.6}{unit}, above the limit {target}", cost[cheapest]);
     }
     let nas = LayerNas::new(config.buckets, config.keep, genotypes[cheapest].0.clone())?;
-    let reward_eval = TableEvaluator::from_genotypes("reward", &genotypes, reward.clone())?;
     let cost_fn = |g: &Genotype| -> nas_core::Result<f64> {
         find(g).map(|i| cost[i]).ok_or_else(|| nas_core::Error::invalid("genotype", format!("{g} is not in the table")))
     };
