@@ -93,12 +93,7 @@ fn bad_input_gives_one_line_errors_and_nonzero_exit() {
         (&["bench", "top", "--data-dir", "/nonexistent/dir"], "nb201/nb201_master.csv"),
     ];
     for (args, needle) in cases {
-        let o = nas(args);
-        let err = stderr(&o);
-        assert!(!o.status.success(), "{args:?} succeeded");
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        common::assert_fails_in_one_line(args, needle);
     }
 }
 

@@ -80,12 +80,7 @@ fn wrong_sizes_fail_before_any_work_with_the_bound() {
         (&["search", "--strategy", "naswot", "--n", "18446744073709551615"], "networks per run"),
     ];
     for (args, needle) in cases {
-        let o = nas(args);
-        let err = stderr(&o);
-        assert!(!o.status.success(), "{args:?} succeeded");
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        common::assert_fails_in_one_line(args, needle);
     }
 }
 

@@ -63,10 +63,7 @@ fn search_rejects_bad_input() {
         (&["search", "--strategy", "naswot", "--proxy", "bogus"], "bogus"),
     ];
     for (args, needle) in cases {
-        let o = nas(args);
-        let err = stderr(&o);
-        assert!(!o.status.success() && err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        common::assert_fails_in_one_line(args, needle);
     }
 }
 

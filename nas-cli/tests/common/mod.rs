@@ -29,3 +29,14 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs `nas` with `args` and checks that it fails with one line of error naming `needle`, and
+/// without a panic.
+pub fn assert_fails_in_one_line(args: &[&str], needle: &str) {
+    let o = nas(args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(err.contains(needle), "{args:?}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
