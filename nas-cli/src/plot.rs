@@ -280,6 +280,147 @@ pub fn bands_svg(
     s
 }
 
+/// One heat-map panel: a value per cell of a grid (`None`: no data), coloured from light (the
+/// panel's lowest value) to dark (its highest), each cell labelled with its value and a note, and
+/// optional labelled markers at fractional grid positions.
+#[derive(Debug)]
+pub struct Grid {
+    /// The panel's title.
+    pub title: String,
+    /// The line under the title.
+    pub subtitle: String,
+    /// The x axis label.
+    pub x_label: String,
+    /// The y axis label.
+    pub y_label: String,
+    /// The column labels, left to right.
+    pub columns: Vec<String>,
+    /// The row labels, bottom to top.
+    pub rows: Vec<String>,
+    /// `cells[row][column]`: the value and the note printed under it.
+    pub cells: Vec<Vec<Option<(f64, String)>>>,
+    /// Digits of the printed values.
+    pub decimals: usize,
+    /// Markers `(column, row, label)` at fractional positions (0 = the first cell's centre).
+    pub markers: Vec<(f64, f64, String)>,
+}
+
+/// Writes heat-map panels side by side, three to a row, as one SVG document.
+pub fn grid_svg(panels: &[Grid]) -> String {
+    const PW: f64 = 460.0;
+    const PH: f64 = 400.0;
+    let cols = panels.len().clamp(1, 3);
+    let mut s = document(PW * cols as f64, PH * panels.len().div_ceil(3).max(1) as f64);
+    for (i, p) in panels.iter().enumerate() {
+        let (ox, oy) = ((i % 3) as f64 * PW, (i / 3) as f64 * PH);
+        let (x0, y0, x1, y1) = (ox + LEFT, oy + TOP, ox + PW - RIGHT, oy + PH - BOTTOM);
+        let (nc, nr) = (p.columns.len().max(1) as f64, p.rows.len().max(1) as f64);
+        let (cw, ch) = ((x1 - x0) / nc, (y1 - y0) / nr);
+        let values = p.cells.iter().flatten().flatten().map(|c| c.0);
+        let (lo, hi) = extent(values);
+        let cx = (x0 + x1) / 2.0;
+        let _ = write!(
+            s,
+            r#"<text x="{cx}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
+            oy + 18.0,
+            esc(&p.title)
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{cx}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            oy + 34.0,
+            esc(&p.subtitle)
+        );
+        for (r, row) in p.cells.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let (x, y) = (x0 + c as f64 * cw, y1 - (r + 1) as f64 * ch);
+                let Some((v, note)) = cell else {
+                    let _ = write!(
+                        s,
+                        r##"<rect x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" fill="#f4f4f4" stroke="white"/>"##
+                    );
+                    continue;
+                };
+                let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+                // Light to dark blue; white text on the darker half.
+                let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+                let fill = format!("#{:02x}{:02x}{:02x}", mix(222.0, 8.0), mix(235.0, 69.0), mix(247.0, 148.0));
+                let ink = if t > 0.5 { "white" } else { "#222" };
+                let _ = write!(
+                    s,
+                    r##"<rect x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" fill="{fill}" stroke="white"/>"##
+                );
+                let (tx, ty) = (x + cw / 2.0, y + ch / 2.0);
+                let d = p.decimals;
+                let _ = write!(
+                    s,
+                    r#"<text x="{tx:.1}" y="{:.1}" text-anchor="middle" font-size="13" fill="{ink}">{v:.d$}</text>"#,
+                    ty - 2.0
+                );
+                let _ = write!(
+                    s,
+                    r#"<text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="{ink}">{}</text>"#,
+                    ty + 13.0,
+                    esc(note)
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            r##"<rect x="{x0}" y="{y0}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+            x1 - x0,
+            y1 - y0
+        );
+        for (c, label) in p.columns.iter().enumerate() {
+            let x = x0 + (c as f64 + 0.5) * cw;
+            let _ = write!(
+                s,
+                r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+                y1 + 16.0,
+                esc(label)
+            );
+        }
+        for (r, label) in p.rows.iter().enumerate() {
+            let y = y1 - (r as f64 + 0.5) * ch;
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+                x0 - 6.0,
+                y + 4.0,
+                esc(label)
+            );
+        }
+        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + PH - 8.0, esc(&p.x_label));
+        let (lx, ly) = (ox + 14.0, (y0 + y1) / 2.0);
+        let _ = write!(
+            s,
+            r#"<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{}</text>"#,
+            esc(&p.y_label)
+        );
+        for (k, (c, r, label)) in p.markers.iter().enumerate() {
+            let (x, y) = (x0 + (c + 0.5) * cw, y1 - (r + 0.5) * ch);
+            let colour = MARKER_COLOURS[k % MARKER_COLOURS.len()];
+            let _ = write!(
+                s,
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="{colour}" stroke="white" stroke-width="1.5"/>"##
+            );
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" fill="{colour}" font-weight="bold" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
+                x + 7.0,
+                y - 5.0,
+                esc(label)
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Distinct colours for labelled markers.
+const MARKER_COLOURS: [&str; 8] =
+    ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"];
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -25,6 +25,22 @@ pub const EDGES: [(usize, usize); 6] = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), 
 /// Number of architectures in the space.
 pub const SIZE: usize = 15_625;
 
+/// Width and depth of an NB201 cell, after Shu et al. (ICLR 2020, "Understanding architectures
+/// learnt by cell-based neural architecture search"), whose cells have two inputs and a
+/// concatenated output; for NB201's single input and summed output the toolkit keeps the edges whose
+/// op is not `none` and that lie on some path from node 0 to node 3 (the live edges), and counts:
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct CellTopology {
+    /// Live edges leaving the input node 0 (0 to 3): how many of the cell's nodes read the input
+    /// directly.
+    pub width: usize,
+    /// Live edges on the longest path from node 0 to node 3 (0 to 3; 0 when node 3 is cut off).
+    pub depth: usize,
+    /// The paper's node-based width: intermediate nodes (1 and 2) that read the input through a
+    /// live edge (0 to 2).
+    pub input_nodes: usize,
+}
+
 /// Network hyper-parameters: channels `C` of the first stage, cells `N` per stage, classes, input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Nb201Config {
@@ -119,6 +135,45 @@ impl Nb201Space {
             n[o] += 1;
         }
         n
+    }
+
+    /// Width and depth of the cell (Shu et al., ICLR 2020, adapted to NB201's single-input cell):
+    /// see [`CellTopology`].
+    pub fn topology(g: &Genotype) -> CellTopology {
+        // Live edges: not `none`, and on some path from node 0 to node 3.
+        let mut from_input = [false; 4];
+        from_input[0] = true;
+        for (&(f, t), &op) in EDGES.iter().zip(&g.0) {
+            if op != NONE && from_input[f] {
+                from_input[t] = true;
+            }
+        }
+        let mut to_output = [false; 4];
+        to_output[3] = true;
+        for (&(f, t), &op) in EDGES.iter().zip(&g.0).rev() {
+            if op != NONE && to_output[t] {
+                to_output[f] = true;
+            }
+        }
+        let live: Vec<(usize, usize)> = EDGES
+            .iter()
+            .zip(&g.0)
+            .filter(|&(&(f, t), &op)| op != NONE && from_input[f] && to_output[t])
+            .map(|(&e, _)| e)
+            .collect();
+        // Longest path in edges: EDGES lists every edge after the edges into its source node.
+        let mut longest = [None::<usize>; 4];
+        longest[0] = Some(0);
+        for &(f, t) in &live {
+            if let Some(d) = longest[f] {
+                longest[t] = Some(longest[t].map_or(d + 1, |e: usize| e.max(d + 1)));
+            }
+        }
+        CellTopology {
+            width: live.iter().filter(|&&(f, _)| f == 0).count(),
+            depth: if live.is_empty() { 0 } else { longest[3].unwrap_or(0) },
+            input_nodes: live.iter().filter(|&&(f, t)| f == 0 && t != 3).count(),
+        }
     }
 
     /// A string that two genotypes share exactly when their cells compute the same function: edges

@@ -231,3 +231,35 @@ fn hw_nas_bench_reads_every_device_and_marks_missing_values() {
     assert!(e.contains("\"tpu\"") && e.contains("edgegpu_latency"), "{e}");
     assert!(hw.value(15_625, Dataset::Cifar10, "edgegpu_latency").is_err());
 }
+
+#[test]
+fn cell_width_and_depth_follow_the_live_edges() {
+    let topo = |code: &str| {
+        let t = Nb201Space::topology(&Nb201Space::parse_ops_code(code).unwrap());
+        (t.width, t.depth, t.input_nodes)
+    };
+    // Edge order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2.
+    assert_eq!(topo("000000"), (0, 0, 0), "no live edge");
+    assert_eq!(topo("303003"), (1, 3, 1), "the chain 0-1-2-3");
+    assert_eq!(topo("333333"), (3, 3, 2), "every edge");
+    assert_eq!(topo("000100"), (1, 1, 0), "one skip 0->3");
+    assert_eq!(topo("300300"), (1, 1, 0), "0->1 leads nowhere: only 0->3 is live");
+    assert_eq!(topo("330033"), (2, 2, 2), "wide and shallow: 0->1->3 and 0->2->3");
+    assert_eq!(topo("030003"), (1, 2, 1), "0->2->3");
+    assert_eq!(topo("003003"), (0, 0, 0), "1->2->3 without the input: cut off");
+}
+
+#[test]
+fn every_cell_has_width_zero_exactly_when_its_output_is_cut_off() {
+    let space = Nb201Space::default();
+    let mut by_depth = [0usize; 4];
+    for g in space.enumerate() {
+        let t = Nb201Space::topology(&g);
+        assert!(t.width <= 3 && t.depth <= 3 && t.input_nodes <= 2 && t.input_nodes <= t.width);
+        assert_eq!(t.width == 0, t.depth == 0, "{g:?}");
+        by_depth[t.depth] += 1;
+    }
+    // Depth 3 is the chain 0-1-2-3: its three edges not none (4^3), the other three anything (5^3).
+    assert_eq!(by_depth[3], 4 * 4 * 4 * 125);
+    assert_eq!(by_depth.iter().sum::<usize>(), 15_625);
+}
