@@ -232,7 +232,8 @@ fn summarise(rows: &[TopologyRow], dataset: Dataset, answers: Vec<Placement>) ->
         (0..=3).flat_map(|w| (0..=3).map(move |d| (w, d))).filter_map(|(w, d)| group(Some(w), Some(d))).collect();
     let by_width = (0..=3).filter_map(|w| group(Some(w), None)).collect();
     let by_depth = (0..=3).filter_map(|d| group(None, Some(d))).collect();
-    let measures: [(&'static str, fn(&CellTopology) -> usize); 3] =
+    type Measure = fn(&CellTopology) -> usize;
+    let measures: [(&'static str, Measure); 3] =
         [("width", |t| t.width), ("depth", |t| t.depth), ("input_nodes", |t| t.input_nodes)];
     let column = |f: fn(&Scored) -> f64| cells.iter().map(f).collect::<Vec<_>>();
     let (acc12, acc200, gain) = (column(|c| c.acc12), column(|c| c.acc200), column(|c| c.gain));

@@ -24,6 +24,7 @@ pub mod analyze;
 pub mod arch;
 pub mod bench;
 pub mod data;
+pub mod export;
 pub mod fbnet;
 pub mod hw;
 pub mod mathnas;

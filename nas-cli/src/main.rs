@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{analyze, arch, bench, data, hw, mathnas, score, search, space, train};
+use nas_cli::{analyze, arch, bench, data, export, hw, mathnas, score, search, space, train};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -66,6 +66,8 @@ enum Command {
     Data(DataCommand),
     /// Train one architecture on real images (fast CPU engine, resumable checkpoints).
     Train(With<train::TrainArgs>),
+    /// Export an architecture's network with its weights as ONNX and safetensors.
+    Export(With<export::ExportConfig>),
     /// Studies over a whole benchmark table.
     #[command(subcommand)]
     Analyze(AnalyzeCommand),
@@ -182,6 +184,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
         Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
         Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
+        Command::Export(c) => emit(&export::run(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Topology(c)) => emit(&analyze::topology(&c.config, data)?, &c.output),
     }
 }

@@ -8,6 +8,7 @@
 //!   the [`cache`] of computed scores, on an [`images`] batch.
 //! * [`train`] trains any graph on the fast CPU path: SGD/Adam, schedules, clipping, batch norm with
 //!   running statistics, a seeded augmenting loader, checkpoints that resume bit-identically.
+//! * [`onnx`] exports any graph with its weights as an ONNX model (opset 17).
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
 //! The NASWOT score of a small NB201 network on a synthetic batch; a network whose cells output
@@ -43,6 +44,7 @@ pub mod images;
 pub mod linalg;
 pub mod naswot;
 pub mod net;
+pub mod onnx;
 pub mod scores;
 pub mod train;
 

@@ -387,18 +387,36 @@ fn restore(net: &mut CpuNet, ck: &Checkpoint, path: &Path) -> Result<OptimizerSt
     Ok(opt)
 }
 
+/// A hash of the network's nodes (names and op labels, in order), as a checkpoint's key holds it.
+fn graph_hash(network: &Network) -> String {
+    let fnv = |h: u64, bytes: &[u8]| bytes.iter().fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let graph = network.node_ids().fold(0xcbf2_9ce4_8422_2325, |h, id| {
+        let node = network.node(id);
+        fnv(h, format!("{}:{};", node.name, node.op.label()).as_bytes())
+    });
+    format!("{graph:016x}")
+}
+
+/// Loads the trained weights and running statistics of a `nas train` checkpoint into `net`; an
+/// error naming the file if it is missing, damaged, or of another network.
+pub fn load_weights(net: &mut CpuNet, path: &Path) -> Result<()> {
+    let ck = Checkpoint::read(path)?.ok_or_else(|| Error::not_found(path, "no such checkpoint"))?;
+    let wanted = graph_hash(&net.net);
+    if ck.key.get("graph_hash").and_then(|h| h.as_str()) != Some(wanted.as_str()) {
+        let of = ck.key.get("network").and_then(|n| n.as_str()).unwrap_or("an unknown network");
+        return Err(Error::data(path, None, format!("a checkpoint of {of}, not of this network")));
+    }
+    restore(net, &ck, path).map(|_| ())
+}
+
 /// The key a checkpoint must match: the network (its label and graph), the recipe and the training images.
 fn run_key(label: &str, network: &Network, config: &TrainConfig, train: &ImageSet) -> Result<serde_json::Value> {
     let fnv = |h: u64, bytes: &[u8]| bytes.iter().fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    let graph = network.node_ids().fold(BASIS, |h, id| {
-        let node = network.node(id);
-        fnv(h, format!("{}:{};", node.name, node.op.label()).as_bytes())
-    });
     let images = train.labels.iter().fold(fnv(BASIS, &train.pixels), |h, l| fnv(h, &l.to_le_bytes()));
     let mut key = serde_json::json!({
         "network": label,
-        "graph_hash": format!("{graph:016x}"),
+        "graph_hash": graph_hash(network),
         "train_images": train.len(),
         "train_images_hash": format!("{images:016x}"),
     });
@@ -572,9 +590,14 @@ pub fn save_safetensors(net: &CpuNet, path: &Path) -> Result<()> {
             tensors.push((format!("{name}.running_var"), vec![s.running_var.len()], &s.running_var));
         }
     }
+    write_safetensors(path, &tensors)
+}
+
+/// Named F32 tensors `(name, shape, values)` as a safetensors file, written atomically.
+pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) -> Result<()> {
     let mut header = serde_json::Map::new();
     let mut offset = 0usize;
-    for (name, shape, values) in &tensors {
+    for (name, shape, values) in tensors {
         let end = offset + 4 * values.len();
         header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}));
         offset = end;
@@ -587,7 +610,7 @@ pub fn save_safetensors(net: &CpuNet, path: &Path) -> Result<()> {
     let mut bytes = Vec::with_capacity(8 + json.len() + offset);
     bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&json);
-    for (_, _, values) in &tensors {
+    for (_, _, values) in tensors {
         for v in values.iter() {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
