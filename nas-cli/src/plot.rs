@@ -1,5 +1,6 @@
-//! Plots as SVG: scatter panels (score against accuracy, predicted against measured) and search
-//! curves (median and quartiles over runs). Axes carry round ticks ("nice" steps of 1, 2 or 5 times a
+//! Plots as SVG: scatter panels (score against accuracy, predicted against measured), search
+//! curves (median and quartiles over runs), line panels (training curves) and heat maps (a value
+//! per cell of a grid). Axes carry round ticks ("nice" steps of 1, 2 or 5 times a
 //! power of ten), labels sit clear of the tick labels, and points that cannot be drawn are counted.
 
 use std::fmt::Write as _;
@@ -276,6 +277,87 @@ pub fn bands_svg(
     let _ = write!(s, r##"<polygon points="{band}" fill="#1f77b4" fill-opacity="0.25" stroke="none"/>"##);
     let median = line(&mut rows.iter().map(|r| (r.0, r.2)));
     let _ = write!(s, r##"<polyline points="{median}" fill="none" stroke="#1f77b4" stroke-width="2"/>"##);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// One panel of lines: named series of `(x, y)` points, each drawn as a line with its name in the
+/// legend.
+#[derive(Debug)]
+pub struct Lines {
+    /// The panel's title.
+    pub title: String,
+    /// The line under the title.
+    pub subtitle: String,
+    /// The x axis label, with its unit.
+    pub x_label: String,
+    /// The y axis label, with its unit.
+    pub y_label: String,
+    /// `(name, points)` per series; series of one name share a colour.
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Writes line panels side by side, three to a row, as one SVG document, each with a legend of its
+/// series' names (one entry per name).
+pub fn lines_svg(panels: &[Lines]) -> String {
+    let cols = panels.len().clamp(1, 3);
+    let mut s = document(W * cols as f64, H * panels.len().div_ceil(3).max(1) as f64);
+    for (i, p) in panels.iter().enumerate() {
+        let points = || p.series.iter().flat_map(|(_, pts)| pts.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let integer_x = points().all(|(x, _)| x.fract() == 0.0);
+        let frame = Frame::new(
+            (i % 3) as f64 * W,
+            (i / 3) as f64 * H,
+            W,
+            H,
+            extent(points().map(|q| q.0)),
+            extent(points().map(|q| q.1)),
+            integer_x,
+        );
+        frame.draw(&mut s, &p.title, &p.subtitle, &p.x_label, &p.y_label);
+        let mut names: Vec<&str> = Vec::new();
+        for (name, pts) in &p.series {
+            let k = names.iter().position(|n| n == name).unwrap_or_else(|| {
+                names.push(name);
+                names.len() - 1
+            });
+            let colour = MARKER_COLOURS[k % MARKER_COLOURS.len()];
+            let line: Vec<String> = pts
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|&(x, y)| format!("{:.1},{:.1}", frame.px(x), frame.py(y)))
+                .collect();
+            if let [one] = line.as_slice() {
+                let (x, y) = one.split_once(',').unwrap_or(("0", "0"));
+                let _ = write!(s, r##"<circle cx="{x}" cy="{y}" r="4" fill="{colour}"/>"##);
+            } else {
+                let _ = write!(
+                    s,
+                    r##"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-opacity="0.8"/>"##,
+                    line.join(" ")
+                );
+            }
+        }
+        // The legend goes in the right corner (top or bottom) that fewer points fall in.
+        let (xr, yr) = (frame.x_range(), frame.y_range());
+        let right = |q: &&(f64, f64)| q.0 > xr.0 + 0.6 * (xr.1 - xr.0);
+        let upper = points().filter(right).filter(|q| q.1 > (yr.0 + yr.1) / 2.0).count();
+        let lower = points().filter(right).count() - upper;
+        let y0 = if upper <= lower {
+            frame.oy + TOP + 14.0
+        } else {
+            frame.oy + H - BOTTOM - 8.0 - 14.0 * (names.len() - 1) as f64
+        };
+        for (k, name) in names.iter().enumerate() {
+            let colour = MARKER_COLOURS[k % MARKER_COLOURS.len()];
+            let (x, y) = (frame.ox + W - RIGHT - 8.0, y0 + 14.0 * k as f64);
+            let _ = write!(
+                s,
+                r##"<text x="{x:.1}" y="{y:.1}" text-anchor="end" fill="{colour}" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
+                esc(name)
+            );
+        }
+    }
     s.push_str("</svg>\n");
     s
 }

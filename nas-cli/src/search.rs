@@ -118,6 +118,22 @@ pub struct SearchConfig {
     /// An SVG plot. Here: the best-so-far test accuracy against the budget, median and quartiles over runs.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Train the search's answer (the most frequent over the runs) for this many epochs with
+    /// `nas train`'s recipe on --train-images.
+    #[arg(long, value_name = "EPOCHS", requires = "train_images")]
+    pub train_final: Option<usize>,
+    /// With --train-final: the training set, a CIFAR-10 binary file.
+    #[arg(long, value_name = "FILE", requires = "train_final")]
+    pub train_images: Option<PathBuf>,
+    /// Test images (CIFAR-10 binary layout), evaluated in eval mode after training.
+    #[arg(long, value_name = "FILE", requires = "train_final")]
+    pub test_images: Option<PathBuf>,
+    /// Channels of the first stage. Here: of the network --train-final trains.
+    #[arg(long = "C", default_value_t = 16)]
+    pub channels: usize,
+    /// Cells per stage. Here: of the network --train-final trains.
+    #[arg(long = "N", default_value_t = 5)]
+    pub cells: usize,
 }
 
 fn proxy_name<S: serde::Serializer>(p: &Proxy, s: S) -> Result<S::Ok, S::Error> {
@@ -189,6 +205,9 @@ pub struct SearchReport {
     /// The answer of a single run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chosen: Option<Chosen>,
+    /// The answer trained with --train-final.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trained: Option<crate::train::TrainOutcome>,
     /// Wall time (s).
     pub seconds: f64,
 }
@@ -411,6 +430,11 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         let svg = crate::plot::bands_svg(&title, &x_label, &y_label, &curves, x_end, by_evaluations);
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let archs: Vec<String> = state.runs.iter().map(|r| r.found.clone()).collect();
+    let trained = match (config.train_final, modal(&archs)) {
+        (Some(epochs), Some(arch)) => Some(train_answer(config, epochs, arch, data)?),
+        _ => None,
+    };
     Ok(SearchReport {
         strategy: kind,
         space: SpaceId::Nb201,
@@ -419,15 +443,44 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         dataset: config.dataset,
         fitness_epochs: epochs_number(config.hp),
         mean_evaluations: state.runs.iter().map(|r| r.evaluations as f64).sum::<f64>() / runs as f64,
-        archs: state.runs.iter().map(|r| r.found.clone()).collect(),
+        archs,
         n: kind.scores().then_some(n),
         proxy: kind.scores().then_some(proxy.name()),
         images: scorer.as_ref().map(|s| s.images().source.clone()),
         budget_seconds: (kind != Strategy::Naswot).then_some(config.budget_seconds),
         results,
         chosen,
+        trained,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The most frequent answer (the first of the most frequent on a tie).
+fn modal(archs: &[String]) -> Option<&String> {
+    let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+    for a in archs {
+        *counts.entry(a).or_default() += 1;
+    }
+    let most = counts.values().copied().max()?;
+    archs.iter().find(|a| counts[a] == most)
+}
+
+/// Trains `arch` as `nas train --arch ARCH --images ... --epochs E --C --N --seed` would.
+fn train_answer(
+    config: &SearchConfig,
+    epochs: usize,
+    arch: &str,
+    data: &DataDir,
+) -> anyhow::Result<crate::train::TrainOutcome> {
+    let images = config.train_images.as_deref().context("--train-final needs --train-images")?;
+    let mut args: crate::train::TrainArgs =
+        crate::vocab::parse(&["--arch", arch, "--images", &images.to_string_lossy()])?;
+    args.epochs = epochs;
+    args.channels = config.channels;
+    args.cells = config.cells;
+    args.seed = config.seed;
+    args.test_images.clone_from(&config.test_images);
+    crate::train::run(&args, data)
 }
 
 /// Records each evaluation of the run in progress in the state (saved at most once a second) and
@@ -582,6 +635,10 @@ impl fmt::Display for SearchReport {
                     )?;
                 }
             }
+        }
+        if let Some(t) = &self.trained {
+            writeln!(f, "trained with --train-final:")?;
+            write!(f, "{t}")?;
         }
         writeln!(f, "({:.2} s)", self.seconds)
     }

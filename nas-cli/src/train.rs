@@ -119,6 +119,9 @@ pub struct TrainArgs {
     /// Write the trained weights and running statistics as a safetensors file.
     #[arg(long, value_name = "FILE")]
     pub save_weights: Option<PathBuf>,
+    /// An SVG plot. Here: the training loss and accuracy per epoch (and the test accuracy at the end).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// The report of `nas train`.
@@ -269,6 +272,11 @@ pub fn run(args: &TrainArgs, data: &DataDir) -> anyhow::Result<TrainOutcome> {
     if let Some(p) = &args.save_weights {
         train::save_safetensors(&net, p)?;
     }
+    if let Some(p) = &args.plot {
+        let svg = curves_svg(&Nb201Space::ops_code(&genotype), args, &report);
+        nas_core::fsio::write_atomic(p, svg.as_bytes())
+            .with_context(|| format!("cannot write the plot {}", p.display()))?;
+    }
     Ok(TrainOutcome {
         space: SpaceId::Nb201,
         ops: Nb201Space::ops_code(&genotype),
@@ -284,6 +292,33 @@ pub fn run(args: &TrainArgs, data: &DataDir) -> anyhow::Result<TrainOutcome> {
         valid_images: valid_set.as_ref().map_or(0, ImageSet::len),
         report,
     })
+}
+
+/// The loss and the accuracies against epochs.
+fn curves_svg(ops: &str, args: &TrainArgs, report: &train::TrainReport) -> String {
+    let epochs =
+        |f: fn(&EpochMetrics) -> f64| report.history.iter().map(|m| (m.epoch as f64, f(m))).collect::<Vec<_>>();
+    let subtitle = format!("NB201 ops {ops}, C={} N={}, seed {}", args.channels, args.cells, args.seed);
+    let mut accuracy = vec![("train".to_string(), epochs(|m| m.train_accuracy))];
+    if let Some(t) = report.test_accuracy {
+        accuracy.push((format!("test {t:.2}% at the end"), vec![(report.epochs as f64, t)]));
+    }
+    crate::plot::lines_svg(&[
+        crate::plot::Lines {
+            title: "training loss".into(),
+            subtitle: subtitle.clone(),
+            x_label: "epoch".into(),
+            y_label: "cross-entropy (mean over the epoch)".into(),
+            series: vec![("train".into(), epochs(|m| m.train_loss))],
+        },
+        crate::plot::Lines {
+            title: "accuracy".into(),
+            subtitle,
+            x_label: "epoch".into(),
+            y_label: "accuracy (%)".into(),
+            series: accuracy,
+        },
+    ])
 }
 
 impl fmt::Display for TrainOutcome {

@@ -43,3 +43,10 @@ pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
     #[allow(clippy::expect_used)]
     T::from_arg_matches(&matches).expect("defaults parse")
 }
+
+/// A command's arguments parsed from `args` (without the command name), as `nas` would.
+pub fn parse<T: clap::Args + clap::FromArgMatches>(args: &[&str]) -> anyhow::Result<T> {
+    let cmd = T::augment_args(clap::Command::new("nas").no_binary_name(true));
+    let matches = cmd.try_get_matches_from(args).map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim()))?;
+    Ok(T::from_arg_matches(&matches)?)
+}

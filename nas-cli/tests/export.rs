@@ -3,26 +3,14 @@
 //! with onnxruntime is found ($NAS_ONNX_PYTHON, else python3; skipped, and said so, otherwise).
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{assert_fails_in_one_line, nas, scratch, stderr, stdout};
+use common::{assert_fails_in_one_line, first_records, nas, scratch, stderr, stdout};
 
 /// Every op kind: avg pool, 1x1 and 3x3 convs, skip and none.
 const ARCH: &str = "421304";
-
-fn first_records(n: usize, dir: &Path) -> Option<PathBuf> {
-    let name = "images/cifar10_train_5443.bin";
-    let Some(data) = nas_spaces::data::for_tests(name) else {
-        eprintln!("skipped: {name} not found");
-        return None;
-    };
-    let bytes = std::fs::read(data.file(name).unwrap()).unwrap();
-    let path = dir.join("train.bin");
-    std::fs::write(&path, &bytes[..n * 3073]).unwrap();
-    Some(path)
-}
 
 fn run_ok(args: &[&str]) -> String {
     let o = nas(args);
@@ -33,7 +21,7 @@ fn run_ok(args: &[&str]) -> String {
 #[test]
 fn a_trained_network_exports_to_onnx_and_safetensors() {
     let dir = scratch("export");
-    let Some(train) = first_records(128, &dir) else { return };
+    let Some(train) = first_records("images/cifar10_train_5443.bin", 128, &dir, "train.bin") else { return };
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let (ck, trained_st) = (p("ck.bin"), p("trained.safetensors"));
     let net = ["--arch", ARCH, "--C", "4", "--N", "1"];

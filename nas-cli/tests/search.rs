@@ -290,3 +290,35 @@ fn a_run_killed_part_way_continues_from_its_saved_evaluations() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn train_final_trains_the_most_frequent_answer_as_nas_train_does() {
+    let dir = common::scratch("train-final");
+    let Some(train) = common::first_records("images/cifar10_train_5443.bin", 96, &dir, "train.bin") else { return };
+    if !common::have_table() {
+        eprintln!("skipped: no NB201 table");
+        return;
+    }
+    let train = train.to_str().unwrap();
+    let net = ["--C", "4", "--N", "1", "--seed", "2"];
+    let mut args = vec!["--strategy", "rea", "--runs", "3", "--train-final", "1", "--train-images", train];
+    args.extend_from_slice(&net);
+    let report = search_json(&args);
+    let archs: Vec<&str> = report["archs"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let trained = &report["trained"];
+    let arch = trained["arch"].as_str().unwrap();
+    let count = |a: &str| archs.iter().filter(|&&b| b == a).count();
+    assert!(archs.iter().all(|a| count(a) <= count(arch)), "{arch} is not the most frequent of {archs:?}");
+    // The same numbers as `nas train` of that answer with the same recipe and seed.
+    let mut alone = vec!["train", "--arch", arch, "--images", train, "--epochs", "1", "--json"];
+    alone.extend_from_slice(&net);
+    let o = common::nas(&alone);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let alone: Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert_eq!(trained["train_loss"], alone["train_loss"]);
+    assert_eq!(trained["params"], alone["params"]);
+    common::assert_fails_in_one_line(
+        &["search", "--strategy", "rea", "--runs", "2", "--train-final", "1"],
+        "--train-images",
+    );
+}

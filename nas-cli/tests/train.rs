@@ -3,28 +3,15 @@
 //! resume, and one-line errors.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
-use common::{nas, scratch, stderr, stdout};
+use common::{first_records, nas, scratch, stderr, stdout};
 
 const TRAIN: &str = "images/cifar10_train_5443.bin";
 const TEST: &str = "images/cifar10_test_first1017.bin";
-
-/// The first `n` records of a CIFAR-10 file of the data directory, copied into `dir`.
-fn first_records(name: &str, n: usize, dir: &Path, out: &str) -> Option<PathBuf> {
-    let Some(data) = nas_spaces::data::for_tests(name) else {
-        eprintln!("skipped: {name} not found");
-        return None;
-    };
-    let bytes = std::fs::read(data.file(name).unwrap()).unwrap();
-    let path = dir.join(out);
-    std::fs::write(&path, &bytes[..n * 3073]).unwrap();
-    Some(path)
-}
 
 fn args<'a>(train: &'a str, test: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![

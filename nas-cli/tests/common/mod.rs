@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests of the `nas` binary.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `nas` with these arguments.
@@ -39,4 +39,18 @@ pub fn assert_fails_in_one_line(args: &[&str], needle: &str) {
     assert!(err.contains(needle), "{args:?}: {err}");
     assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
+
+/// The first `n` records of a CIFAR-10 binary file of the data directory (`name`, e.g.
+/// `images/cifar10_train_5443.bin`), copied into `dir` as `out`; `None` (and a note) when the data
+/// is not found.
+pub fn first_records(name: &str, n: usize, dir: &Path, out: &str) -> Option<PathBuf> {
+    let Some(data) = nas_spaces::data::for_tests(name) else {
+        eprintln!("skipped: {name} not found");
+        return None;
+    };
+    let bytes = std::fs::read(data.file(name).unwrap()).unwrap();
+    let path = dir.join(out);
+    std::fs::write(&path, &bytes[..n * 3073]).unwrap();
+    Some(path)
 }
