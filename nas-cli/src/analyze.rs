@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use nas_core::SearchSpace;
 use nas_core::stats::{mean_std, ranks, spearman};
 use nas_spaces::nb201::CellTopology;
 use nas_spaces::{DataDir, Dataset, Epochs, Nb201Space, Nb201Table, SpaceId, Split};
@@ -416,5 +417,439 @@ impl fmt::Display for TopologyReport {
             }
         }
         Ok(())
+    }
+}
+
+/// `nas analyze convergence`: wide-and-shallow against deep-and-narrow cells of equal parameter
+/// count, trained on real images.
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ConvergenceConfig {
+    /// The search space.
+    #[arg(long, default_value = "nb201", value_parser = vocab::space())]
+    pub space: SpaceId,
+    /// The images. Here: the training set, a CIFAR-10 binary file.
+    #[arg(long, value_name = "FILE")]
+    pub images: PathBuf,
+    /// Test images (CIFAR-10 binary layout), evaluated in eval mode after training.
+    #[arg(long, value_name = "FILE")]
+    pub test_images: Option<PathBuf>,
+    /// Epochs to train.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Channels of the first stage.
+    #[arg(long = "C", default_value_t = 8)]
+    pub channels: usize,
+    /// Cells per stage.
+    #[arg(long = "N", default_value_t = 1)]
+    pub cells: usize,
+    /// Images per batch. Here: per training step (the last partial batch of an epoch is kept).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Pairs of cells (one wide and shallow, one deep and narrow, of equal parameter count).
+    #[arg(long, default_value_t = 4)]
+    pub pairs: usize,
+    /// Training seeds per cell (seed, seed + 1, ...).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// Seed of every random choice of the command. Here: which cells of each parameter count, and the
+    /// first training seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The training loss that counts as converged (default: the median final loss of all runs).
+    #[arg(long)]
+    pub loss_threshold: Option<f64>,
+    /// Directory of the runs' checkpoints and results: an interrupted study resumes from it.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// An SVG plot. Here: training loss and gradient variance per epoch, wide against deep cells.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Which side of the comparison a cell is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellClass {
+    /// Width 3, depth 2: the widest and shallowest cells NB201 has whose input reaches every node.
+    WideShallow,
+    /// Width 1, depth 3: the chain 0-1-2-3.
+    DeepNarrow,
+}
+
+impl CellClass {
+    fn of(t: CellTopology) -> Option<Self> {
+        match (t.width, t.depth) {
+            (3, 2) => Some(CellClass::WideShallow),
+            (1, 3) => Some(CellClass::DeepNarrow),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            CellClass::WideShallow => "wide-shallow (w3 d2)",
+            CellClass::DeepNarrow => "deep-narrow (w1 d3)",
+        }
+    }
+}
+
+/// One training run's curves, as cached in the state directory.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ConvergenceRun {
+    /// The training seed.
+    pub seed: u64,
+    /// Mean training loss per epoch.
+    pub train_loss: Vec<f64>,
+    /// Gradient variance per epoch (see `nas_kernels::train::EpochMetrics`).
+    pub gradient_variance: Vec<f64>,
+    /// Test accuracy after training (%), with --test-images.
+    pub test_accuracy: Option<f64>,
+    /// First epoch whose loss is at most the threshold (`None`: never).
+    #[serde(default)]
+    pub epochs_to_threshold: Option<usize>,
+}
+
+/// One cell of the study and its runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvergenceCell {
+    /// Its side of the comparison.
+    pub class: CellClass,
+    /// The architecture, official string.
+    pub arch: String,
+    /// Its ops code.
+    pub ops: String,
+    /// Trainable parameters at the study's C and N.
+    pub params: u64,
+    /// The benchmark's CIFAR-10 test accuracy after 12 epochs, when the table is there.
+    pub table_accuracy_12: Option<f64>,
+    /// The benchmark's CIFAR-10 test accuracy after 200 epochs, when the table is there.
+    pub table_accuracy_200: Option<f64>,
+    /// Its runs, one per seed.
+    pub runs: Vec<ConvergenceRun>,
+}
+
+/// Mean figures of one side.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassSummary {
+    /// The side.
+    pub class: CellClass,
+    /// Mean ± std over runs of the final training loss.
+    pub final_loss: (f64, f64),
+    /// Mean ± std over runs of the loss after the first epoch.
+    pub first_epoch_loss: (f64, f64),
+    /// Mean over runs of the epochs to the threshold (runs that never reach it count as epochs + 1).
+    pub epochs_to_threshold: f64,
+    /// Runs that reached the threshold.
+    pub reached: usize,
+    /// Mean over runs and epochs of the gradient variance.
+    pub gradient_variance: f64,
+    /// Mean ± std over runs of the test accuracy (%).
+    pub test_accuracy: Option<(f64, f64)>,
+    /// Mean over cells of the benchmark's 200-epoch CIFAR-10 test accuracy (%).
+    pub table_accuracy_200: Option<f64>,
+    /// Mean over cells of the benchmark's 12-epoch CIFAR-10 test accuracy (%).
+    pub table_accuracy_12: Option<f64>,
+}
+
+/// The report of `nas analyze convergence`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvergenceReport {
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Channels and cells per stage.
+    #[serde(rename = "C")]
+    pub channels: usize,
+    /// Cells per stage.
+    #[serde(rename = "N")]
+    pub cells_per_stage: usize,
+    /// Training images.
+    pub images: String,
+    /// The loss threshold of `epochs_to_threshold`.
+    pub loss_threshold: f64,
+    /// Every cell and its runs.
+    pub cells: Vec<ConvergenceCell>,
+    /// Per side.
+    pub summary: Vec<ClassSummary>,
+    /// Wall time (s).
+    pub seconds: f64,
+}
+
+/// Picks `pairs` parameter counts that both sides have (spread over the common ones), one cell of
+/// each side per count (seeded), with no dead edge (every op not `none` is live).
+fn pick_cells(
+    config: &ConvergenceConfig,
+    space: &Nb201Space,
+) -> anyhow::Result<Vec<(CellClass, nas_core::Genotype, u64)>> {
+    use rand::{SeedableRng, seq::IndexedRandom};
+    let mut by_params: BTreeMap<(u64, u8), Vec<nas_core::Genotype>> = BTreeMap::new();
+    for g in space.enumerate() {
+        let t = Nb201Space::topology(&g);
+        let live_ops = g.0.iter().filter(|&&op| op != nas_spaces::nb201::NONE).count();
+        let Some(class) = CellClass::of(t) else { continue };
+        // The wide cells hold 5 live edges, the chain 3: a cell with more non-none ops has dead ones.
+        if live_ops != if class == CellClass::WideShallow { 5 } else { 3 } {
+            continue;
+        }
+        let params = space.to_network(&g)?.counts().params;
+        by_params.entry((params, class as u8)).or_default().push(g);
+    }
+    // The smallest count is that of cells without a convolution (pools and skips only): left out.
+    let common: Vec<u64> = by_params
+        .keys()
+        .filter(|(p, c)| {
+            *c == CellClass::WideShallow as u8 && by_params.contains_key(&(*p, CellClass::DeepNarrow as u8))
+        })
+        .map(|(p, _)| *p)
+        .skip(1)
+        .collect();
+    if common.len() < config.pairs {
+        bail!("invalid --pairs {}: only {} parameter counts have both wide and deep cells", config.pairs, common.len());
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut cells = Vec::new();
+    for k in 0..config.pairs {
+        // Spread over the common counts, smallest to largest.
+        let p = common[if config.pairs == 1 { 0 } else { k * (common.len() - 1) / (config.pairs - 1) }];
+        for class in [CellClass::WideShallow, CellClass::DeepNarrow] {
+            let g = by_params[&(p, class as u8)].choose(&mut rng).context("a non-empty group")?;
+            cells.push((class, g.clone(), p));
+        }
+    }
+    Ok(cells)
+}
+
+/// Trains every chosen cell with every seed (resuming from the state directory), then compares
+/// the two sides.
+pub fn convergence(config: &ConvergenceConfig, data: &DataDir) -> anyhow::Result<ConvergenceReport> {
+    config.space.require("analyze convergence", &[SpaceId::Nb201])?;
+    let started = std::time::Instant::now();
+    if config.pairs == 0 || config.seeds == 0 || config.epochs == 0 {
+        bail!(
+            "invalid --pairs {} --seeds {} --epochs {}: each must be at least 1",
+            config.pairs,
+            config.seeds,
+            config.epochs
+        );
+    }
+    let space = Nb201Space::new(nas_spaces::Nb201Config {
+        channels: config.channels,
+        cells_per_stage: config.cells,
+        ..nas_spaces::Nb201Config::for_dataset("cifar10")?
+    });
+    let table = Nb201Table::load(data).ok();
+    if let Some(dir) = &config.state_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    }
+    let mut cells = Vec::new();
+    for (class, g, params) in pick_cells(config, &space)? {
+        let ops = Nb201Space::ops_code(&g);
+        let mut runs = Vec::new();
+        for s in 0..config.seeds as u64 {
+            runs.push(train_cell(config, &ops, config.seed + s, data)?);
+        }
+        let table_accuracy = |epochs| {
+            let t = table.as_ref()?;
+            t.accuracy(t.index_of(&g)?, Dataset::Cifar10, Split::Test, epochs).ok().flatten()
+        };
+        cells.push(ConvergenceCell {
+            class,
+            arch: space.format(&g),
+            ops,
+            params,
+            table_accuracy_12: table_accuracy(Epochs::E12),
+            table_accuracy_200: table_accuracy(Epochs::E200),
+            runs,
+        });
+    }
+    let mut finals: Vec<f64> =
+        cells.iter().flat_map(|c| &c.runs).filter_map(|r| r.train_loss.last().copied()).collect();
+    finals.sort_by(f64::total_cmp);
+    let threshold = config.loss_threshold.unwrap_or_else(|| finals.get(finals.len() / 2).copied().unwrap_or(f64::NAN));
+    for run in cells.iter_mut().flat_map(|c| c.runs.iter_mut()) {
+        run.epochs_to_threshold = run.train_loss.iter().position(|&l| l <= threshold).map(|e| e + 1);
+    }
+    let summary = [CellClass::WideShallow, CellClass::DeepNarrow]
+        .into_iter()
+        .map(|class| {
+            let side: Vec<&ConvergenceCell> = cells.iter().filter(|c| c.class == class).collect();
+            let runs: Vec<&ConvergenceRun> = side.iter().flat_map(|c| &c.runs).collect();
+            let stat = |f: &dyn Fn(&ConvergenceRun) -> Option<f64>| {
+                mean_std(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let tests: Vec<f64> = runs.iter().filter_map(|r| r.test_accuracy).collect();
+            let table_mean = |f: fn(&ConvergenceCell) -> Option<f64>| {
+                let v: Vec<f64> = side.iter().filter_map(|c| f(c)).collect();
+                (!v.is_empty()).then(|| mean_std(&v).0)
+            };
+            ClassSummary {
+                class,
+                final_loss: stat(&|r| r.train_loss.last().copied()),
+                first_epoch_loss: stat(&|r| r.train_loss.first().copied()),
+                epochs_to_threshold: stat(&|r| Some(r.epochs_to_threshold.unwrap_or(config.epochs + 1) as f64)).0,
+                reached: runs.iter().filter(|r| r.epochs_to_threshold.is_some()).count(),
+                gradient_variance: mean_std(
+                    &runs.iter().flat_map(|r| r.gradient_variance.iter().copied()).collect::<Vec<_>>(),
+                )
+                .0,
+                test_accuracy: (!tests.is_empty()).then(|| mean_std(&tests)),
+                table_accuracy_200: table_mean(|c| c.table_accuracy_200),
+                table_accuracy_12: table_mean(|c| c.table_accuracy_12),
+            }
+        })
+        .collect();
+    let report = ConvergenceReport {
+        epochs: config.epochs,
+        channels: config.channels,
+        cells_per_stage: config.cells,
+        images: config.images.display().to_string(),
+        loss_threshold: threshold,
+        cells,
+        summary,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(path) = &config.plot {
+        nas_core::fsio::write_atomic(path, convergence_svg(&report).as_bytes())
+            .with_context(|| format!("cannot write the plot {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// One run of `nas train` (resumed from its checkpoint, or read from its result, in the state
+/// directory).
+fn train_cell(config: &ConvergenceConfig, ops: &str, seed: u64, data: &DataDir) -> anyhow::Result<ConvergenceRun> {
+    let name = format!("{ops}-C{}-N{}-e{}-b{}-seed{seed}", config.channels, config.cells, config.epochs, config.batch);
+    let result = config.state_dir.as_ref().map(|d| d.join(format!("{name}.json")));
+    if let Some(path) = result.as_ref().filter(|p| p.exists()) {
+        let text = nas_core::fsio::read_text_bounded(path, 1 << 20)?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("the run result {} is damaged; delete it", path.display()));
+    }
+    let images = config.images.to_string_lossy();
+    let mut args: crate::train::TrainArgs = vocab::parse(&["--arch", ops, "--images", &images])?;
+    args.epochs = config.epochs;
+    args.channels = config.channels;
+    args.cells = config.cells;
+    args.batch = config.batch;
+    args.seed = seed;
+    args.threads = config.threads;
+    args.test_images.clone_from(&config.test_images);
+    args.checkpoint = config.state_dir.as_ref().map(|d| d.join(format!("{name}.ckpt")));
+    let outcome = crate::train::run(&args, data)?;
+    let history = &outcome.report.history;
+    let run = ConvergenceRun {
+        seed,
+        train_loss: history.iter().map(|m| m.train_loss).collect(),
+        gradient_variance: history.iter().map(|m| m.gradient_variance).collect(),
+        test_accuracy: outcome.report.test_accuracy,
+        epochs_to_threshold: None,
+    };
+    if let Some(path) = &result {
+        nas_core::fsio::write_atomic(path, &serde_json::to_vec(&run)?)?;
+        if let Some(ck) = &args.checkpoint {
+            // The result replaces the checkpoint.
+            let _ = std::fs::remove_file(ck);
+        }
+    }
+    Ok(run)
+}
+
+fn convergence_svg(r: &ConvergenceReport) -> String {
+    let series = |f: fn(&ConvergenceRun) -> &Vec<f64>| {
+        r.cells
+            .iter()
+            .flat_map(|c| c.runs.iter().map(move |run| (c.class.label().to_string(), f(run))))
+            .map(|(name, v)| (name, v.iter().enumerate().map(|(e, &y)| ((e + 1) as f64, y)).collect()))
+            .collect()
+    };
+    let subtitle = format!(
+        "C={} N={}, {} cells x {} seeds",
+        r.channels,
+        r.cells_per_stage,
+        r.cells.len(),
+        r.cells.first().map_or(0, |c| c.runs.len())
+    );
+    plot::lines_svg(&[
+        plot::Lines {
+            title: "training loss".into(),
+            subtitle: subtitle.clone(),
+            x_label: "epoch".into(),
+            y_label: "cross-entropy (mean over the epoch)".into(),
+            series: series(|run| &run.train_loss),
+        },
+        plot::Lines {
+            title: "gradient variance".into(),
+            subtitle,
+            x_label: "epoch".into(),
+            y_label: "variance per parameter over the epoch's steps".into(),
+            series: series(|run| &run.gradient_variance),
+        },
+    ])
+}
+
+impl fmt::Display for ConvergenceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "wide-shallow against deep-narrow NB201 cells of equal parameter count, C={} N={}, {} epochs on {}",
+            self.channels, self.cells_per_stage, self.epochs, self.images
+        )?;
+        writeln!(
+            f,
+            "\n{:<22} {:<8} {:>8} {:>12} {:>12} {:>10}  arch",
+            "class", "ops", "params", "final loss", "table 12/200", "test acc"
+        )?;
+        for c in &self.cells {
+            let finals: Vec<f64> = c.runs.iter().filter_map(|r| r.train_loss.last().copied()).collect();
+            let tests: Vec<f64> = c.runs.iter().filter_map(|r| r.test_accuracy).collect();
+            let (l, ls) = mean_std(&finals);
+            let table = match (c.table_accuracy_12, c.table_accuracy_200) {
+                (Some(a), Some(b)) => format!("{a:.1}/{b:.1}"),
+                _ => "-".into(),
+            };
+            let test = if tests.is_empty() { "-".into() } else { format!("{:.2}", mean_std(&tests).0) };
+            writeln!(
+                f,
+                "{:<22} {:<8} {:>8} {:>6.3}±{:<5.3} {:>12} {:>10}  {}",
+                c.class.label(),
+                c.ops,
+                c.params,
+                l,
+                ls,
+                table,
+                test,
+                c.arch
+            )?;
+        }
+        writeln!(f, "\nloss threshold {:.4}", self.loss_threshold)?;
+        writeln!(
+            f,
+            "{:<22} {:>14} {:>14} {:>12} {:>12} {:>14} {:>12}",
+            "class", "epoch-1 loss", "final loss", "epochs to thr", "grad var", "test acc", "table 12/200"
+        )?;
+        for s in &self.summary {
+            let test = s.test_accuracy.map_or("-".into(), |(m, d)| format!("{m:.2}±{d:.2}"));
+            let table = match (s.table_accuracy_12, s.table_accuracy_200) {
+                (Some(a), Some(b)) => format!("{a:.1}/{b:.1}"),
+                _ => "-".into(),
+            };
+            writeln!(
+                f,
+                "{:<22} {:>8.3}±{:<5.3} {:>8.3}±{:<5.3} {:>8.2} ({}) {:>12.3e} {:>14} {:>12}",
+                s.class.label(),
+                s.first_epoch_loss.0,
+                s.first_epoch_loss.1,
+                s.final_loss.0,
+                s.final_loss.1,
+                s.epochs_to_threshold,
+                s.reached,
+                s.gradient_variance,
+                test,
+                table
+            )?;
+        }
+        writeln!(f, "({:.1} s)", self.seconds)
     }
 }

@@ -77,6 +77,8 @@ enum Command {
 enum AnalyzeCommand {
     /// Width and depth of every cell against 12- and 200-epoch accuracy; where searches' answers land.
     Topology(With<analyze::TopologyConfig>),
+    /// Train wide-and-shallow against deep-and-narrow cells of equal size: loss curves, gradient variance.
+    Convergence(With<analyze::ConvergenceConfig>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +188,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
         Command::Export(c) => emit(&export::run(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Topology(c)) => emit(&analyze::topology(&c.config, data)?, &c.output),
+        Command::Analyze(AnalyzeCommand::Convergence(c)) => emit(&analyze::convergence(&c.config, data)?, &c.output),
     }
 }
 

@@ -56,3 +56,53 @@ fn every_cell_has_its_width_and_depth_and_answers_are_placed() {
     assert_fails_in_one_line(&["analyze", "topology", "--answers", &format!("x={}", bad.display())], "|conv~0|");
     assert_fails_in_one_line(&["analyze", "topology", "--space", "fbnet"], "fbnet");
 }
+
+#[test]
+fn convergence_trains_wide_and_deep_cells_of_equal_size_and_resumes_from_its_state() {
+    let dir = scratch("convergence");
+    let Some(train) = common::first_records("images/cifar10_train_5443.bin", 64, &dir, "train.bin") else { return };
+    let state = dir.join("state");
+    let args = [
+        "analyze",
+        "convergence",
+        "--images",
+        train.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--pairs",
+        "1",
+        "--seeds",
+        "2",
+        "--C",
+        "4",
+        "--batch",
+        "32",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--json",
+    ];
+    let first = nas(&args);
+    assert!(first.status.success(), "{}", common::stderr(&first));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&first)).unwrap();
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    assert_eq!(cells[0]["class"], "wide-shallow");
+    assert_eq!(cells[1]["class"], "deep-narrow");
+    assert_eq!(cells[0]["params"], cells[1]["params"], "equal parameter counts");
+    for c in cells {
+        assert_eq!(c["runs"].as_array().unwrap().len(), 2);
+        for r in c["runs"].as_array().unwrap() {
+            assert_eq!(r["train_loss"].as_array().unwrap().len(), 2);
+            assert!(r["gradient_variance"][1].as_f64().unwrap() > 0.0);
+        }
+    }
+    // Read back from the state directory: the same figures, no checkpoint left behind.
+    let again = nas(&args);
+    let resumed: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(resumed["cells"], report["cells"]);
+    assert!(std::fs::read_dir(&state).unwrap().all(|e| !e.unwrap().path().to_string_lossy().ends_with(".ckpt")));
+    assert_fails_in_one_line(
+        &["analyze", "convergence", "--images", train.to_str().unwrap(), "--pairs", "99"],
+        "--pairs 99",
+    );
+}

@@ -144,6 +144,11 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training throughput of the epoch.
     pub images_per_second: f64,
+    /// Variance of the mini-batch gradients over the epoch's steps, per parameter and averaged
+    /// over the parameters: `(mean_t |g_t|^2 - |mean_t g_t|^2) / P` of the unclipped gradients (the
+    /// weights move during the epoch, as in Shu et al.'s measurement).
+    #[serde(default)]
+    pub gradient_variance: f64,
 }
 
 /// The result of [`train`].
@@ -335,6 +340,30 @@ fn count_params(net: &Network) -> usize {
         .sum()
 }
 
+/// Adds one step's gradients to the epoch's sums (in f64, in parameter order: deterministic).
+fn accumulate_gradient(sum: &mut Vec<Vec<f64>>, sq: &mut f64, g: &[Vec<f32>]) {
+    if sum.is_empty() {
+        *sum = g.iter().map(|t| vec![0.0; t.len()]).collect();
+    }
+    for (s, t) in sum.iter_mut().zip(g) {
+        for (a, &b) in s.iter_mut().zip(t) {
+            *a += f64::from(b);
+            *sq += f64::from(b) * f64::from(b);
+        }
+    }
+}
+
+/// `(mean |g|^2 - |mean g|^2) / P` from the sums of `steps` gradients; 0 for fewer than two steps.
+fn gradient_variance(sum: &[Vec<f64>], sq: f64, steps: usize) -> f64 {
+    let params: usize = sum.iter().map(Vec::len).sum();
+    if steps < 2 || params == 0 {
+        return 0.0;
+    }
+    let n = steps as f64;
+    let mean_sq: f64 = sum.iter().flatten().map(|s| (s / n) * (s / n)).sum();
+    ((sq / n - mean_sq) / params as f64).max(0.0)
+}
+
 /// The network's state as tensors: the parameters, the running statistics, then the optimiser's buffers.
 fn state_tensors(net: &mut CpuNet, opt: &OptimizerState) -> Vec<Vec<f32>> {
     let mut out: Vec<Vec<f32>> = params_mut(net).into_iter().map(|t| t.clone()).collect();
@@ -478,6 +507,8 @@ pub fn train(
         let epoch_started = Instant::now();
         let (order, mut rng) = data::epoch_order(train.len(), config.seed, epoch);
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0f64, 0usize, 0usize, config.lr);
+        // Sums over the epoch's steps of the gradient and of its squared norm.
+        let (mut grad_sum, mut grad_sq, mut steps): (Vec<Vec<f64>>, f64, usize) = (Vec::new(), 0.0, 0);
         for (k, indices) in order.chunks(config.batch).enumerate() {
             lr = optim::learning_rate(config.lr, config.schedule, step, total, per_epoch, warmup);
             let batch = Batch::assemble(train, indices, config.augment_pad, &mut rng);
@@ -503,6 +534,8 @@ pub fn train(
             update_running_stats(&mut net, &tape, config.bn_momentum)?;
             drop(tape);
             let mut g = param_grads(&net, grads);
+            accumulate_gradient(&mut grad_sum, &mut grad_sq, &g);
+            steps += 1;
             if let Some(c) = config.clip_norm {
                 optim::clip_grad_norm(&mut g, c);
             }
@@ -522,6 +555,7 @@ pub fn train(
             images: seen,
             seconds,
             images_per_second: seen as f64 / seconds.max(1e-9),
+            gradient_variance: gradient_variance(&grad_sum, grad_sq, steps),
         };
         history.push(metrics.clone());
         if let (Some(spec), Some(key)) = (checkpoint, &key) {
@@ -616,4 +650,19 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) 
         }
     }
     checkpoint::write_atomically(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_variance_is_the_mean_per_parameter_variance_over_steps() {
+        // Parameter a: 1, 3 (variance 1); parameter b: 2, 2 (variance 0): mean 0.5.
+        let (mut sum, mut sq) = (Vec::new(), 0.0);
+        accumulate_gradient(&mut sum, &mut sq, &[vec![1.0], vec![2.0]]);
+        accumulate_gradient(&mut sum, &mut sq, &[vec![3.0], vec![2.0]]);
+        assert!((gradient_variance(&sum, sq, 2) - 0.5).abs() < 1e-12);
+        assert_eq!(gradient_variance(&sum, sq, 1), 0.0);
+    }
 }
