@@ -22,6 +22,7 @@
 
 pub mod arch;
 pub mod bench;
+pub mod cluster;
 pub mod data;
 pub mod fbnet;
 pub mod hw;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{arch, bench, data, hw, mathnas, score, search, space, train};
+use nas_cli::{arch, bench, cluster, data, hw, mathnas, score, search, space, train};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -66,6 +66,21 @@ enum Command {
     Data(DataCommand),
     /// Train one architecture on real images (fast CPU engine, resumable checkpoints).
     Train(With<train::TrainArgs>),
+    /// Split score or search over a Slurm job array; merge the parts losslessly.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Write the job directory and submit the array and its merge job (sbatch).
+    Submit(With<cluster::SubmitArgs>),
+    /// Which parts are complete, incomplete or missing, and what Slurm says of their tasks.
+    Status(With<cluster::DirArgs>),
+    /// Check every part against the manifest and write the merged result.
+    Merge(With<cluster::DirArgs>),
+    /// Resubmit only the tasks whose part is missing or incomplete.
+    Resume(With<cluster::ResumeArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +188,10 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
         Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
         Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Submit(c)) => emit(&cluster::submit(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Status(c)) => emit(&cluster::status(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Merge(c)) => emit(&cluster::merge(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Resume(c)) => emit(&cluster::resume(&c.config, data)?, &c.output),
     }
 }
 
