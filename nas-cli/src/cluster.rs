@@ -33,12 +33,13 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use nas_core::fsio;
+use nas_core::{SearchSpace, fsio};
 use nas_kernels::cache::score_json;
+use nas_kernels::images::ImageDataset;
 use nas_spaces::DataDir;
 use serde::{Deserialize, Serialize};
 
-use crate::score::{self, ScoreConfig};
+use crate::score::{self, CorrelateConfig, CorrelateReport, ScoreConfig};
 use crate::search::{self, PartFile, PartRuns, SearchConfig, SearchReport};
 use crate::state::RunOutcome;
 
@@ -116,6 +117,7 @@ struct Inner {
 enum InnerCommand {
     Score(InnerWith<ScoreConfig>),
     Search(InnerWith<SearchConfig>),
+    Correlate(InnerWith<CorrelateConfig>),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +152,14 @@ pub enum Work {
         /// Per part, its architectures (official strings) in order.
         parts: Vec<Vec<String>>,
     },
+    /// `nas correlate`: part i scores architectures i, i+N, ... of the sample as `nas score` does,
+    /// keeping the scores in its own cache file; the merge correlates from their union.
+    Correlate {
+        /// The proxies' names, in the order each architecture is scored with them.
+        proxies: Vec<String>,
+        /// Per part, its architectures (official strings) in order.
+        parts: Vec<Vec<String>>,
+    },
     /// `nas search`: part i holds the runs `ranges[i].0 .. ranges[i].1`.
     Search {
         /// The search's runs.
@@ -164,6 +174,7 @@ impl Work {
     pub fn kind(&self) -> &'static str {
         match self {
             Work::Score { .. } => "score",
+            Work::Correlate { .. } => "correlate",
             Work::Search { .. } => "search",
         }
     }
@@ -171,7 +182,7 @@ impl Work {
     /// Number of parts.
     pub fn parts(&self) -> usize {
         match self {
-            Work::Score { parts, .. } => parts.len(),
+            Work::Score { parts, .. } | Work::Correlate { parts, .. } => parts.len(),
             Work::Search { ranges, .. } => ranges.len(),
         }
     }
@@ -179,7 +190,7 @@ impl Work {
     /// Items (score rows or runs) part `i` must hold.
     pub fn need(&self, i: usize) -> usize {
         match self {
-            Work::Score { proxies, parts } => parts[i].len() * proxies.len(),
+            Work::Score { proxies, parts } | Work::Correlate { proxies, parts } => parts[i].len() * proxies.len(),
             Work::Search { ranges, .. } => ranges[i].1 - ranges[i].0,
         }
     }
@@ -187,7 +198,7 @@ impl Work {
     /// Part `i`'s file, relative to the job directory.
     pub fn part_file(&self, i: usize) -> String {
         match self {
-            Work::Score { .. } => format!("parts/part-{i}.jsonl"),
+            Work::Score { .. } | Work::Correlate { .. } => format!("parts/part-{i}.jsonl"),
             Work::Search { .. } => format!("parts/part-{i}.state.json"),
         }
     }
@@ -196,7 +207,7 @@ impl Work {
     pub fn merged_file(&self) -> &'static str {
         match self {
             Work::Score { .. } => "merged.jsonl",
-            Work::Search { .. } => "merged.json",
+            Work::Search { .. } | Work::Correlate { .. } => "merged.json",
         }
     }
 }
@@ -282,11 +293,15 @@ impl Manifest {
         let base = self.base_command();
         let dir_q = quote(&dir.display().to_string());
         match &self.work {
-            Work::Score { .. } => {
+            Work::Score { .. } | Work::Correlate { .. } => {
+                let cache = match &self.work {
+                    Work::Correlate { .. } => format!(" --cache {dir_q}/parts/cache-$i.jsonl"),
+                    _ => String::new(),
+                };
                 s.push_str(&format!(
                     "part={dir_q}/parts/part-$i.jsonl\n\
                      tmp=\"$part.tmp.${{SLURM_JOB_ID:-$$}}\"\n\
-                     {base} --shard \"$i/$n\" --json > \"$tmp\"\n\
+                     {base}{cache} --shard \"$i/$n\" --json > \"$tmp\"\n\
                      mv -f \"$tmp\" \"$part\"\n"
                 ));
             }
@@ -342,10 +357,19 @@ impl Manifest {
             words.push("--data-dir".into());
             words.push(self.data_dir.display().to_string());
         }
-        words.extend(self.command.iter().cloned());
         let json = match inner.map(|i| i.command) {
-            Some(InnerCommand::Score(c)) => c.json,
-            Some(InnerCommand::Search(c)) => c.json,
+            Some(InnerCommand::Correlate(c)) => {
+                words.extend(correlate_scores(&c.config));
+                false
+            }
+            Some(InnerCommand::Score(c)) => {
+                words.extend(self.command.iter().cloned());
+                c.json
+            }
+            Some(InnerCommand::Search(c)) => {
+                words.extend(self.command.iter().cloned());
+                c.json
+            }
             None => false,
         };
         let mut line: Vec<String> = words.iter().map(|w| quote(w)).collect();
@@ -381,7 +405,7 @@ fn parse_inner(command: &[String]) -> anyhow::Result<Inner> {
     Inner::try_parse_from(std::iter::once("nas".to_string()).chain(command.iter().cloned())).map_err(|e| {
         if e.kind() == clap::error::ErrorKind::InvalidSubcommand {
             let word = command.iter().find(|w| !w.starts_with('-')).map_or("", String::as_str);
-            anyhow::anyhow!("nas cluster splits `nas score` and `nas search`, not `nas {word}`")
+            anyhow::anyhow!("nas cluster splits `nas score`, `nas search` and `nas correlate`, not `nas {word}`")
         } else {
             anyhow::anyhow!("the nas command after --: {}", clap_line(&e))
         }
@@ -483,6 +507,7 @@ pub fn submit(args: &SubmitArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
     let work = match &inner.command {
         InnerCommand::Score(c) => score_work(&c.config, &DataDir { path: data_dir.clone(), source: data.source }, n)?,
         InnerCommand::Search(c) => search_work(&c.config, n)?,
+        InnerCommand::Correlate(c) => correlate_work(&c.config, n)?,
     };
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -516,6 +541,47 @@ fn score_work(config: &ScoreConfig, data: &DataDir, n: usize) -> anyhow::Result<
     let archs: Vec<String> = genotypes.iter().map(|g| space.format(g)).collect();
     let parts = (0..n).map(|i| score::shard_of(archs.clone(), &format!("{i}/{n}"))).collect::<anyhow::Result<_>>()?;
     Ok(Work::Score { proxies: config.proxy.iter().map(|p| p.name().to_string()).collect(), parts })
+}
+
+/// The `nas score` command a correlate task runs: the correlate's sample, proxies and images.
+fn correlate_scores(config: &CorrelateConfig) -> Vec<String> {
+    let source = &config.scoring.source;
+    let proxies: Vec<&str> = config.proxy.iter().map(|p| p.name()).collect();
+    let mut words = vec![
+        "score".to_string(),
+        "--space".into(),
+        config.scoring.space.to_string(),
+        "--proxy".into(),
+        proxies.join(","),
+        "--sample".into(),
+        config.sample.to_string(),
+        "--seed".into(),
+        config.seed.to_string(),
+        "--batch".into(),
+        source.batch.to_string(),
+        "--init-seed".into(),
+        source.init_seed.to_string(),
+    ];
+    if let Some(images) = &source.images {
+        words.push("--images".into());
+        words.push(images.display().to_string());
+    }
+    words
+}
+
+fn correlate_work(config: &CorrelateConfig, n: usize) -> anyhow::Result<Work> {
+    config.scoring.space.require("nas cluster submit -- correlate", &[nas_spaces::SpaceId::Nb201])?;
+    if config.scoring.source.images.is_none() && score::images_of(config.dataset) != ImageDataset::Cifar10 {
+        bail!("correlate --dataset {} on a cluster needs --images (the synthetic batch is CIFAR-10's)", config.dataset);
+    }
+    if config.sample < n {
+        bail!("invalid --array {n}: the command scores only {} architecture(s)", config.sample);
+    }
+    let space = nas_spaces::Nb201Space::default();
+    let archs: Vec<String> =
+        score::sample_distinct(&space, config.sample, config.seed)?.iter().map(|g| space.format(g)).collect();
+    let parts = (0..n).map(|i| score::shard_of(archs.clone(), &format!("{i}/{n}"))).collect::<anyhow::Result<_>>()?;
+    Ok(Work::Correlate { proxies: config.proxy.iter().map(|p| p.name().to_string()).collect(), parts })
 }
 
 fn search_work(config: &SearchConfig, n: usize) -> anyhow::Result<Work> {
@@ -594,9 +660,19 @@ fn submit_tasks(
         .with_context(|| format!("cannot write {}", merge_path.display()))?;
     manifest.write(dir)?;
     let array = sbatch(&array_cmd)?;
-    let merge = sbatch(&merge_cmd(&array))?;
+    // Recorded at once: a resume must know of these tasks even if the merge job cannot be submitted.
+    manifest.jobs.push(Submission { array_job: array.clone(), tasks: tasks.to_string(), merge_job: String::new() });
+    manifest.write(dir)?;
+    let merge = sbatch(&merge_cmd(&array)).with_context(|| {
+        format!(
+            "array job {array} (tasks {tasks}) was submitted, but not its merge job; run nas cluster merge {} once it ends",
+            dir.display()
+        )
+    })?;
     report.commands[1] = merge_cmd(&array).iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
-    manifest.jobs.push(Submission { array_job: array.clone(), tasks: tasks.to_string(), merge_job: merge.clone() });
+    if let Some(last) = manifest.jobs.last_mut() {
+        last.merge_job = merge.clone();
+    }
     manifest.write(dir)?;
     report.array_job = Some(array);
     report.merge_job = Some(merge);
@@ -631,6 +707,8 @@ fn sbatch(command: &[String]) -> anyhow::Result<String> {
 struct SlurmView {
     tasks: BTreeMap<usize, String>,
     jobs: BTreeMap<String, String>,
+    /// Per job id, why it is pending (e.g. `DependencyNeverSatisfied`).
+    reasons: BTreeMap<String, String>,
     /// Why nothing is known, when the tools are missing.
     note: Option<String>,
 }
@@ -641,7 +719,12 @@ fn slurm_view(manifest: &Manifest) -> SlurmView {
     if manifest.jobs.is_empty() {
         return view;
     }
-    let ids: Vec<&str> = manifest.jobs.iter().flat_map(|j| [j.array_job.as_str(), j.merge_job.as_str()]).collect();
+    let ids: Vec<&str> = manifest
+        .jobs
+        .iter()
+        .flat_map(|j| [j.array_job.as_str(), j.merge_job.as_str()])
+        .filter(|id| !id.is_empty())
+        .collect();
     let order: BTreeMap<&str, usize> =
         manifest.jobs.iter().enumerate().map(|(k, j)| (j.array_job.as_str(), k)).collect();
     let mut seen: BTreeMap<usize, (usize, String)> = BTreeMap::new();
@@ -671,11 +754,14 @@ fn slurm_view(manifest: &Manifest) -> SlurmView {
             }
         }
     }
-    match Command::new("squeue").args(["-h", "-r", "-o", "%i|%T", "-j", &ids.join(",")]).output() {
+    match Command::new("squeue").args(["-h", "-r", "-o", "%i|%T|%r", "-j", &ids.join(",")]).output() {
         Ok(out) if out.status.success() => {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some((id, state)) = line.split_once('|') {
-                    record(id.trim(), state.trim(), &mut view);
+                let mut fields = line.split('|').map(str::trim);
+                let (Some(id), Some(state)) = (fields.next(), fields.next()) else { continue };
+                record(id, state, &mut view);
+                if let Some(reason) = fields.next().filter(|r| !id.contains('_') && !r.is_empty() && *r != "None") {
+                    view.reasons.insert(id.to_string(), reason.to_string());
                 }
             }
         }
@@ -771,7 +857,7 @@ impl fmt::Display for StatusReport {
 fn part_haves(dir: &Path, manifest: &Manifest, data: &DataDir) -> anyhow::Result<Vec<Option<usize>>> {
     let exists: Vec<bool> = (0..manifest.tasks).map(|i| dir.join(manifest.work.part_file(i)).exists()).collect();
     let counts = match &manifest.work {
-        Work::Score { .. } => (0..manifest.tasks)
+        Work::Score { .. } | Work::Correlate { .. } => (0..manifest.tasks)
             .map(|i| if exists[i] { read_rows(&dir.join(manifest.work.part_file(i))).map(|r| r.len()) } else { Ok(0) })
             .collect::<anyhow::Result<Vec<_>>>()?,
         Work::Search { .. } if exists.iter().any(|&e| e) => {
@@ -809,7 +895,14 @@ pub fn status(args: &DirArgs, data: &DataDir) -> anyhow::Result<StatusReport> {
         .jobs
         .iter()
         .map(|j| {
-            let merge = view.jobs.get(&j.merge_job).map_or(String::new(), |s| format!(" ({s})"));
+            let merge = match (view.jobs.get(&j.merge_job), view.reasons.get(&j.merge_job)) {
+                (Some(s), Some(r)) if r.contains("NeverSatisfied") => {
+                    format!(" ({s}, {r}: a task did not succeed; nas cluster resume resubmits it)")
+                }
+                (Some(s), Some(r)) => format!(" ({s}, {r})"),
+                (Some(s), None) => format!(" ({s})"),
+                _ => String::new(),
+            };
             format!("array job {} tasks {}, merge job {}{merge}", j.array_job, j.tasks, j.merge_job)
         })
         .collect();
@@ -938,11 +1031,14 @@ pub struct MergeReport {
     /// The search's report (search jobs): `nas search --json` of the whole command.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchReport>,
+    /// The correlation's report (correlate jobs): `nas correlate --json` of the whole command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlate: Option<CorrelateReport>,
 }
 
 impl fmt::Display for MergeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.kind == "score" { "score rows" } else { "runs" };
+        let what = if self.kind == "search" { "runs" } else { "score rows" };
         writeln!(
             f,
             "merged {} parts: {} {what}, each exactly once ({} found twice, identical) -> {}",
@@ -953,6 +1049,9 @@ impl fmt::Display for MergeReport {
         )?;
         if let Some(s) = &self.search {
             write!(f, "{s}")?;
+        }
+        if let Some(c) = &self.correlate {
+            write!(f, "{c}")?;
         }
         Ok(())
     }
@@ -1005,11 +1104,44 @@ pub fn merge(args: &DirArgs, data: &DataDir) -> anyhow::Result<MergeReport> {
     let dir = absolute(&args.dir)?;
     let manifest = Manifest::read(&dir)?;
     let merged = dir.join(manifest.work.merged_file());
-    let (items, duplicates, search) = match &manifest.work {
+    let (mut search, mut correlate) = (None, None);
+    let (items, duplicates) = match &manifest.work {
         Work::Score { proxies, parts } => {
             let (bytes, items, duplicates) = merge_scores(&dir, &manifest, proxies, parts)?;
             fsio::write_atomic(&merged, &bytes).with_context(|| format!("cannot write {}", merged.display()))?;
-            (items, duplicates, None)
+            (items, duplicates)
+        }
+        Work::Correlate { proxies, parts } => {
+            let (bytes, items, duplicates) = merge_scores(&dir, &manifest, proxies, parts)?;
+            let scores = dir.join("scores.jsonl");
+            fsio::write_atomic(&scores, &bytes).with_context(|| format!("cannot write {}", scores.display()))?;
+            // The parts' caches, concatenated (the cache format allows a repeated header), serve
+            // every score of the correlation: nothing is computed again.
+            let mut cache = Vec::new();
+            for i in 0..parts.len() {
+                let part = dir.join(format!("parts/cache-{i}.jsonl"));
+                if part.exists() {
+                    cache.extend(fsio::read_bounded(&part, MAX_FILE_BYTES)?);
+                    if !cache.ends_with(b"\n") {
+                        cache.push(b'\n');
+                    }
+                }
+            }
+            let cache_path = dir.join("cache.jsonl");
+            fsio::write_atomic(&cache_path, &cache)
+                .with_context(|| format!("cannot write {}", cache_path.display()))?;
+            let mut config = match parse_inner(&manifest.command)?.command {
+                InnerCommand::Correlate(c) => c.config,
+                _ => bail!("the manifest's command is not a correlate"),
+            };
+            config.scoring.source.cache = Some(cache_path);
+            config.scoring.source.no_cache = false;
+            let report = score::correlate(&config, &manifest_data(&manifest, data))?;
+            let mut bytes = serde_json::to_vec(&report)?;
+            bytes.push(b'\n');
+            fsio::write_atomic(&merged, &bytes).with_context(|| format!("cannot write {}", merged.display()))?;
+            correlate = Some(report);
+            (items, duplicates)
         }
         Work::Search { runs, ranges } => {
             let config = search_config(&manifest)?;
@@ -1024,10 +1156,20 @@ pub fn merge(args: &DirArgs, data: &DataDir) -> anyhow::Result<MergeReport> {
             let mut bytes = serde_json::to_vec(&report)?;
             bytes.push(b'\n');
             fsio::write_atomic(&merged, &bytes).with_context(|| format!("cannot write {}", merged.display()))?;
-            (*runs, duplicates, Some(report))
+            search = Some(report);
+            (*runs, duplicates)
         }
     };
-    Ok(MergeReport { dir, kind: manifest.work.kind(), parts: manifest.tasks, items, duplicates, merged, search })
+    Ok(MergeReport {
+        dir,
+        kind: manifest.work.kind(),
+        parts: manifest.tasks,
+        items,
+        duplicates,
+        merged,
+        search,
+        correlate,
+    })
 }
 
 fn part_files(dir: &Path, manifest: &Manifest, ranges: &[(usize, usize)]) -> Vec<PartFile> {
@@ -1058,7 +1200,7 @@ fn read_search_parts(dir: &Path, manifest: &Manifest, data: &DataDir) -> anyhow:
 fn search_config(manifest: &Manifest) -> anyhow::Result<SearchConfig> {
     match parse_inner(&manifest.command)?.command {
         InnerCommand::Search(c) => Ok(c.config),
-        InnerCommand::Score(_) => bail!("the manifest's command is not a search"),
+        _ => bail!("the manifest's command is not a search"),
     }
 }
 

@@ -100,6 +100,28 @@ fn dry_run_prints_the_array_script_and_the_dependent_merge_job() {
     {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
+    // Correlate: its sample scored by `nas score` tasks, each keeping its scores in its own cache.
+    let text = ok(&[
+        "cluster",
+        "submit",
+        "--slurm",
+        "--array",
+        "2",
+        "--dir",
+        job_s,
+        "--dry-run",
+        "--",
+        "correlate",
+        "--sample",
+        "10",
+        "--proxy",
+        "naswot",
+    ]);
+    for needle in
+        ["score --space nb201 --proxy naswot --sample 10 --seed 0", "parts/cache-$i.jsonl", "--shard \"$i/$n\""]
+    {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
     // JSON: the scripts and the sbatch commands.
     let v: Value = serde_json::from_str(
         ok(&["cluster", "submit", "--slurm", "--array", "2", "--dir", job_s, "--dry-run", "--json", "--", "search"])
@@ -124,6 +146,7 @@ fn submit_errors_are_one_line() {
     };
     submit(&["--", "score", "--sample", "8"], "--slurm");
     submit(&["--slurm", "--", "arch", "show", "1"], "not `nas arch`");
+    submit(&["--slurm", "--", "correlate", "--dataset", "cifar100"], "needs --images");
     submit(&["--slurm", "--array", "0", "--", "score", "--sample", "8"], "invalid --array 0");
     submit(&["--slurm", "--array", "9", "--", "score", "--sample", "8"], "invalid --array 9");
     submit(&["--slurm", "--array", "5", "--", "search", "--runs", "4"], "invalid --array 5");
@@ -401,4 +424,32 @@ fn a_search_through_four_tasks_equals_one_process() {
     one.as_object_mut().unwrap().remove("seconds");
     assert_eq!(merged, one);
     assert_eq!(merged["archs"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn a_correlate_through_four_tasks_equals_one_process() {
+    let (true, Some(images)) = (have_slurm(), images()) else { return };
+    if !common::have_table() {
+        return;
+    }
+    let dir = scratch("cluster-correlate").join("job");
+    let command =
+        ["correlate", "--sample", "24", "--proxy", "params,naswot", "--batch", "16", "--images", &images, "--no-cache"];
+    let job = submit(&dir, "4", &command);
+    assert!(job["script"].as_str().unwrap().contains("--cache"), "each task keeps its scores: {job}");
+    wait_gone(job["merge_job"].as_str().unwrap(), "the merge job");
+    let text = std::fs::read_to_string(dir.join("merged.json"))
+        .unwrap_or_else(|e| panic!("no merged.json ({e}); {}", ok(&["cluster", "status", dir.to_str().unwrap()])));
+    let mut merged: Value = serde_json::from_str(text.trim()).unwrap();
+    let mut single = command.to_vec();
+    single.push("--json");
+    let mut one: Value = serde_json::from_str(ok(&single).trim()).unwrap();
+    // Everything but the seconds spent computing: the merge computes nothing (0 s).
+    for (v, merge) in [(&mut merged, true), (&mut one, false)] {
+        for r in v["results"].as_array_mut().unwrap() {
+            let seconds = r.as_object_mut().unwrap().remove("seconds_computed").unwrap();
+            assert_eq!(seconds.as_f64() == Some(0.0), merge, "{seconds}");
+        }
+    }
+    assert_eq!(merged, one);
 }
