@@ -1,10 +1,11 @@
-//! `nas cluster`: a `nas score` or `nas search` split over the tasks of a Slurm job array, and the
-//! lossless merge of the tasks' parts.
+//! `nas cluster`: a `nas score`, `nas search` or `nas correlate` split over the tasks of a Slurm job
+//! array, and the lossless merge of the tasks' parts.
 //!
 //! `submit` parses the command after `--` with the same definitions as the `nas` binary, works out
 //! each task's share (score: architectures `i, i+N, ...` of the command's list, exactly `--shard
 //! i/N`; search: a contiguous block of runs, `--runs-range a..b`, each run drawing from its own
-//! stream of the seeded generator so that its result does not depend on the split), writes the job
+//! stream of the seeded generator so that its result does not depend on the split; correlate: its
+//! sample scored as by `nas score`, each task with a cache file of its own), writes the job
 //! directory and submits two jobs with `sbatch --parsable`: the array, and a merge job that runs
 //! `nas cluster merge DIR` once every task has succeeded (`--dependency=afterok:<array>`).
 //!
@@ -18,7 +19,8 @@
 //!   saved runs when it is resubmitted);
 //! - `logs/`: each task's standard output and error;
 //! - `merged.jsonl` (score: the rows in the order one `nas score --json` prints them) or
-//!   `merged.json` (search: the report of `nas search --json`, built from the runs by the same code).
+//!   `merged.json` (search: the report of `nas search --json`, built from the runs by the same code;
+//!   correlate: that of `nas correlate --json`, from the union of the tasks' caches, `cache.jsonl`).
 //!
 //! Merging is keyed: a score row by (architecture, proxy), a run by its index. A key found twice must
 //! agree bit for bit (else an error names it and both files); every key the manifest lists must be
@@ -79,7 +81,8 @@ pub struct SubmitArgs {
     /// Print what would be written and submitted; write and submit nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The nas command to split, after --: score (--all, --sample, --archs-file or --arch) or search.
+    /// The nas command to split, after --: score (--all, --sample, --archs-file or --arch), search or
+    /// correlate.
     #[arg(last = true, required = true, value_name = "NAS COMMAND")]
     pub command: Vec<String>,
 }
@@ -277,7 +280,7 @@ impl Manifest {
     /// The array script: each task runs the command on its share and writes its part.
     pub fn task_script(&self, dir: &Path) -> String {
         let n = self.tasks;
-        let mut s = self.header(dir, &format!("nas-{}", self.work.kind()));
+        let mut s = self.header(&format!("nas-{}", self.work.kind()));
         s.push_str(&format!("#SBATCH --array=0-{}\n", n - 1));
         s.push_str(&format!("#SBATCH --output={}/logs/task-%A_%a.out\n", dir.display()));
         s.push_str(&format!("#SBATCH --error={}/logs/task-%A_%a.err\n", dir.display()));
@@ -321,7 +324,7 @@ impl Manifest {
 
     /// The merge job's script.
     pub fn merge_script(&self, dir: &Path) -> String {
-        let mut s = self.header(dir, "nas-merge");
+        let mut s = self.header("nas-merge");
         s.push_str(&format!("#SBATCH --output={}/logs/merge-%j.out\n", dir.display()));
         s.push_str("# Written by nas cluster submit: merges the parts once every task has succeeded.\n");
         s.push_str(&format!(
@@ -333,7 +336,7 @@ impl Manifest {
         s
     }
 
-    fn header(&self, dir: &Path, name: &str) -> String {
+    fn header(&self, name: &str) -> String {
         let mut s = format!("#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --chdir={}\n", self.workdir.display());
         if let Some(p) = &self.slurm.partition {
             s.push_str(&format!("#SBATCH --partition={p}\n"));
@@ -345,7 +348,6 @@ impl Manifest {
         if let Some(m) = &self.slurm.mem {
             s.push_str(&format!("#SBATCH --mem={m}\n"));
         }
-        let _ = dir;
         s
     }
 
