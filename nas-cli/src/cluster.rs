@@ -462,8 +462,10 @@ impl fmt::Display for SubmitReport {
                 self.dir.display()
             )?;
             writeln!(f, "$ {}", self.commands[0])?;
+            writeln!(f, "--- {}", self.dir.join("task.sbatch").display())?;
             write!(f, "{}", self.script)?;
             writeln!(f, "$ {}", self.commands[1])?;
+            writeln!(f, "--- {}", self.dir.join("merge.sbatch").display())?;
             write!(f, "{}", self.merge_script)?;
         } else {
             let array = self.array_job.as_deref().unwrap_or("?");
@@ -638,9 +640,14 @@ fn submit_tasks(
         tasks: manifest.tasks,
         submitted: tasks.to_string(),
         dry_run,
+        // As a shell would run them: the array's id in $array.
         commands: vec![
-            array_cmd.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
-            merge_cmd("<array job id>").iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
+            format!("array=$({})", array_cmd.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")),
+            merge_cmd("$array")
+                .iter()
+                .map(|w| if w.contains("$array") { w.clone() } else { quote(w) })
+                .collect::<Vec<_>>()
+                .join(" "),
         ],
         script,
         merge_script,
@@ -671,6 +678,7 @@ fn submit_tasks(
             dir.display()
         )
     })?;
+    report.commands[0] = array_cmd.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
     report.commands[1] = merge_cmd(&array).iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
     if let Some(last) = manifest.jobs.last_mut() {
         last.merge_job = merge.clone();

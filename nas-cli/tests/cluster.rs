@@ -72,6 +72,8 @@ fn dry_run_prints_the_array_script_and_the_dependent_merge_job() {
         "sbatch --parsable",
         "--dependency=afterok:",
         "cluster merge",
+        "$ array=$(sbatch --parsable ",
+        "$ sbatch --parsable --dependency=afterok:$array ",
     ] {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
@@ -154,6 +156,11 @@ fn submit_errors_are_one_line() {
     submit(&["--slurm", "--", "search", "--state", "x.json"], "--state x.json");
     submit(&["--slurm", "--", "score", "--sample", "8", "--bogus"], "--bogus");
     submit(&["--slurm", "--", "score"], "exactly one of");
+    // A part's runs (set by the cluster, hidden from --help) are checked like any flag.
+    assert_fails_in_one_line(
+        &["search", "--strategy", "naswot", "--runs", "5", "--runs-range", "3..9"],
+        "invalid --runs-range \"3..9\"",
+    );
     assert_fails_in_one_line(&["cluster", "merge", job_s], "manifest.json is missing");
     assert_fails_in_one_line(&["cluster", "status", job_s], "manifest.json is missing");
     assert_fails_in_one_line(&["cluster", "resume", job_s], "manifest.json is missing");
