@@ -1,8 +1,9 @@
 //! End-to-end tests of `nas cluster`: the dry run's scripts, merges of hand-made parts (a
 //! disagreeing duplicate, an incomplete set, foreign rows), one-line errors, and, when a Slurm
 //! cluster answers (`sinfo`; `scripts/slurm-local.sh` starts one on this machine), real job arrays:
-//! a score job and a search job through 4 tasks equal one process, bit for bit, and a task
-//! cancelled mid-way is resubmitted alone by `nas cluster resume`.
+//! score, search and correlate jobs through 4 tasks equal one process, bit for bit; a score task
+//! cancelled mid-way is resubmitted alone by `nas cluster resume`; a cancelled search task continues
+//! from the runs its state file kept.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -458,5 +459,68 @@ fn a_correlate_through_four_tasks_equals_one_process() {
             assert_eq!(seconds.as_f64() == Some(0.0), merge, "{seconds}");
         }
     }
+    assert_eq!(merged, one);
+}
+
+#[test]
+fn a_search_task_cancelled_mid_way_continues_from_its_saved_runs() {
+    let (true, Some(images)) = (have_slurm(), images()) else { return };
+    let dir = scratch("cluster-search-resume").join("job");
+    let d = dir.to_str().unwrap();
+    let command = [
+        "search",
+        "--strategy",
+        "naswot",
+        "--runs",
+        "8",
+        "--n",
+        "4",
+        "--batch",
+        "16",
+        "--images",
+        &images,
+        "--no-cache",
+        "--checkpoint-seconds",
+        "0",
+    ];
+    let job = submit(&dir, "2", &command);
+    let array = job["array_job"].as_str().unwrap().to_string();
+    // Cancel task 1 once its state file holds a run (of its 4).
+    let state = dir.join("parts/part-1.state.json");
+    let saved = || -> usize {
+        let text = std::fs::read_to_string(&state).unwrap_or_default();
+        serde_json::from_str::<Value>(&text).ok().and_then(|v| v["runs"].as_array().map(Vec::len)).unwrap_or(0)
+    };
+    let start = Instant::now();
+    while saved() == 0 && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = Command::new("scancel").arg(format!("{array}_1")).output().unwrap();
+    assert!(o.status.success(), "scancel: {}", String::from_utf8_lossy(&o.stderr));
+    wait_gone(&array, "the array");
+    let kept = saved();
+    if kept == 4 {
+        eprintln!("skipped: task 1 finished before scancel reached it");
+        return;
+    }
+    assert!(kept >= 1, "the cancelled task saved no run");
+    let status: Value = serde_json::from_str(ok(&["cluster", "status", d, "--json"]).trim()).unwrap();
+    assert_eq!(status["parts"][1]["state"], "incomplete", "{status}");
+    assert_eq!(status["parts"][1]["have"], kept, "{status}");
+    assert_fails_in_one_line(&["cluster", "merge", d], &format!("holds {kept} of runs 4..8"));
+
+    let resumed: Value = serde_json::from_str(ok(&["cluster", "resume", d, "--json"]).trim()).unwrap();
+    assert_eq!(resumed["submitted"], "1", "{resumed}");
+    let new_array = resumed["array_job"].as_str().unwrap().to_string();
+    wait_gone(resumed["merge_job"].as_str().unwrap(), "the resumed merge job");
+    let log = std::fs::read_to_string(dir.join(format!("logs/task-{new_array}_1.err"))).unwrap();
+    assert!(log.contains(&format!("resuming from {kept} completed run(s)")), "{log}");
+    let mut merged: Value =
+        serde_json::from_str(std::fs::read_to_string(dir.join("merged.json")).unwrap().trim()).unwrap();
+    let mut single = command.to_vec();
+    single.push("--json");
+    let mut one: Value = serde_json::from_str(ok(&single).trim()).unwrap();
+    merged.as_object_mut().unwrap().remove("seconds");
+    one.as_object_mut().unwrap().remove("seconds");
     assert_eq!(merged, one);
 }
