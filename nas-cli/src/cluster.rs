@@ -453,6 +453,9 @@ impl fmt::Display for SubmitReport {
             writeln!(f, "{note}")?;
         }
         if self.commands.is_empty() {
+            if !self.cancelled.is_empty() {
+                writeln!(f, "cancelled the stale merge job(s) {}", self.cancelled.join(", "))?;
+            }
             return Ok(());
         }
         if self.dry_run {
@@ -957,17 +960,42 @@ pub fn resume(args: &ResumeArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
         cancelled: Vec::new(),
         note: Some(note),
     };
+    let stale: Vec<String> = manifest
+        .jobs
+        .iter()
+        .map(|j| j.merge_job.clone())
+        .filter(|m| view.jobs.get(m).is_some_and(|s| live(s)))
+        .collect();
+    let cancel = |jobs: &[String]| -> anyhow::Result<()> {
+        for m in jobs {
+            let out = Command::new("scancel").arg(m).output().context("cannot run scancel")?;
+            if !out.status.success() {
+                bail!("scancel {m} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+        }
+        Ok(())
+    };
+    if missing.is_empty() && !running.is_empty() {
+        return Ok(empty(format!("nothing to resubmit: part(s) {} are queued or running", list(&running))));
+    }
     if missing.is_empty() {
-        let note = if running.is_empty() {
-            format!(
-                "all {} parts are complete: nothing to resubmit (nas cluster merge {})",
-                manifest.tasks,
-                dir.display()
-            )
-        } else {
-            format!("nothing to resubmit: part(s) {} are queued or running", list(&running))
-        };
-        return Ok(empty(note));
+        if st.merged {
+            return Ok(empty(format!("all {} parts are complete and merged: nothing to resubmit", manifest.tasks)));
+        }
+        // Every part is there, but the merge job cannot start (a task was cancelled after its part
+        // was written): merge here.
+        if args.dry_run {
+            return Ok(empty(format!("all {} parts are complete: would merge them here", manifest.tasks)));
+        }
+        cancel(&stale)?;
+        let merged = merge(&DirArgs { dir: dir.clone() }, data)?;
+        let mut report = empty(format!(
+            "all {} parts are complete: nothing to resubmit; merged them here -> {}",
+            manifest.tasks,
+            merged.merged.display()
+        ));
+        report.cancelled = stale;
+        return Ok(report);
     }
     // Tasks still queued or running: the new merge job waits for their jobs too.
     let mut waiting: BTreeSet<String> = BTreeSet::new();
@@ -977,12 +1005,6 @@ pub fn resume(args: &ResumeArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
             waiting.insert(j.array_job.clone());
         }
     }
-    let stale: Vec<String> = manifest
-        .jobs
-        .iter()
-        .map(|j| j.merge_job.clone())
-        .filter(|m| view.jobs.get(m).is_some_and(|s| live(s)))
-        .collect();
     let tasks = list(&missing);
     let waiting: Vec<String> = waiting.into_iter().collect();
     if !args.dry_run {
@@ -999,12 +1021,7 @@ pub fn resume(args: &ResumeArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
                 }
             }
         }
-        for m in &stale {
-            let out = Command::new("scancel").arg(m).output().context("cannot run scancel")?;
-            if !out.status.success() {
-                bail!("scancel {m} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-            }
-        }
+        cancel(&stale)?;
     }
     let mut report = submit_tasks(manifest, &dir, &tasks, &waiting, args.dry_run, false)?;
     report.cancelled = stale;

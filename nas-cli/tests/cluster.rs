@@ -239,6 +239,10 @@ fn merge_of_hand_made_parts_is_keyed_checked_and_complete() {
     let expected = [&part0[..2], &part1[..], &part0[2..]].concat().join("\n") + "\n";
     assert_eq!(merged, expected);
     assert!(ok(&["cluster", "status", d]).contains("2 complete; merged: yes"));
+    // Every part there but no merged result (the merge job could not start): resume merges here.
+    std::fs::remove_file(dir.join("merged.jsonl")).unwrap();
+    assert!(ok(&["cluster", "resume", d]).contains("merged them here"));
+    assert_eq!(std::fs::read_to_string(dir.join("merged.jsonl")).unwrap(), expected);
 
     // A duplicate that disagrees in the last bit: named with both files.
     let mut bad = part1.to_vec();
@@ -396,7 +400,7 @@ fn a_task_cancelled_mid_way_is_resubmitted_alone_by_resume() {
     let status: Value = serde_json::from_str(ok(&["cluster", "status", d, "--json"]).trim()).unwrap();
     assert_eq!(status["complete"], 4);
     let again: Value = serde_json::from_str(ok(&["cluster", "resume", d, "--json"]).trim()).unwrap();
-    assert!(again["note"].as_str().unwrap().contains("nothing to resubmit"), "{again}");
+    assert!(again["note"].as_str().unwrap().contains("complete and merged: nothing to resubmit"), "{again}");
 }
 
 #[test]
