@@ -788,6 +788,14 @@ fn slurm_view(manifest: &Manifest) -> SlurmView {
         Err(e) => view.note = Some(format!("no squeue ({e}): Slurm's view of the tasks is not known")),
     }
     view.tasks = seen.into_iter().map(|(t, (_, s))| (t, s)).collect();
+    if view.note.is_none() {
+        // Submitted, and neither queued nor known to accounting: ended, how is not known here.
+        for t in 0..manifest.tasks {
+            if !view.tasks.contains_key(&t) && manifest.jobs.iter().any(|j| task_in(&j.tasks, t)) {
+                view.tasks.insert(t, "ended".into());
+            }
+        }
+    }
     view
 }
 
