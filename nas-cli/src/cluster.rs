@@ -1388,3 +1388,55 @@ fn combine_runs(dir: &Path, runs: usize, parts: Vec<PartRuns>) -> anyhow::Result
     }
     Ok((found.into_values().map(|(o, _, _)| o).collect(), duplicates))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn outcome(found: &str, score: f64) -> RunOutcome {
+        RunOutcome { found: found.into(), evaluations: 3, score: Some(score), curve: vec![(0, 0.0, found.into())] }
+    }
+
+    fn part(name: &str, range: std::ops::Range<usize>, runs: Vec<RunOutcome>) -> PartRuns {
+        PartRuns { path: PathBuf::from(name), range, runs }
+    }
+
+    #[test]
+    fn runs_combine_by_index_and_duplicates_must_agree_bit_for_bit() {
+        let dir = Path::new("job");
+        let parts = || {
+            vec![
+                part("p0", 0..2, vec![outcome("a", 1.0), outcome("b", 2.0)]),
+                part("p1", 2..3, vec![outcome("c", 3.0)]),
+                // An overlapping part (an earlier split): run 1 again, identical.
+                part("p2", 1..2, vec![outcome("b", 2.0)]),
+            ]
+        };
+        let (runs, duplicates) = combine_runs(dir, 3, parts()).unwrap();
+        assert_eq!(runs.iter().map(|r| r.found.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(duplicates, 1);
+
+        let mut bad = parts();
+        bad[2].runs[0].score = Some(f64::from_bits(2.0f64.to_bits() + 1));
+        let e = combine_runs(dir, 3, bad).unwrap_err().to_string();
+        assert!(e.contains("run 1: p0 and p2 disagree"), "{e}");
+
+        let mut short = parts();
+        short[1].runs.clear();
+        let e = combine_runs(dir, 3, short).unwrap_err().to_string();
+        assert!(e.contains("incomplete: part 1 (p1) is missing: it holds 0 of runs 2..3"), "{e}");
+
+        let e = combine_runs(dir, 2, parts()).unwrap_err().to_string();
+        assert!(e.contains("holds run 2, but the search has 2 runs"), "{e}");
+    }
+
+    #[test]
+    fn task_lists_and_shell_words() {
+        assert!(task_in("0-3", 2) && task_in("1,3", 3) && !task_in("1,3", 2) && task_in("0-1,7", 7));
+        assert_eq!(quote("--shard"), "--shard");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}
