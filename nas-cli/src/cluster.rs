@@ -499,6 +499,12 @@ pub fn submit(args: &SubmitArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
         bail!("invalid --cpus-per-task 0: give at least 1");
     }
     let dir = absolute(&args.dir)?;
+    let workdir = std::env::current_dir().context("cannot read the working directory")?;
+    for (what, path) in [("--dir", &dir), ("the working directory", &workdir)] {
+        if path.to_string_lossy().chars().any(char::is_whitespace) {
+            bail!("{what} {:?} holds whitespace, which #SBATCH lines cannot hold; use a path without", path.display());
+        }
+    }
     if dir.join(MANIFEST).exists() {
         bail!(
             "--dir {} already holds a cluster job ({MANIFEST}); resume it with nas cluster resume {0} or give another --dir",
@@ -520,7 +526,7 @@ pub fn submit(args: &SubmitArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
         format: FORMAT.into(),
         command: args.command.clone(),
         nas: std::env::current_exe().context("cannot find the nas binary")?,
-        workdir: std::env::current_dir().context("cannot read the working directory")?,
+        workdir,
         data_dir,
         tasks: n,
         slurm: SlurmOptions {

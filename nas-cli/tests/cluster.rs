@@ -157,6 +157,10 @@ fn submit_errors_are_one_line() {
     submit(&["--slurm", "--", "search", "--state", "x.json"], "--state x.json");
     submit(&["--slurm", "--", "score", "--sample", "8", "--bogus"], "--bogus");
     submit(&["--slurm", "--", "score"], "exactly one of");
+    assert_fails_in_one_line(
+        &["cluster", "submit", "--slurm", "--dir", "a b", "--dry-run", "--", "score", "--sample", "8"],
+        "holds whitespace",
+    );
     // A part's runs (set by the cluster, hidden from --help) are checked like any flag.
     assert_fails_in_one_line(
         &["search", "--strategy", "naswot", "--runs", "5", "--runs-range", "3..9"],
