@@ -23,6 +23,7 @@
 pub mod analyze;
 pub mod arch;
 pub mod bench;
+pub mod cluster;
 pub mod data;
 pub mod export;
 pub mod fbnet;

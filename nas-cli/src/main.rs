@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{analyze, arch, bench, data, export, hw, mathnas, score, search, space, train};
+use nas_cli::{analyze, arch, bench, cluster, data, export, hw, mathnas, score, search, space, train};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -52,6 +52,9 @@ enum Command {
     Correlate(With<score::CorrelateConfig>),
     /// Run a search strategy many times on a benchmark table and report mean ± std accuracy.
     Search(With<search::SearchConfig>),
+    /// Split score, search or correlate over a Slurm job array; merge the parts losslessly.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Hardware cost of one architecture: counts, memory, roofline latency, fitted latency.
     Cost(With<hw::CostConfig>),
     /// Latency and energy models fitted to measured data, and their accuracy.
@@ -141,6 +144,18 @@ enum HwCommand {
     Measure(With<hw::MeasureConfig>),
 }
 
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Write the job directory and submit the array and its merge job (sbatch).
+    Submit(With<cluster::SubmitArgs>),
+    /// Which parts are complete, incomplete or missing, and what Slurm says of their tasks.
+    Status(With<cluster::DirArgs>),
+    /// Check every part against the manifest and write the merged result.
+    Merge(With<cluster::DirArgs>),
+    /// Resubmit only the tasks whose part is missing or incomplete.
+    Resume(With<cluster::ResumeArgs>),
+}
+
 /// Prints a report: JSON on one line, or its text.
 fn emit<R: Serialize + Display>(report: &R, output: &Output) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -176,6 +191,10 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         }
         Command::Correlate(c) => emit(&score::correlate(&c.config, data)?, &c.output),
         Command::Search(c) => emit(&search::run(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Submit(c)) => emit(&cluster::submit(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Status(c)) => emit(&cluster::status(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Merge(c)) => emit(&cluster::merge(&c.config, data)?, &c.output),
+        Command::Cluster(ClusterCommand::Resume(c)) => emit(&cluster::resume(&c.config, data)?, &c.output),
         Command::Cost(c) => emit(&hw::cost(&c.config, data)?, &c.output),
         Command::Hw(HwCommand::Fit(c)) => emit(&hw::fit(&c.config, data)?, &c.output),
         Command::Hw(HwCommand::Eval(c)) => emit(&hw::eval(&c.config, data)?, &c.output),

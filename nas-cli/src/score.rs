@@ -288,12 +288,14 @@ pub fn images_of(dataset: Dataset) -> ImageDataset {
     }
 }
 
-/// Scores the architectures `config` names, handing each row to `emit` as soon as it is known.
-pub fn run(
-    config: &ScoreConfig,
-    data: &DataDir,
-    emit: &mut dyn FnMut(&ScoreRow, &mut Progress) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// Part `i/n` of `items`: positions i, i+n, i+2n, ... (`--shard`).
+pub fn shard_of<T>(items: Vec<T>, shard: &str) -> anyhow::Result<Vec<T>> {
+    let (i, n) = parse_shard(shard)?;
+    Ok(items.into_iter().skip(i).step_by(n).collect())
+}
+
+/// The architectures `config` names, in the order they are scored, before `--shard` takes its part.
+pub fn architectures(config: &ScoreConfig, data: &DataDir) -> anyhow::Result<Vec<Genotype>> {
     let id = config.scoring.space;
     let space = id.space();
     if config.proxy.is_empty() {
@@ -303,7 +305,7 @@ pub fn run(
     if sources.iter().filter(|&&s| s).count() != 1 {
         bail!("give exactly one of --arch, --sample N, --archs-file F or --all");
     }
-    let mut genotypes = if config.all {
+    let genotypes = if config.all {
         if space.size() > 1_000_000 {
             bail!("--all: {} has {} architectures; give --sample N instead", id, space.size());
         }
@@ -320,9 +322,19 @@ pub fn run(
     } else {
         config.arch.iter().map(|a| id.parse_arch(a, data)).collect::<nas_core::Result<Vec<_>>>()?
     };
+    Ok(genotypes)
+}
+
+/// Scores the architectures `config` names, handing each row to `emit` as soon as it is known.
+pub fn run(
+    config: &ScoreConfig,
+    data: &DataDir,
+    emit: &mut dyn FnMut(&ScoreRow, &mut Progress) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let id = config.scoring.space;
+    let mut genotypes = architectures(config, data)?;
     if let Some(shard) = &config.shard {
-        let (i, n) = parse_shard(shard)?;
-        genotypes = genotypes.into_iter().skip(i).step_by(n).collect();
+        genotypes = shard_of(genotypes, shard)?;
     }
     // The architectures are checked first; then the images, and the network of their dataset.
     let (images, dataset) = config.scoring.source.image_batch(&config.proxy, None)?;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -115,6 +116,11 @@ pub struct SearchConfig {
     /// Minimum seconds between two writes of the state file (0: after every run).
     #[arg(long, default_value_t = 1.0, hide = true)]
     pub checkpoint_seconds: f64,
+    /// Only runs A to B-1 of the --runs, e.g. 0..25: one part of a cluster job (`nas cluster`). The
+    /// report covers these runs; the state file holds them; no plot is drawn.
+    #[arg(long, value_name = "A..B", hide = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs_range: Option<String>,
     /// An SVG plot. Here: the best-so-far test accuracy against the budget, median and quartiles over runs.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -134,6 +140,13 @@ pub struct SearchConfig {
     /// Cells per stage. Here: of the network --train-final trains.
     #[arg(long = "N", default_value_t = 5)]
     pub cells: usize,
+}
+
+impl SearchConfig {
+    /// The number of runs: `--runs`, else the strategy's default (1 for naswot, 500 otherwise).
+    pub fn run_count(&self) -> usize {
+        self.runs.unwrap_or(if self.strategy == Strategy::Naswot { 1 } else { 500 })
+    }
 }
 
 fn proxy_name<S: serde::Serializer>(p: &Proxy, s: S) -> Result<S::Ok, S::Error> {
@@ -240,19 +253,81 @@ struct Identity<'a> {
     init_seed: u64,
     /// Size and checksum of the benchmark table the fitness comes from.
     table: Option<String>,
+    /// The runs a part of a cluster job holds (`--runs-range`); absent for a whole search.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runs_range: Option<(usize, usize)>,
+}
+
+/// The state file of one part of a search split over a cluster job, and the runs it must hold.
+#[derive(Clone, Debug)]
+pub struct PartFile {
+    /// The state file the part's task writes (`--state` with `--runs-range`).
+    pub path: PathBuf,
+    /// The runs of the part, `a..b` of `--runs-range a..b`.
+    pub range: Range<usize>,
+}
+
+/// What the state file of one part holds: its completed runs, in order from `range.start`.
+#[derive(Clone, Debug)]
+pub struct PartRuns {
+    /// The state file.
+    pub path: PathBuf,
+    /// The runs the part must hold.
+    pub range: Range<usize>,
+    /// The completed runs saved there (none when the file does not exist yet).
+    pub runs: Vec<RunOutcome>,
+}
+
+/// Combines the runs of every part into the runs `0..R` of the whole search, in order (checking
+/// that each is there exactly once).
+pub type Combine<'a> = &'a mut dyn FnMut(Vec<PartRuns>) -> anyhow::Result<Vec<RunOutcome>>;
+
+/// Parses `--runs-range a..b` against `runs`: `0 <= a < b <= runs`.
+pub fn parse_runs_range(text: &str, runs: usize) -> anyhow::Result<Range<usize>> {
+    let parsed = text.split_once("..").and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    match parsed {
+        Some((a, b)) if a < b && b <= runs => Ok(a..b),
+        _ => bail!("invalid --runs-range {text:?}: expected A..B with 0 <= A < B <= {runs} (the --runs)"),
+    }
 }
 
 /// Runs the search `config.runs` times and summarises the answers.
 pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport> {
+    run_with(config, data, None)
+}
+
+/// The report of a search split over a cluster job: the state file of each part is read (and must
+/// belong to this search and its inputs), `combine` puts their runs together, and the report (and
+/// plot) is built from them by the same code as [`run`]'s, so it equals one process's report but
+/// for the wall time. Nothing is searched.
+pub fn merge(
+    config: &SearchConfig,
+    data: &DataDir,
+    parts: &[PartFile],
+    combine: Combine<'_>,
+) -> anyhow::Result<SearchReport> {
+    if config.state.is_some() || config.runs_range.is_some() {
+        bail!("a merged search takes neither --state nor --runs-range: its parts' state files are given");
+    }
+    run_with(config, data, Some((parts, combine)))
+}
+
+fn run_with(
+    config: &SearchConfig,
+    data: &DataDir,
+    merging: Option<(&[PartFile], Combine<'_>)>,
+) -> anyhow::Result<SearchReport> {
     let started = Instant::now();
     let kind = config.strategy;
     config.scoring.space.require("nas search", &[SpaceId::Nb201])?;
     let space = Nb201Space::default();
     let budget = Budget::seconds(config.budget_seconds)?;
-    let runs = config.runs.unwrap_or(if kind == Strategy::Naswot { 1 } else { 500 });
+    let runs = config.run_count();
     if runs == 0 || runs > MAX_RUNS {
         bail!("invalid --runs {runs}: give 1 to {MAX_RUNS} runs");
     }
+    let range = config.runs_range.as_deref().map(|r| parse_runs_range(r, runs)).transpose()?;
+    let (first, count) = range.as_ref().map_or((0, runs), |r| (r.start, r.len()));
     let n = config.n.unwrap_or(if kind == Strategy::Area { 20 } else { 10 });
     if n == 0 || n > MAX_N {
         bail!("invalid --n {n}: score 1 to {MAX_N} networks per run");
@@ -301,7 +376,7 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
     let proxy = config.proxy;
     let score_eval = scorer.as_ref().map(|scorer| ScoreEvaluator { scorer, proxy });
 
-    let identity = Identity {
+    let mut identity = Identity {
         space: space.name(),
         strategy: kind,
         seed: config.seed,
@@ -316,25 +391,41 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         images: scorer.as_ref().map(|s| nas_kernels::cache::images_key(s.images())),
         init_seed: config.scoring.source.init_seed,
         table: table.as_ref().map(|t| t.identity()),
+        runs_range: range.as_ref().map(|r| (r.start, r.end)),
     };
-    let identity = serde_json::to_value(&identity)?;
-    let mut state = match &config.state {
-        Some(path) => SearchState::open(path, identity)?,
-        None => SearchState::in_memory(identity),
+    let merged = merging.is_some();
+    let mut state = match (merging, &config.state) {
+        (Some((parts, combine)), _) => {
+            let mut read = Vec::with_capacity(parts.len());
+            for part in parts {
+                identity.runs_range = Some((part.range.start, part.range.end));
+                let saved = SearchState::read(&part.path, serde_json::to_value(&identity)?)?;
+                read.push(PartRuns { path: part.path.clone(), range: part.range.clone(), runs: saved.runs });
+            }
+            identity.runs_range = None;
+            let mut state = SearchState::in_memory(serde_json::to_value(&identity)?);
+            state.runs = combine(read)?;
+            if state.runs.len() != runs {
+                bail!("the parts hold {} runs, the search has --runs {runs}", state.runs.len());
+            }
+            state
+        }
+        (None, Some(path)) => SearchState::open(path, serde_json::to_value(&identity)?)?,
+        (None, None) => SearchState::in_memory(serde_json::to_value(&identity)?),
     };
-    let resumed = state.runs.len().min(runs);
-    if resumed > 0 {
+    let resumed = state.runs.len().min(count);
+    if resumed > 0 && !merged {
         eprintln!("note: resuming from {resumed} completed run(s) in the state file");
     }
 
     // One run of NASWOT scores N networks: count networks then, runs otherwise.
-    let per_run = if kind == Strategy::Naswot && runs == 1 { n } else { 1 };
-    let mut progress = Progress::new(if per_run > 1 { "scoring" } else { "searching" }, runs * per_run);
+    let per_run = if kind == Strategy::Naswot && count == 1 { n } else { 1 };
+    let mut progress = Progress::new(if per_run > 1 { "scoring" } else { "searching" }, count * per_run);
     for _ in 0..resumed * per_run {
         progress.inc();
     }
-    while state.runs.len() < runs {
-        let run = state.runs.len();
+    while state.runs.len() < count {
+        let run = first + state.runs.len();
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(run as u64);
         let scores = || score_eval.as_ref().context("no scorer");
@@ -400,13 +491,14 @@ pub fn run(config: &SearchConfig, data: &DataDir) -> anyhow::Result<SearchReport
         }
     }
     state.save()?;
-    state.runs.truncate(runs);
+    state.runs.truncate(count);
+    let runs = count;
 
     let found: Vec<Genotype> =
         state.runs.iter().map(|r| space.parse(&r.found)).collect::<nas_core::Result<_>>().context("state file")?;
     let results = table.as_ref().map(|t| summary(t, &found)).transpose()?;
     let chosen = if runs == 1 { Some(chosen(&space, &found[0], state.runs[0].score, table.as_ref())?) } else { None };
-    if let (Some(path), Some(t)) = (&config.plot, &table) {
+    if let (Some(path), Some(t), None) = (&config.plot, &table, &range) {
         let by_evaluations = kind == Strategy::Naswot;
         let curves = curves(&space, t, config.dataset, &state.runs, by_evaluations)?;
         let reported = if config.dataset == Dataset::Cifar10Valid { Dataset::Cifar10 } else { config.dataset };

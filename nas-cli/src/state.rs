@@ -141,8 +141,14 @@ impl SearchState {
     /// The state in `path` if the file exists (it must have been written by a search with the same
     /// `config`), else an empty one that will be written there.
     pub fn open(path: &Path, config: Value) -> anyhow::Result<Self> {
-        let mut state = SearchState { path: Some(path.to_path_buf()), ..Self::in_memory(config) };
         fsio::remove_stale_temporaries(path);
+        Self::read(path, config)
+    }
+
+    /// The state in `path` as [`SearchState::open`] reads it, touching nothing beside it (a merge
+    /// reads the state files of cluster tasks that may still be writing them).
+    pub fn read(path: &Path, config: Value) -> anyhow::Result<Self> {
+        let mut state = SearchState { path: Some(path.to_path_buf()), ..Self::in_memory(config) };
         if !path.exists() {
             return Ok(state);
         }
