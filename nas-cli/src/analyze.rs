@@ -30,8 +30,9 @@ pub struct TopologyConfig {
     /// The benchmark dataset. Here: whose 12- and 200-epoch test accuracies are compared.
     #[arg(long, default_value = "cifar10", value_parser = vocab::dataset(), ignore_case = true)]
     pub dataset: Dataset,
-    /// Search answers to place, as LABEL=FILE (repeatable): the JSON of `nas search`, `nas oneshot`
-    /// or any report with an `archs` list or an `arch` string of official NB201 strings.
+    /// Search answers to place, as LABEL=FILE[,FILE...] (repeatable): the JSON of `nas search`,
+    /// `nas oneshot`, `nas mathnas` or any report with an `archs` list or an `arch` string of
+    /// official NB201 strings.
     #[arg(long = "answers", value_name = "LABEL=FILE")]
     pub answers: Vec<String>,
     /// An SVG plot. Here: mean accuracy at 12 and 200 epochs and the rank gain by width and depth,
@@ -110,7 +111,7 @@ pub struct TopCells {
 pub struct Placement {
     /// The label given with --answers.
     pub label: String,
-    /// The file the answers came from.
+    /// The files the answers came from (comma-separated).
     pub file: String,
     /// Answers read.
     pub answers: usize,
@@ -266,11 +267,8 @@ fn summarise(rows: &[TopologyRow], dataset: Dataset, answers: Vec<Placement>) ->
     TopologySummary { dataset, cells: cells.len(), groups, by_width, by_depth, spearman, top, answers }
 }
 
-/// Reads `LABEL=FILE` and places its answers.
-fn place(spec: &str, table: &Nb201Table, dataset: Dataset) -> anyhow::Result<Placement> {
-    let Some((label, file)) = spec.split_once('=').filter(|(l, f)| !l.is_empty() && !f.is_empty()) else {
-        bail!("invalid --answers {spec:?}: expected LABEL=FILE");
-    };
+/// The architectures a report names: its `archs` list, else its `arch`.
+fn read_answers(file: &str) -> anyhow::Result<Vec<String>> {
     let text = nas_core::fsio::read_text_bounded(std::path::Path::new(file), 64 << 20)
         .with_context(|| format!("cannot read the answers {file}"))?;
     /// The part of any report that names its answers.
@@ -289,9 +287,21 @@ fn place(spec: &str, table: &Nb201Table, dataset: Dataset) -> anyhow::Result<Pla
     if archs.is_empty() {
         bail!("the answers {file} list no architecture");
     }
+    Ok(archs)
+}
+
+/// Reads `LABEL=FILE[,FILE...]` and places its answers.
+fn place(spec: &str, table: &Nb201Table, dataset: Dataset) -> anyhow::Result<Placement> {
+    let Some((label, file)) = spec.split_once('=').filter(|(l, f)| !l.is_empty() && !f.is_empty()) else {
+        bail!("invalid --answers {spec:?}: expected LABEL=FILE");
+    };
+    let mut archs = Vec::new();
+    for file in file.split(',') {
+        archs.extend(read_answers(file)?.into_iter().map(|a| (a, file)));
+    }
     let mut topologies = Vec::new();
     let mut accuracy = Vec::new();
-    for arch in &archs {
+    for (arch, file) in &archs {
         let idx =
             table.index_of_arch(arch).with_context(|| format!("{arch:?} in {file} is not an NB201 architecture"))?;
         let g = table.genotype(idx).with_context(|| format!("table row {idx} has no genotype"))?;
