@@ -325,39 +325,52 @@ fn place(spec: &str, table: &Nb201Table, dataset: Dataset) -> anyhow::Result<Pla
 }
 
 fn plot_svg(s: &TopologySummary) -> String {
-    let panel = |title: &str, value: fn(&Group) -> f64, decimals: usize, markers: bool| {
+    let grid = |title: &str, subtitle: String, cells| plot::Grid {
+        title: title.to_string(),
+        subtitle,
+        x_label: "width (live edges leaving the input)".into(),
+        y_label: "depth (edges on the longest path)".into(),
+        columns: (0..=3).map(|w| w.to_string()).collect(),
+        rows: (0..=3).map(|d| d.to_string()).collect(),
+        cells,
+        decimals: 1,
+    };
+    let cut_off: usize = s.groups.iter().filter(|g| g.width == Some(0)).map(|g| g.cells).sum();
+    let panel = |title: &str, value: fn(&Group) -> f64| {
         let mut cells = vec![vec![None; 4]; 4];
-        let mut cut_off = 0;
         for g in &s.groups {
-            match (g.width, g.depth) {
-                // The cells whose output is cut off (10 %, constant) would flatten the colour scale.
-                (Some(0), _) => cut_off += g.cells,
-                (Some(w), Some(d)) => cells[d][w] = Some((value(g), format!("n={}", g.cells))),
-                _ => {}
+            // The cells whose output is cut off (10 %, constant) would flatten the colour scale.
+            if let (Some(w @ 1..), Some(d)) = (g.width, g.depth) {
+                cells[d][w] = Some((value(g), format!("n={}", g.cells)));
             }
         }
-        let markers = if markers {
-            s.answers.iter().map(|p| (p.width.0, p.depth.0, p.label.clone())).collect()
-        } else {
-            Vec::new()
-        };
-        plot::Grid {
-            title: title.to_string(),
-            subtitle: format!("{} test, mean per cell group; {cut_off} cut-off cells left out", s.dataset.name()),
-            x_label: "width (live edges leaving the input)".into(),
-            y_label: "depth (edges on the longest path)".into(),
-            columns: (0..=3).map(|w| w.to_string()).collect(),
-            rows: (0..=3).map(|d| d.to_string()).collect(),
-            cells,
-            decimals,
-            markers,
-        }
+        let subtitle = format!("{} test, mean per cell group; {cut_off} cut-off cells left out", s.dataset.name());
+        grid(title, subtitle, cells)
     };
-    plot::grid_svg(&[
-        panel("accuracy after 12 epochs (%)", |g| g.accuracy_12, 1, false),
-        panel("accuracy after 200 epochs (%), answers' mean", |g| g.accuracy_200, 1, true),
-        panel("rank gain: 12-epoch minus 200-epoch percentile", |g| g.rank_gain, 1, false),
-    ])
+    let mut panels = vec![
+        panel("accuracy after 12 epochs (%)", |g| g.accuracy_12),
+        panel("accuracy after 200 epochs (%)", |g| g.accuracy_200),
+        panel("rank gain: 12-epoch minus 200-epoch percentile", |g| g.rank_gain),
+    ];
+    if !s.answers.is_empty() {
+        // Per cell group: the share of the space's cells, and each search's share of its answers.
+        let mut cells = vec![vec![None; 4]; 4];
+        for g in &s.groups {
+            let (Some(w), Some(d)) = (g.width, g.depth) else { continue };
+            let key = format!("{w},{d}");
+            let lines: Vec<String> = s
+                .answers
+                .iter()
+                .filter_map(|p| {
+                    p.counts.get(&key).map(|&n| format!("{} {:.0}%", p.label, 100.0 * n as f64 / p.answers as f64))
+                })
+                .collect();
+            cells[d][w] = Some((100.0 * g.cells as f64 / s.cells.max(1) as f64, lines.join("\n")));
+        }
+        let subtitle = "value: % of the space's cells; below: % of each search's answers".to_string();
+        panels.push(grid("where the searches' answers land", subtitle, cells));
+    }
+    plot::grid_svg(&panels)
 }
 
 fn rho(v: Option<f64>) -> String {

@@ -363,8 +363,8 @@ pub fn lines_svg(panels: &[Lines]) -> String {
 }
 
 /// One heat-map panel: a value per cell of a grid (`None`: no data), coloured from light (the
-/// panel's lowest value) to dark (its highest), each cell labelled with its value and a note, and
-/// optional labelled markers at fractional grid positions.
+/// panel's lowest value) to dark (its highest), each cell labelled with its value and a note (one
+/// line per `\n`).
 #[derive(Debug)]
 pub struct Grid {
     /// The panel's title.
@@ -383,19 +383,20 @@ pub struct Grid {
     pub cells: Vec<Vec<Option<(f64, String)>>>,
     /// Digits of the printed values.
     pub decimals: usize,
-    /// Markers `(column, row, label)` at fractional positions (0 = the first cell's centre).
-    pub markers: Vec<(f64, f64, String)>,
 }
 
 /// Writes heat-map panels side by side, three to a row, as one SVG document.
 pub fn grid_svg(panels: &[Grid]) -> String {
     const PW: f64 = 460.0;
-    const PH: f64 = 400.0;
+    // Taller panels when a cell's note runs to more than three lines.
+    let lines = panels.iter().flat_map(|p| p.cells.iter().flatten().flatten()).map(|c| c.1.lines().count()).max();
+    let rows = panels.first().map_or(1, |p| p.rows.len().max(1)) as f64;
+    let ph: f64 = 400.0 + rows * 13.0 * lines.unwrap_or(1).saturating_sub(3) as f64;
     let cols = panels.len().clamp(1, 3);
-    let mut s = document(PW * cols as f64, PH * panels.len().div_ceil(3).max(1) as f64);
+    let mut s = document(PW * cols as f64, ph * panels.len().div_ceil(3).max(1) as f64);
     for (i, p) in panels.iter().enumerate() {
-        let (ox, oy) = ((i % 3) as f64 * PW, (i / 3) as f64 * PH);
-        let (x0, y0, x1, y1) = (ox + LEFT, oy + TOP, ox + PW - RIGHT, oy + PH - BOTTOM);
+        let (ox, oy) = ((i % 3) as f64 * PW, (i / 3) as f64 * ph);
+        let (x0, y0, x1, y1) = (ox + LEFT, oy + TOP, ox + PW - RIGHT, oy + ph - BOTTOM);
         let (nc, nr) = (p.columns.len().max(1) as f64, p.rows.len().max(1) as f64);
         let (cw, ch) = ((x1 - x0) / nc, (y1 - y0) / nr);
         let values = p.cells.iter().flatten().flatten().map(|c| c.0);
@@ -432,19 +433,22 @@ pub fn grid_svg(panels: &[Grid]) -> String {
                     s,
                     r##"<rect x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" fill="{fill}" stroke="white"/>"##
                 );
-                let (tx, ty) = (x + cw / 2.0, y + ch / 2.0);
+                let lines: Vec<&str> = note.lines().collect();
+                let (tx, ty) = (x + cw / 2.0, y + ch / 2.0 - 6.5 * lines.len().saturating_sub(1) as f64);
                 let d = p.decimals;
                 let _ = write!(
                     s,
                     r#"<text x="{tx:.1}" y="{:.1}" text-anchor="middle" font-size="13" fill="{ink}">{v:.d$}</text>"#,
                     ty - 2.0
                 );
-                let _ = write!(
-                    s,
-                    r#"<text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="{ink}">{}</text>"#,
-                    ty + 13.0,
-                    esc(note)
-                );
+                for (k, line) in lines.iter().enumerate() {
+                    let _ = write!(
+                        s,
+                        r#"<text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="{ink}">{}</text>"#,
+                        ty + 13.0 * (k + 1) as f64,
+                        esc(line)
+                    );
+                }
             }
         }
         let _ = write!(
@@ -472,34 +476,19 @@ pub fn grid_svg(panels: &[Grid]) -> String {
                 esc(label)
             );
         }
-        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + PH - 8.0, esc(&p.x_label));
+        let _ = write!(s, r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#, oy + ph - 8.0, esc(&p.x_label));
         let (lx, ly) = (ox + 14.0, (y0 + y1) / 2.0);
         let _ = write!(
             s,
             r#"<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{}</text>"#,
             esc(&p.y_label)
         );
-        for (k, (c, r, label)) in p.markers.iter().enumerate() {
-            let (x, y) = (x0 + (c + 0.5) * cw, y1 - (r + 0.5) * ch);
-            let colour = MARKER_COLOURS[k % MARKER_COLOURS.len()];
-            let _ = write!(
-                s,
-                r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="{colour}" stroke="white" stroke-width="1.5"/>"##
-            );
-            let _ = write!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" fill="{colour}" font-weight="bold" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
-                x + 7.0,
-                y - 5.0,
-                esc(label)
-            );
-        }
     }
     s.push_str("</svg>\n");
     s
 }
 
-/// Distinct colours for labelled markers.
+/// Distinct colours for series.
 const MARKER_COLOURS: [&str; 8] =
     ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"];
 

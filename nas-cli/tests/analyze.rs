@@ -45,7 +45,7 @@ fn every_cell_has_its_width_and_depth_and_answers_are_placed() {
     let groups = summary["groups"].as_array().unwrap();
     assert_eq!(groups.iter().map(|g| g["cells"].as_u64().unwrap()).sum::<u64>(), 15_625);
     let svg = std::fs::read_to_string(&plot).unwrap();
-    assert!(svg.contains("rank gain") && svg.contains(">mine</text>"), "{svg}");
+    assert!(svg.contains("rank gain") && svg.contains(">mine 67%</text>"), "{svg}");
 
     // Bad input: one line naming the value.
     assert_fails_in_one_line(&["analyze", "topology", "--answers", "nolabel"], "nolabel");
