@@ -25,6 +25,7 @@ pub mod arch;
 pub mod bench;
 pub mod cluster;
 pub mod data;
+pub mod ensemble;
 pub mod export;
 pub mod fbnet;
 pub mod hw;

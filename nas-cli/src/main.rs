@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{analyze, arch, bench, cluster, data, export, hw, mathnas, score, search, space, train};
+use nas_cli::{analyze, arch, bench, cluster, data, ensemble, export, hw, mathnas, score, search, space, train};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -71,7 +71,9 @@ enum Command {
     Train(With<train::TrainArgs>),
     /// Export an architecture's network with its weights as ONNX and safetensors.
     Export(With<export::ExportConfig>),
-    /// Studies over a whole benchmark table.
+    /// An ensemble of sub-architectures pruned for diversity (PRS, PAP, PIE), at every size.
+    Ensemble(With<ensemble::EnsembleConfig>),
+    /// Studies: cell width and depth over the table, convergence of wide against deep cells.
     #[command(subcommand)]
     Analyze(AnalyzeCommand),
 }
@@ -205,6 +207,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
         Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
         Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
+        Command::Ensemble(c) => emit(&ensemble::run(&c.config, data)?, &c.output),
         Command::Export(c) => emit(&export::run(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Topology(c)) => emit(&analyze::topology(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Convergence(c)) => emit(&analyze::convergence(&c.config, data)?, &c.output),

@@ -9,6 +9,7 @@ use std::fmt;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use nas_core::SearchSpace;
+use nas_kernels::cpu::CpuNet;
 use nas_kernels::train::{
     self, CheckpointSpec, EpochMetrics, ImageSet, Optimizer, Schedule, TrainConfig, TrainObserver,
 };
@@ -198,6 +199,11 @@ impl TrainObserver for Observer {
 
 /// Trains one architecture and evaluates it.
 pub fn run(args: &TrainArgs, data: &DataDir) -> anyhow::Result<TrainOutcome> {
+    run_with_network(args, data).map(|(outcome, _)| outcome)
+}
+
+/// [`run`], also handing back the trained network.
+pub fn run_with_network(args: &TrainArgs, data: &DataDir) -> anyhow::Result<(TrainOutcome, CpuNet)> {
     args.space.require("nas train", &[SpaceId::Nb201])?;
     let config =
         Nb201Config { channels: args.channels, cells_per_stage: args.cells, ..Nb201Config::for_dataset("cifar10")? };
@@ -277,7 +283,7 @@ pub fn run(args: &TrainArgs, data: &DataDir) -> anyhow::Result<TrainOutcome> {
         nas_core::fsio::write_atomic(p, svg.as_bytes())
             .with_context(|| format!("cannot write the plot {}", p.display()))?;
     }
-    Ok(TrainOutcome {
+    let outcome = TrainOutcome {
         space: SpaceId::Nb201,
         ops: Nb201Space::ops_code(&genotype),
         arch,
@@ -291,7 +297,8 @@ pub fn run(args: &TrainArgs, data: &DataDir) -> anyhow::Result<TrainOutcome> {
         valid_accuracy,
         valid_images: valid_set.as_ref().map_or(0, ImageSet::len),
         report,
-    })
+    };
+    Ok((outcome, net))
 }
 
 /// The loss and the accuracies against epochs.

@@ -295,15 +295,22 @@ pub fn update_running_stats(net: &mut CpuNet, tape: &crate::cpu::Tape, momentum:
     Ok(())
 }
 
-/// Eval-mode accuracy (percent) of `net` on `set`, in batches of 256.
+/// Eval-mode accuracy (percent) of `net` on `set`.
 pub fn evaluate(net: &mut CpuNet, set: &ImageSet) -> Result<f64> {
+    let out = logits(net, set)?;
+    let scored = loss::cross_entropy(&out, &set.labels, set.classes, 0.0);
+    Ok(100.0 * scored.correct as f64 / set.len() as f64)
+}
+
+/// Eval-mode logits of `net` on every image of `set`, `[images, classes]` row-major.
+pub fn logits(net: &mut CpuNet, set: &ImageSet) -> Result<Vec<f32>> {
     if set.is_empty() {
         return Err(Error::invalid("test images", "an empty set"));
     }
     let was_eval = net.bn_eval;
     net.set_eval(true);
     let classes = set.classes;
-    let mut correct = 0usize;
+    let mut all = Vec::with_capacity(set.len() * classes);
     let result = (|| -> Result<()> {
         for start in (0..set.len()).step_by(256) {
             let end = (start + 256).min(set.len());
@@ -314,14 +321,13 @@ pub fn evaluate(net: &mut CpuNet, set: &ImageSet) -> Result<f64> {
                     format!("{} values per image for {classes} classes", out.data.len() / (end - start)),
                 ));
             }
-            let scored = loss::cross_entropy(&out.data, &set.labels[start..end], classes, 0.0);
-            correct += scored.correct;
+            all.extend_from_slice(&out.data);
         }
         Ok(())
     })();
     net.set_eval(was_eval);
     result?;
-    Ok(100.0 * correct as f64 / set.len() as f64)
+    Ok(all)
 }
 
 /// Number of trainable parameters of a network (conv and linear weights and biases, affine batch norm).
