@@ -201,20 +201,31 @@ impl CpuNet {
                 |k: usize| -> Result<&Act> { values[inputs[k].index()].as_ref().ok_or_else(|| dropped(&node.name)) };
             let y: Act = match &node.op {
                 Op::Input { .. } => Act { data: pixels.to_vec(), shape: in_shape },
-                Op::Relu => {
-                    let mut x = match first.take() {
-                        Some(x) => x,
-                        None => arg(0)?.clone(),
-                    };
-                    on_relu_input(id, &x.data)?;
-                    match self.gate(id, x.data.len())? {
-                        Some(gate) => {
-                            x.data.iter_mut().zip(gate).for_each(|(v, &open)| *v = if open { *v } else { 0.0 })
+                Op::Relu => match first.take() {
+                    Some(mut x) => {
+                        on_relu_input(id, &x.data)?;
+                        match self.gate(id, x.data.len())? {
+                            Some(gate) => {
+                                x.data.iter_mut().zip(gate).for_each(|(v, &open)| *v = if open { *v } else { 0.0 })
+                            }
+                            None => x.data.iter_mut().for_each(|v| *v = v.max(0.0)),
                         }
-                        None => x.data.iter_mut().for_each(|v| *v = v.max(0.0)),
+                        x
                     }
-                    x
-                }
+                    None => {
+                        // The input stays (another node or the tape reads it): one pass that reads it
+                        // and writes the output, rather than a copy and a second pass over the copy.
+                        let x = arg(0)?;
+                        on_relu_input(id, &x.data)?;
+                        let data = match self.gate(id, x.data.len())? {
+                            Some(gate) => {
+                                x.data.iter().zip(gate).map(|(&v, &open)| if open { v } else { 0.0 }).collect()
+                            }
+                            None => x.data.iter().map(|&v| v.max(0.0)).collect(),
+                        };
+                        Act { data, shape: x.shape }
+                    }
+                },
                 Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
                     let Some(Init { weight, bias }) = &self.weights[id.index()] else {
                         return Err(missing_weights(&node.name));

@@ -169,8 +169,11 @@ impl CpuNet {
                 }
                 Op::Identity => add_grad(&mut grads, inputs[0], g),
                 Op::Add => {
-                    for &i in &inputs {
-                        add_grad(&mut grads, i, g.clone());
+                    if let Some((&last, rest)) = inputs.split_last() {
+                        for &i in rest {
+                            add_grad(&mut grads, i, g.clone());
+                        }
+                        add_grad(&mut grads, last, g);
                     }
                 }
                 Op::Zero => {}
@@ -284,8 +287,75 @@ fn add_grad(grads: &mut [Option<Vec<f32>>], id: NodeId, g: Vec<f32>) {
 
 /// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
 /// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
-/// `xh` is recomputed from `x` exactly as the forward pass computed it.
+/// `xh` is recomputed from `x` exactly as the forward pass computed it. The sums over a plane run in
+/// f32 lanes ([`plane_sums`]), those over planes in f64; [`batch_norm_backward_reference`] sums all in f64.
 fn batch_norm_backward(
+    x: &Act,
+    stats: &[(f32, f32)],
+    state: Option<&BnState>,
+    g: &[f32],
+    batch: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
+    let mut sg = vec![0.0f64; c];
+    let mut sgy = vec![0.0f64; c];
+    for (gi, xi) in g.chunks_exact(c * hw).zip(x.data.chunks_exact(c * hw)) {
+        for ch in 0..c {
+            let (gp, xp) = (&gi[ch * hw..(ch + 1) * hw], &xi[ch * hw..(ch + 1) * hw]);
+            let (mean, inv) = stats[ch];
+            let (s, sy) = plane_sums(gp, xp, mean, inv);
+            sg[ch] += s;
+            sgy[ch] += sy;
+        }
+    }
+    let n = (batch * hw) as f64;
+    let mut dx = vec![0.0f32; g.len()];
+    for ((di, gi), xi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(x.data.chunks_exact(c * hw)) {
+        for ch in 0..c {
+            let (mg, mgy) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32);
+            let (mean, inv) = stats[ch];
+            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
+            let r = ch * hw..(ch + 1) * hw;
+            for ((d, &gv), &xv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&xi[r]) {
+                *d = k * (gv - mg - (xv - mean) * inv * mgy);
+            }
+        }
+    }
+    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
+}
+
+/// Lanes of the f32 partial sums of [`plane_sums`]: wide enough for the compiler to vectorise.
+const LANES: usize = 16;
+
+/// `(sum g, sum g * (x - mean) * inv)` over one plane: f32 partial sums in [`LANES`] lanes (the
+/// loop vectorises; no fused multiply-add, so the result is the same on every CPU), then the lanes
+/// and the tail added in f64 in a fixed order.
+fn plane_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
+    let mut s = [0.0f32; LANES];
+    let mut sy = [0.0f32; LANES];
+    let (gc, xc) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (gr, xr) = (gc.remainder(), xc.remainder());
+    for (gl, xl) in gc.zip(xc) {
+        for l in 0..LANES {
+            s[l] += gl[l];
+            sy[l] += gl[l] * ((xl[l] - mean) * inv);
+        }
+    }
+    let mut a: f64 = s.iter().map(|&v| f64::from(v)).sum();
+    let mut b: f64 = sy.iter().map(|&v| f64::from(v)).sum();
+    for (&gv, &xv) in gr.iter().zip(xr) {
+        a += f64::from(gv);
+        b += f64::from(gv) * f64::from((xv - mean) * inv);
+    }
+    (a, b)
+}
+
+/// The plain version of [`batch_norm_backward`] (every sum in f64): its test reference.
+/// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
+/// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
+/// `xh` is recomputed from `x` exactly as the forward pass computed it.
+#[cfg(test)]
+fn batch_norm_backward_reference(
     x: &Act,
     stats: &[(f32, f32)],
     state: Option<&BnState>,
@@ -483,6 +553,40 @@ fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
                             *d += v;
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn batch_norm_backward_matches_its_reference_on_random_inputs() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for (batch, c, h, w) in [(1, 1, 1, 1), (3, 4, 5, 7), (8, 16, 32, 32), (2, 3, 8, 8)] {
+            let shape = Shape { c, h, w };
+            let n = batch * c * h * w;
+            let offset: f32 = rng.random_range(-3.0..3.0);
+            let x = Act { data: (0..n).map(|_| offset + rng.random_range(-2.0f32..2.0)).collect(), shape };
+            let g: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let state = BnState {
+                affine: true,
+                scale: (0..c).map(|_| rng.random_range(0.5f32..1.5)).collect(),
+                shift: (0..c).map(|_| rng.random_range(-0.5f32..0.5)).collect(),
+                running_mean: vec![0.0; c],
+                running_var: vec![1.0; c],
+            };
+            let stats = channel_stats(&x, batch);
+            let fast = batch_norm_backward(&x, &stats, Some(&state), &g, batch);
+            let plain = batch_norm_backward_reference(&x, &stats, Some(&state), &g, batch);
+            for (a, b) in [(&fast.0, &plain.0), (&fast.1, &plain.1), (&fast.2, &plain.2)] {
+                let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                for (u, v) in a.iter().zip(b) {
+                    assert!((u - v).abs() <= 1e-4 * scale, "{u} vs {v} at {batch}x{c}x{h}x{w}");
                 }
             }
         }
