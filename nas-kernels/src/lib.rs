@@ -8,6 +8,8 @@
 //!   the [`cache`] of computed scores, on an [`images`] batch.
 //! * [`train`] trains any graph on the fast CPU path: SGD/Adam, schedules, clipping, batch norm with
 //!   running statistics, a seeded augmenting loader, checkpoints that resume bit-identically.
+//! * [`supernet`] runs a weight-sharing supernet (weighted-sum nodes, [`cpu::CpuNet::set_mix`]) as a
+//!   [`nas_core::Supernet`] for the one-shot methods of `nas_strategies::oneshot`.
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
 //! The NASWOT score of a small NB201 network on a synthetic batch; a network whose cells output
@@ -44,7 +46,9 @@ pub mod linalg;
 pub mod naswot;
 pub mod net;
 pub mod scores;
+pub mod supernet;
 pub mod train;
 
 pub use arch_scorer::{ArchScorer, ScoreEvaluator, Scored};
 pub use scores::Proxy;
+pub use supernet::{CpuSupernet, MixedNode, SupernetConfig};

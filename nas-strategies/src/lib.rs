@@ -9,6 +9,9 @@
 //!   [`fractional`]) and the predictor-based methods built on it ([`mathnas`], [`layernas`]). Costs
 //!   reach the solvers only as [`nas_core::AdditiveCost`].
 //!
+//! - [`oneshot`]: weight-sharing one-shot search (DARTS first and second order, MiLeNAS, GDAS,
+//!   SPOS / RSPS, neighbourhood-aware DARTS) over a tensor-free [`nas_core::Supernet`].
+//!
 //! The most used items of both halves are re-exported at the crate root, and each selection
 //! module also keeps its old path (`nas_strategies::mckp`, ...).
 //!
@@ -43,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod oneshot;
 pub mod search;
 pub mod selection;
 
