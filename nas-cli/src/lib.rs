@@ -26,6 +26,7 @@ pub mod data;
 pub mod fbnet;
 pub mod hw;
 pub mod mathnas;
+pub mod oneshot;
 pub mod plot;
 pub mod progress;
 pub mod score;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{arch, bench, data, hw, mathnas, score, search, space, train};
+use nas_cli::{arch, bench, data, hw, mathnas, oneshot, score, search, space, train};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -66,6 +66,8 @@ enum Command {
     Data(DataCommand),
     /// Train one architecture on real images (fast CPU engine, resumable checkpoints).
     Train(With<train::TrainArgs>),
+    /// Weight-sharing one-shot search on the NB201 supernet: DARTS, MiLeNAS, GDAS, SPOS/RSPS, NA-DARTS.
+    Oneshot(With<oneshot::OneShotArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +175,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
         Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
         Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
+        Command::Oneshot(c) => emit(&oneshot::run(&c.config, data)?, &c.output),
     }
 }
 
