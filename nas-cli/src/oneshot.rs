@@ -234,6 +234,20 @@ pub struct OneShotReport {
     pub mean_accuracies: Option<BTreeMap<&'static str, (f64, f64)>>,
 }
 
+/// What a checkpoint must match to be continued: the network, the recipe and the images.
+#[derive(Clone, Debug, Serialize)]
+struct RunKey {
+    command: &'static str,
+    network: String,
+    recipe: OneShotConfig,
+    batch: usize,
+    augment: Option<usize>,
+    weight_decay: f64,
+    clip: Option<f64>,
+    images: usize,
+    images_hash: String,
+}
+
 const REPORTED: [Dataset; 3] = [Dataset::Cifar10, Dataset::Cifar100, Dataset::ImageNet16];
 
 /// Progress on standard error when it is a terminal; the checkpoint at every epoch.
@@ -241,7 +255,7 @@ struct Observer<'a> {
     visible: bool,
     epochs: usize,
     started: std::time::Instant,
-    checkpoint: Option<(&'a std::path::Path, serde_json::Value)>,
+    checkpoint: Option<(&'a std::path::Path, RunKey)>,
 }
 
 impl OneShotObserver for Observer<'_> {
@@ -265,8 +279,9 @@ impl OneShotObserver for Observer<'_> {
         if let Some((path, key)) = &self.checkpoint {
             let extra =
                 serde_json::to_value(state).map_err(|e| nas_core::Error::invalid("search state", e.to_string()))?;
+            let key = serde_json::to_value(key).map_err(|e| nas_core::Error::invalid("run key", e.to_string()))?;
             let ck = Checkpoint {
-                key: key.clone(),
+                key,
                 epoch: state.epoch,
                 step: state.step as usize,
                 history: Vec::new(),
@@ -376,22 +391,22 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
         let mixes = graph.mixes.iter().map(|m| MixedNode { edge: m.edge, node: m.node, ops: m.ops.clone() }).collect();
         let mut net = CpuSupernet::new(&graph.network, mixes, (6, 5), &images, weights.clone(), threads)?;
         shape = (net.halves().0, net.halves().1, net.steps_per_epoch());
-        let key = serde_json::json!({
-            "command": "oneshot",
-            "network": format!("nb201 supernet C={} N={}", args.channels, args.cells),
-            "method": recipe.method,
-            "recipe": &recipe,
-            "batch": weights.batch,
-            "augment": weights.augment_pad,
-            "weight_decay": weights.weight_decay,
-            "clip": weights.clip_norm,
-            "images": images.len(),
-            "images_hash": format!("{:016x}", nas_core::hash::fnv1a64(&images.pixels)),
-        });
+        let key = RunKey {
+            command: "oneshot",
+            network: format!("nb201 supernet C={} N={}", args.channels, args.cells),
+            recipe: recipe.clone(),
+            batch: weights.batch,
+            augment: weights.augment_pad,
+            weight_decay: weights.weight_decay,
+            clip: weights.clip_norm,
+            images: images.len(),
+            images_hash: format!("{:016x}", nas_core::hash::fnv1a64(&images.pixels)),
+        };
+        let key_value = serde_json::to_value(&key)?;
         let mut resume = None;
         if let Some(path) = &args.checkpoint {
             if let Some(ck) = Checkpoint::read(path)? {
-                checkpoint::check_key(path, &ck.key, &key)?;
+                checkpoint::check_key(path, &ck.key, &key_value)?;
                 let state: SearchState = serde_json::from_value(ck.extra.clone())
                     .with_context(|| format!("{}: no search state in the checkpoint", path.display()))?;
                 net.set_state(ck.tensors).with_context(|| format!("{}: checkpoint does not fit", path.display()))?;
