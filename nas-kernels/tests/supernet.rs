@@ -132,10 +132,10 @@ fn mix_coefficient_gradients_match_finite_differences() {
         for (i, (id, d, _)) in grads.mixes.iter().enumerate() {
             let m = graph.mixes.iter().position(|m| m.node == *id).unwrap();
             assert_eq!(m, i, "mixes are reported in node order");
-            for k in 0..d.len() {
+            for (k, &dk) in d.iter().enumerate() {
                 let fd = (4.0 * central(m, k, 2e-3) - central(m, k, 4e-3)) / 3.0;
-                err = err.max((fd - d[k]).abs());
-                scale = scale.max(d[k].abs());
+                err = err.max((fd - dk).abs());
+                scale = scale.max(dk.abs());
             }
         }
         set(&mut net, &coefs);

@@ -151,10 +151,10 @@ impl OneShotConfig {
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", "0: search at least one epoch"));
         }
-        if !positive(self.lr) || !(self.lr_min.is_finite() && self.lr_min >= 0.0) {
+        if !(positive(self.lr) && self.lr_min.is_finite() && self.lr_min >= 0.0) {
             return Err(Error::invalid("learning rate", format!("{} to {}", self.lr, self.lr_min)));
         }
-        if !positive(self.alpha_lr) || !(self.alpha_wd.is_finite() && self.alpha_wd >= 0.0) {
+        if !(positive(self.alpha_lr) && self.alpha_wd.is_finite() && self.alpha_wd >= 0.0) {
             return Err(Error::invalid("alpha optimiser", format!("lr {}, wd {}", self.alpha_lr, self.alpha_wd)));
         }
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {

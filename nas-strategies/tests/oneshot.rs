@@ -77,8 +77,8 @@ impl Supernet for Toy {
                 EdgeMode::Path { op, weight } => {
                     let l = self.op_loss(e, *op, b);
                     loss += f64::from(*weight) * l;
-                    for k in 0..OPS {
-                        d_coef[e][k] = if k == *op { l } else { 1.0 };
+                    for (k, d) in d_coef[e].iter_mut().enumerate() {
+                        *d = if k == *op { l } else { 1.0 };
                     }
                     if *op > 0 {
                         grad[e][*op] = f64::from(*weight) * 2.0 * (self.w[e][*op] - 1.0);
