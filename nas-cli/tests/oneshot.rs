@@ -154,6 +154,7 @@ fn bad_oneshot_input_is_a_one_line_error() {
     assert_fails_in_one_line(&with("darts", "--batch", "32"), "each half needs at least one batch");
     assert_fails_in_one_line(&with("darts", "--epochs", "0"), "epochs");
     assert_fails_in_one_line(&with("spos", "--rank", "0"), "rank");
+    assert_fails_in_one_line(&with("rsps", "--bn-batches", "0"), "bn batches");
     assert_fails_in_one_line(&with("gdas", "--tau-min", "0"), "tau");
     assert_fails_in_one_line(&with("darts", "--clip", "NaN"), "--clip");
     assert_fails_in_one_line(&with("darts", "--runs", "0"), "--runs");

@@ -38,8 +38,9 @@
 //! `alpha`: `1e-3 * N(0, 1)` from the seed; Adam with `alpha_lr`, betas `(0.5, 0.999)`, weight decay
 //! `alpha_wd` added to the gradient (PyTorch's `Adam(weight_decay=..)`). The derived architecture
 //! is the argmax per edge over all ops (the answer); the argmax over the ops but `none` (op 0) is
-//! reported beside it. Randomness: step `s` draws from ChaCha8 stream `1 + s` of the seed (stream 0
-//! gives `alpha`), the ranking from its own stream, so a run resumed from a [`SearchState`] is the
+//! reported beside it. Randomness: step `s` draws from ChaCha8 stream `1 + s` of the seed XOR a
+//! fixed tag (stream 0 gives `alpha`; the tag keeps these streams apart from the supernet's own, which
+//! start from the plain seed), the ranking from its own stream, so a run resumed from a [`SearchState`] is the
 //! uninterrupted one.
 
 use std::time::Instant;
@@ -165,6 +166,9 @@ impl OneShotConfig {
         }
         if matches!(self.method, Method::Spos | Method::Rsps) && self.rank == 0 {
             return Err(Error::invalid("rank", "0: rank at least one architecture"));
+        }
+        if matches!(self.method, Method::Spos | Method::Rsps) && self.bn_batches == 0 {
+            return Err(Error::invalid("bn batches", "0: recompute batch-norm statistics on at least one batch"));
         }
         if !self.delta.is_finite() {
             return Err(Error::invalid("delta", format!("{}", self.delta)));
@@ -383,8 +387,12 @@ fn adam_step(alpha: &mut [Vec<f64>], grad: &[Vec<f64>], adam: &mut AdamState, lr
     }
 }
 
+/// Mixed into the seed, so that the method's streams are not the supernet's (which draws its
+/// initial weights and data orders from `ChaCha8Rng::seed_from_u64(seed)` itself).
+const SEED_TAG: u64 = 0x6f6e_6573_686f_7421;
+
 fn step_rng(seed: u64, stream: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SEED_TAG);
     rng.set_stream(stream);
     rng
 }
