@@ -30,6 +30,7 @@ pub mod export;
 pub mod fbnet;
 pub mod hw;
 pub mod mathnas;
+pub mod oneshot;
 pub mod plot;
 pub mod progress;
 pub mod score;

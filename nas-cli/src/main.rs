@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use nas_cli::{analyze, arch, bench, cluster, data, ensemble, export, hw, mathnas, score, search, space, train};
+use nas_cli::{
+    analyze, arch, bench, cluster, data, ensemble, export, hw, mathnas, oneshot, score, search, space, train,
+};
 use serde::Serialize;
 
 /// Neural architecture search on real benchmarks: spaces, architectures, benchmark tables, scores,
@@ -69,6 +71,8 @@ enum Command {
     Data(DataCommand),
     /// Train one architecture on real images (fast CPU engine, resumable checkpoints).
     Train(With<train::TrainArgs>),
+    /// Weight-sharing one-shot search on the NB201 supernet: DARTS, MiLeNAS, GDAS, SPOS/RSPS, NA-DARTS.
+    Oneshot(With<oneshot::OneShotArgs>),
     /// Export an architecture's network with its weights as ONNX and safetensors.
     Export(With<export::ExportConfig>),
     /// An ensemble of sub-architectures pruned for diversity (PRS, PAP, PIE), at every size.
@@ -207,6 +211,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Data(DataCommand::Check(c)) => emit(&data::check(&c.config, data)?, &c.output),
         Command::Data(DataCommand::Images(c)) => emit(&data::images(&c.config)?, &c.output),
         Command::Train(c) => emit(&train::run(&c.config, data)?, &c.output),
+        Command::Oneshot(c) => emit(&oneshot::run(&c.config, data)?, &c.output),
         Command::Ensemble(c) => emit(&ensemble::run(&c.config, data)?, &c.output),
         Command::Export(c) => emit(&export::run(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Topology(c)) => emit(&analyze::topology(&c.config, data)?, &c.output),

@@ -26,6 +26,7 @@ pub mod graph;
 pub mod hash;
 pub mod linalg;
 pub mod stats;
+pub mod supernet;
 pub mod traits;
 
 pub use cost_table::AdditiveCost;
@@ -33,4 +34,5 @@ pub use count::Counts;
 pub use error::{Error, Result};
 pub use genotype::{Decision, Genotype};
 pub use graph::{Network, Node, NodeId, Op, PoolKind, Shape};
+pub use supernet::{EdgeMode, Pass, Split, Supernet};
 pub use traits::{CostModel, Evaluation, Evaluator, Observer, Scorer, SearchSpace, Strategy};

@@ -37,6 +37,9 @@ pub struct CpuNet {
     pub(crate) threads: usize,
     /// Fixed ReLU gates by node index ([`CpuNet::with_relu_gates`]); `None`: ReLUs test the sign.
     gates: Option<std::sync::Arc<ReluGates>>,
+    /// Per-input coefficients of weighted-sum `Add` nodes, by node index ([`CpuNet::set_mix`]);
+    /// empty or `None`: a plain sum.
+    pub(crate) mix: Vec<Option<Vec<Option<f32>>>>,
 }
 
 /// The state of one batch-norm node: its affine scale and shift (1 and 0, and never trained, when
@@ -102,7 +105,60 @@ impl CpuNet {
                 _ => None,
             })
             .collect();
-        Ok(CpuNet { net: net.clone(), weights, bn, bn_eval: false, threads, gates: None })
+        Ok(CpuNet { net: net.clone(), weights, bn, bn_eval: false, threads, gates: None, mix: Vec::new() })
+    }
+
+    /// Makes `Add` node `id` a weighted sum for the following passes: `y = sum_k c_k x_k` over the
+    /// inputs with `coefs[k] = Some(c_k)`; an input with `None` is not computed at all (nor is
+    /// anything that only it reads) and contributes zero. The backward pass then reports
+    /// `dL/dc_k = <dL/dy, x_k>` per input and the sum of `dL/dy` ([`Gradients::mixes`]). This is
+    /// how a supernet's mixed edge runs: its candidates are the node's inputs.
+    pub fn set_mix(&mut self, id: NodeId, coefs: Vec<Option<f32>>) -> Result<()> {
+        if id.index() >= self.net.len() || !matches!(self.net.node(id).op, Op::Add) {
+            return Err(Error::invalid("mix", format!("node {id:?} is not a sum")));
+        }
+        let inputs = self.net.inputs_of(id).len();
+        if coefs.len() != inputs {
+            return Err(Error::invalid(
+                "mix",
+                format!("{} coefficients for the {inputs} inputs of {}", coefs.len(), self.net.node(id).name),
+            ));
+        }
+        if self.mix.len() != self.net.len() {
+            self.mix = vec![None; self.net.len()];
+        }
+        self.mix[id.index()] = Some(coefs);
+        Ok(())
+    }
+
+    /// The coefficients of a weighted-sum node, if it is one.
+    pub(crate) fn mix_of(&self, id: NodeId) -> Option<&[Option<f32>]> {
+        self.mix.get(id.index()).and_then(Option::as_deref)
+    }
+
+    /// Which nodes a pass computes: those the output depends on through inputs that are not
+    /// switched off by a weighted sum's `None`. All of them without weighted sums.
+    pub(crate) fn live_nodes(&self) -> Vec<bool> {
+        let n = self.net.len();
+        if self.mix.iter().all(Option::is_none) {
+            return vec![true; n];
+        }
+        let mut live = vec![false; n];
+        if let Some(out) = self.net.output_id() {
+            live[out.index()] = true;
+        }
+        for id in self.net.node_ids().rev() {
+            if !live[id.index()] {
+                continue;
+            }
+            let coefs = self.mix_of(id);
+            for (k, i) in self.net.inputs_of(id).into_iter().enumerate() {
+                if coefs.is_none_or(|c| c[k].is_some()) {
+                    live[i.index()] = true;
+                }
+            }
+        }
+        live
     }
 
     /// The network with work split over `threads` threads (at least 1). Results depend on the
@@ -186,12 +242,18 @@ impl CpuNet {
             ));
         }
         let mut readers = self.net.read_counts();
+        let live = self.live_nodes();
         let mut values: Vec<Option<Act>> = vec![None; self.net.len()];
         for id in self.net.node_ids() {
+            if !live[id.index()] {
+                continue;
+            }
             let node = self.net.node(id);
+            let mix = self.mix_of(id);
             let inputs = self.net.inputs_of(id);
             // Elementwise ops reuse their first input's buffer when nothing else reads it.
             let reusable = !keep
+                && mix.is_none()
                 && matches!(node.op, Op::Relu | Op::Add | Op::Identity | Op::BatchNorm { .. })
                 && readers[inputs[0].index()] == 1
                 && inputs[0] != out_id
@@ -286,6 +348,15 @@ impl CpuNet {
                     }
                     Act { data: y, shape: node.shape }
                 }
+                Op::Add if mix.is_some() => {
+                    let mut acc = vec![0.0f32; batch * node.shape.numel()];
+                    for (k, c) in mix.into_iter().flatten().enumerate() {
+                        if let Some(c) = *c {
+                            acc.iter_mut().zip(&arg(k)?.data).for_each(|(a, b)| *a += c * b);
+                        }
+                    }
+                    Act { data: acc, shape: node.shape }
+                }
                 Op::Add => {
                     let mut acc = match first.take() {
                         Some(x) => x.data,
@@ -319,7 +390,10 @@ impl CpuNet {
                     )));
                 }
             };
-            for i in inputs {
+            for (k, i) in inputs.into_iter().enumerate() {
+                if mix.is_some_and(|c| c[k].is_none()) {
+                    continue;
+                }
                 readers[i.index()] -= 1;
                 if readers[i.index()] == 0 && i != out_id && !keep {
                     values[i.index()] = None;

@@ -9,6 +9,8 @@
 //! * [`train`] trains any graph on the fast CPU path: SGD/Adam, schedules, clipping, batch norm with
 //!   running statistics, a seeded augmenting loader, checkpoints that resume bit-identically.
 //! * [`onnx`] exports any graph with its weights as an ONNX model (opset 17).
+//! * [`supernet`] runs a weight-sharing supernet (weighted-sum nodes, [`cpu::CpuNet::set_mix`]) as a
+//!   [`nas_core::Supernet`] for the one-shot methods of `nas_strategies::oneshot`.
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
 //! The NASWOT score of a small NB201 network on a synthetic batch; a network whose cells output
@@ -46,7 +48,9 @@ pub mod naswot;
 pub mod net;
 pub mod onnx;
 pub mod scores;
+pub mod supernet;
 pub mod train;
 
 pub use arch_scorer::{ArchScorer, ScoreEvaluator, Scored};
 pub use scores::Proxy;
+pub use supernet::{CpuSupernet, MixedNode, SupernetConfig};

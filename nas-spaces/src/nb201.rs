@@ -266,11 +266,100 @@ fn relu_conv_bn(
     k: usize,
     stride: usize,
 ) -> Result<NodeId> {
+    relu_conv_bn_with(net, name, x, (cin, cout, k, stride), true)
+}
+
+/// [`relu_conv_bn`] with the batch norm's `affine` given (`(cin, cout, kernel, stride)`).
+fn relu_conv_bn_with(
+    net: &mut Network,
+    name: &str,
+    x: NodeId,
+    (cin, cout, k, stride): (usize, usize, usize, usize),
+    affine: bool,
+) -> Result<NodeId> {
     let r = net.add(format!("{name}.relu"), Op::Relu, &[x])?;
     let conv =
         Op::Conv2d { in_channels: cin, out_channels: cout, kernel: k, stride, padding: k / 2, groups: 1, bias: false };
     let c = net.add(format!("{name}.conv"), conv, &[r])?;
-    net.add(format!("{name}.bn"), Op::BatchNorm { channels: cout, affine: true }, &[c])
+    net.add(format!("{name}.bn"), Op::BatchNorm { channels: cout, affine }, &[c])
+}
+
+/// One mixed edge of the [`supernet`]: a weighted-sum node (an `Add` whose coefficients the
+/// executor sets per pass, `nas_kernels::CpuNet::set_mix`) and the op of each of its inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MixedEdge {
+    /// The cell edge, an index into [`EDGES`] (the same in every cell: one architecture).
+    pub edge: usize,
+    /// The weighted-sum node.
+    pub node: NodeId,
+    /// `ops[k]`: the index into [`OPS`] of the node's input `k` (`none` has no input: it is zero).
+    pub ops: Vec<usize>,
+}
+
+/// The weight-sharing supernet of the space, and where its mixed edges are.
+#[derive(Clone, Debug)]
+pub struct SupernetGraph {
+    /// The network: the benchmark's macro skeleton (stem, reduction blocks and head with affine
+    /// batch norm), every cell edge a weighted sum of the four ops that are not `none`.
+    pub network: Network,
+    /// Every mixed edge, cell by cell.
+    pub mixes: Vec<MixedEdge>,
+}
+
+/// The NB201 supernet (AutoDL's search model, `shared/peers/darts_torch.py`): each of the 6 edges of
+/// every cell holds skip_connect, nor_conv_1x1, nor_conv_3x3 (ReLU-conv-BN with the batch norm not
+/// affine) and avg_pool_3x3 as the inputs of one weighted-sum node; `none` is never built (it
+/// contributes zero). A cell node sums its incoming edges in edge order.
+pub fn supernet(config: Nb201Config) -> Result<SupernetGraph> {
+    let Nb201Config { channels: c, cells_per_stage, num_classes, input } = config;
+    if c == 0 || cells_per_stage == 0 || num_classes == 0 {
+        return Err(Error::invalid("nb201 config", format!("{config:?} has a zero size")));
+    }
+    let mut net = Network::new();
+    let mut mixes = Vec::new();
+    let x = net.input("input", input)?;
+    let stem =
+        Op::Conv2d { in_channels: input.c, out_channels: c, kernel: 3, stride: 1, padding: 1, groups: 1, bias: false };
+    let s = net.add("stem.conv", stem, &[x])?;
+    let mut h = net.add("stem.bn", Op::BatchNorm { channels: c, affine: true }, &[s])?;
+    let pool = Op::Pool { kind: PoolKind::Avg { count_include_pad: false }, kernel: 3, stride: 1, padding: 1 };
+    for stage in 0..3 {
+        let width = c << stage;
+        if stage > 0 {
+            h = reduction(&mut net, &format!("reduction{stage}"), h, width / 2, width)?;
+        }
+        for cell in 0..cells_per_stage {
+            let prefix = format!("stage{stage}.cell{cell}");
+            let mut nodes = vec![h];
+            for to in 1..4 {
+                let mut terms = Vec::new();
+                for (e, &(from, _)) in EDGES.iter().enumerate().filter(|(_, (_, t))| *t == to) {
+                    let name = format!("{prefix}.edge{to}<-{from}");
+                    let src = nodes[from];
+                    let skip = net.add(format!("{name}.skip"), Op::Identity, &[src])?;
+                    let c1 = relu_conv_bn_with(&mut net, &format!("{name}.conv1x1"), src, (width, width, 1, 1), false)?;
+                    let c3 = relu_conv_bn_with(&mut net, &format!("{name}.conv3x3"), src, (width, width, 3, 1), false)?;
+                    let ap = net.add(format!("{name}.avg_pool"), pool.clone(), &[src])?;
+                    let node = net.add(format!("{name}.mix"), Op::Add, &[skip, c1, c3, ap])?;
+                    mixes.push(MixedEdge { edge: e, node, ops: vec![SKIP, CONV1X1, CONV3X3, AVG_POOL] });
+                    terms.push(node);
+                }
+                let node = match terms.as_slice() {
+                    [one] => *one,
+                    many => net.add(format!("{prefix}.node{to}.sum"), Op::Add, many)?,
+                };
+                nodes.push(node);
+            }
+            h = nodes[3];
+        }
+    }
+    let bn = net.add("head.bn", Op::BatchNorm { channels: 4 * c, affine: true }, &[h])?;
+    let r = net.add("head.relu", Op::Relu, &[bn])?;
+    let p = net.add("head.global_pool", Op::GlobalAvgPool, &[r])?;
+    let fc =
+        net.add("head.classifier", Op::Linear { in_features: 4 * c, out_features: num_classes, bias: true }, &[p])?;
+    net.set_output(fc)?;
+    Ok(SupernetGraph { network: net, mixes })
 }
 
 /// The residual reduction block between stages.

@@ -9,8 +9,10 @@
 //!   [`fractional`]) and the predictor-based methods built on it ([`mathnas`], [`layernas`]). Costs
 //!   reach the solvers only as [`nas_core::AdditiveCost`].
 //!
-//! Beside them, [`ensemble`] prunes ensembles of sub-architectures for diversity (SAEP's PRS, PAP
-//! and PIE) over their members' class probabilities.
+//! Beside them, [`oneshot`] holds weight-sharing one-shot search (DARTS first and second order,
+//! MiLeNAS, GDAS, SPOS / RSPS, neighbourhood-aware DARTS) over a tensor-free
+//! [`nas_core::Supernet`], and [`ensemble`] prunes ensembles of sub-architectures for diversity
+//! (SAEP's PRS, PAP and PIE) over their members' class probabilities.
 //!
 //! The most used items of both halves are re-exported at the crate root, and each selection
 //! module also keeps its old path (`nas_strategies::mckp`, ...).
@@ -47,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod ensemble;
+pub mod oneshot;
 pub mod search;
 pub mod selection;
 

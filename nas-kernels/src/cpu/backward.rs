@@ -52,6 +52,9 @@ pub struct Gradients {
     pub biases: Vec<(NodeId, Vec<f32>)>,
     /// `(node, dL/d(scale), dL/d(shift))` for every affine batch norm that the output depends on.
     pub batch_norms: Vec<(NodeId, Vec<f32>, Vec<f32>)>,
+    /// For every weighted sum ([`CpuNet::set_mix`]) the output depends on: `(node, dL/dc_k per input
+    /// (0 for a switched-off input), sum of dL/dy)`, in f64.
+    pub mixes: Vec<(NodeId, Vec<f64>, f64)>,
 }
 
 impl CpuNet {
@@ -83,6 +86,7 @@ impl CpuNet {
             bn_eval: self.bn_eval,
             threads: self.threads,
             gates: self.gates.clone(),
+            mix: self.mix.clone(),
         })
     }
 
@@ -150,6 +154,7 @@ impl CpuNet {
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         let mut batch_norms = Vec::new();
+        let mut mixes = Vec::new();
         let mut d_input = None;
         let ids: Vec<NodeId> = net.node_ids().collect();
         for &id in ids.iter().rev() {
@@ -168,6 +173,19 @@ impl CpuNet {
                     add_grad(&mut grads, inputs[0], dx);
                 }
                 Op::Identity => add_grad(&mut grads, inputs[0], g),
+                Op::Add if self.mix_of(id).is_some() => {
+                    let coefs = self.mix_of(id).unwrap_or_default();
+                    let mut d_coef = vec![0.0f64; inputs.len()];
+                    for (k, (&i, c)) in inputs.iter().zip(coefs).enumerate() {
+                        if let Some(c) = *c {
+                            let xk = &tape.value(i)?.data;
+                            d_coef[k] = xk.iter().zip(&g).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+                            add_grad(&mut grads, i, g.iter().map(|&v| c * v).collect());
+                        }
+                    }
+                    let sum = g.iter().map(|&v| f64::from(v)).sum();
+                    mixes.push((id, d_coef, sum));
+                }
                 Op::Add => {
                     if let Some((&last, rest)) = inputs.split_last() {
                         for &i in rest {
@@ -274,7 +292,8 @@ impl CpuNet {
         weights.reverse();
         biases.reverse();
         batch_norms.reverse();
-        Ok(Gradients { input, weights, biases, batch_norms })
+        mixes.reverse();
+        Ok(Gradients { input, weights, biases, batch_norms, mixes })
     }
 }
 

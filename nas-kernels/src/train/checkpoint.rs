@@ -33,6 +33,10 @@ pub struct Checkpoint {
     pub first_moments: usize,
     /// Tensors of the optimiser's second moments (Adam), 0 for SGD.
     pub second_moments: usize,
+    /// State of the caller beyond the network (a one-shot search's architecture parameters and
+    /// history); `null` for plain training.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub extra: serde_json::Value,
     #[serde(skip)]
     /// Every saved tensor in order: weights, running statistics, optimiser state.
     pub tensors: Vec<Vec<f32>>,
@@ -171,6 +175,7 @@ mod tests {
             history: Vec::new(),
             first_moments: 1,
             second_moments: 0,
+            extra: serde_json::json!({"alpha": [[0.1, -0.2]]}),
             tensors: vec![vec![1.0, -2.5], vec![], vec![3.0]],
         };
         let bytes = ck.to_bytes().unwrap_or_default();

@@ -572,6 +572,7 @@ pub fn train(
                 history: history.clone(),
                 first_moments: opt.first.len(),
                 second_moments: opt.second.len(),
+                extra: serde_json::Value::Null,
                 tensors: state_tensors(&mut net, &opt),
             };
             ck.write(spec.path)?;

@@ -1,0 +1,168 @@
+//! End-to-end tests of `nas oneshot` on a few hundred real CIFAR-10 images (skipped, and said so,
+//! when the data is not found): the JSON contract, a bit-identical result after a SIGKILL and a
+//! resume from the checkpoint, and one-line errors.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+mod common;
+use common::{assert_fails_in_one_line, nas, scratch, stderr, stdout};
+
+const TRAIN: &str = "images/cifar10_train_5443.bin";
+
+/// The first `n` records of a CIFAR-10 file of the data directory, copied into `dir`.
+fn first_records(n: usize, dir: &Path, out: &str) -> Option<PathBuf> {
+    let Some(data) = nas_spaces::data::for_tests(TRAIN) else {
+        eprintln!("skipped: {TRAIN} not found");
+        return None;
+    };
+    let bytes = std::fs::read(data.file(TRAIN).unwrap()).unwrap();
+    let path = dir.join(out);
+    std::fs::write(&path, &bytes[..n * 3073]).unwrap();
+    Some(path)
+}
+
+fn args<'a>(images: &'a str, method: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "oneshot",
+        "--space",
+        "nb201",
+        "--method",
+        method,
+        "--images",
+        images,
+        "--C",
+        "2",
+        "--N",
+        "1",
+        "--batch",
+        "16",
+        "--seed",
+        "3",
+        "--threads",
+        "2",
+        "--epochs",
+        "3",
+        "--json",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// The report without its timings.
+fn untimed(v: &Value) -> Value {
+    let mut v = v.clone();
+    for key in ["seconds", "seconds_per_epoch", "resumed_from_epoch"] {
+        v.as_object_mut().unwrap().remove(key);
+    }
+    for e in v["epochs"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("seconds");
+    }
+    v
+}
+
+#[test]
+fn oneshot_prints_the_contract_and_resumes_bit_identically_after_sigkill() {
+    let dir = scratch("oneshot");
+    let Some(train) = first_records(96, &dir, "train.bin") else { return };
+    let train = train.to_str().unwrap();
+    for method in ["darts", "gdas", "spos", "darts2", "milenas", "na-darts", "rsps"] {
+        let extra: &[&str] =
+            if matches!(method, "spos" | "rsps") { &["--rank", "3", "--bn-batches", "1"] } else { &[] };
+        let o = nas(&args(train, method, extra));
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(v["method"], method);
+        let arch = v["arch"].as_str().unwrap();
+        assert!(arch.starts_with('|') && arch.matches('~').count() == 6, "{arch}");
+        assert!(v["seconds"].as_f64().unwrap() > 0.0);
+        let epochs = v["epochs"].as_array().unwrap();
+        assert_eq!(epochs.len(), 3);
+        for e in epochs {
+            let alphas = e["alphas"].as_array().unwrap();
+            assert_eq!(alphas.len(), 6);
+            for row in alphas {
+                let row: Vec<f64> = row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+                assert_eq!(row.len(), 5);
+                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            }
+            assert!(e["seconds"].as_f64().unwrap() > 0.0);
+        }
+        assert_eq!(epochs[2]["arch"], v["arch"], "{method}");
+        if common::have_table() {
+            assert!(v["accuracies"]["cifar10"].as_f64().is_some(), "{v}");
+        }
+        // Same seed, same answer.
+        let again: Value = serde_json::from_str(stdout(&nas(&args(train, method, extra))).trim()).unwrap();
+        assert_eq!(untimed(&again), untimed(&v), "{method}");
+    }
+
+    // A run with a checkpoint, killed with SIGKILL once the first epoch's checkpoint exists, then
+    // run again: it resumes and ends where the uninterrupted run does.
+    let whole: Value = serde_json::from_str(stdout(&nas(&args(train, "gdas", &[]))).trim()).unwrap();
+    let ck = dir.join("run.ckpt");
+    let plot = dir.join("alphas.svg");
+    let cmd_args = args(train, "gdas", &["--checkpoint", ck.to_str().unwrap(), "--plot", plot.to_str().unwrap()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nas")).args(&cmd_args).spawn().unwrap();
+    while !ck.exists() {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().unwrap_or(());
+    child.wait().unwrap();
+    assert!(ck.exists());
+    if !killed {
+        eprintln!("note: the run finished before it could be killed; the resume still runs from its checkpoint");
+    }
+    let o = nas(&cmd_args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(r["resumed_from_epoch"].as_u64().is_some(), "{r}");
+    assert_eq!(untimed(&r), untimed(&whole), "the resumed run differs");
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+
+    // A checkpoint of another run and a truncated one: one-line errors, the file untouched.
+    let before = std::fs::read(&ck).unwrap();
+    let other = args(train, "gdas", &["--tau-max", "5", "--checkpoint", ck.to_str().unwrap()]);
+    assert_fails_in_one_line(&other, "checkpoint of another run");
+    assert_eq!(std::fs::read(&ck).unwrap(), before);
+    std::fs::write(&ck, &before[..before.len() / 2]).unwrap();
+    assert_fails_in_one_line(&cmd_args, "truncated");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_oneshot_input_is_a_one_line_error() {
+    let dir = scratch("oneshot-bad");
+    let Some(train) = first_records(40, &dir, "train.bin") else { return };
+    let train = train.to_str().unwrap();
+    // The default arguments with one flag's value replaced (or the flag added).
+    let with = |method: &'static str, flag: &'static str, value: &'static str| {
+        let mut v = args(train, method, &[]);
+        match v.iter().position(|a| *a == flag) {
+            Some(i) => v[i + 1] = value,
+            None => v.extend([flag, value]),
+        }
+        v
+    };
+    assert_fails_in_one_line(&with("darts", "--batch", "32"), "each half needs at least one batch");
+    assert_fails_in_one_line(&with("darts", "--epochs", "0"), "epochs");
+    assert_fails_in_one_line(&with("spos", "--rank", "0"), "rank");
+    assert_fails_in_one_line(&with("rsps", "--bn-batches", "0"), "bn batches");
+    assert_fails_in_one_line(&with("gdas", "--tau-min", "0"), "tau");
+    assert_fails_in_one_line(&with("darts", "--clip", "NaN"), "--clip");
+    assert_fails_in_one_line(&with("darts", "--runs", "0"), "--runs");
+    assert_fails_in_one_line(&with("darts", "--method", "enas"), "enas");
+    assert_fails_in_one_line(&with("darts", "--space", "fbnet"), "nb201");
+    assert_fails_in_one_line(&with("darts", "--C", "0"), "--C");
+    assert_fails_in_one_line(&with("darts", "--weight-decay", "NaN"), "--weight-decay");
+    let missing = dir.join("missing.bin");
+    assert_fails_in_one_line(&args(missing.to_str().unwrap(), "darts", &[]), "missing.bin");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

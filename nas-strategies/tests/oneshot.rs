@@ -1,0 +1,226 @@
+#![allow(clippy::unwrap_used)]
+//! Conformance of every one-shot method on a tensor-free toy supernet whose best choice is known:
+//! on every edge op 3 has the lowest loss once its weight is trained, so each method must derive
+//! op 3 on every edge (SPOS / RSPS: pick the best of the sampled architectures by inherited
+//! accuracy). Also: same seed, same result, and a run resumed from its state after any epoch ends
+//! where the uninterrupted one does.
+
+use nas_core::{EdgeMode, Pass, Result, Split, Supernet};
+use nas_strategies::oneshot::{self, Method, OneShotConfig, OneShotObserver, Quiet, SearchState};
+
+const EDGES: usize = 6;
+const OPS: usize = 5;
+/// The trained loss of each op; op 0 (`none`) has no weight.
+const BASE: [f64; OPS] = [1.0, 0.8, 0.6, 0.1, 0.7];
+
+/// Loss of op `k` on edge `e`: `BASE[k] + (w[e][k] - 1)^2` (plus a small batch-dependent wobble);
+/// a mix's loss is `sum_k c_k loss_k`, a path's `weight * loss_op`.
+struct Toy {
+    w: Vec<Vec<f64>>,
+    momentum: Vec<Vec<f64>>,
+    grad: Vec<Vec<f64>>,
+    saved: Option<Vec<Vec<f64>>>,
+    direction: Vec<Vec<f64>>,
+    batch: [u64; 2],
+}
+
+impl Toy {
+    fn new() -> Self {
+        let zeros = vec![vec![0.0; OPS]; EDGES];
+        Toy {
+            w: zeros.clone(),
+            momentum: zeros.clone(),
+            grad: zeros.clone(),
+            saved: None,
+            direction: zeros,
+            batch: [0; 2],
+        }
+    }
+
+    fn op_loss(&self, e: usize, k: usize, batch: u64) -> f64 {
+        let wobble = 0.02 * ((batch as f64) * 0.7 + k as f64).sin();
+        if k == 0 { BASE[0] + wobble } else { BASE[k] + (self.w[e][k] - 1.0).powi(2) + wobble }
+    }
+}
+
+impl Supernet for Toy {
+    fn edges(&self) -> usize {
+        EDGES
+    }
+    fn ops(&self) -> usize {
+        OPS
+    }
+    fn steps_per_epoch(&self) -> usize {
+        10
+    }
+    fn load_batch(&mut self, split: Split, index: u64) -> Result<()> {
+        self.batch[usize::from(split == Split::Arch)] = index;
+        Ok(())
+    }
+    fn forward_backward(&mut self, split: Split, edges: &[EdgeMode]) -> Result<Pass> {
+        let b = self.batch[usize::from(split == Split::Arch)];
+        let mut loss = 0.0;
+        let mut d_coef = vec![vec![0.0; OPS]; EDGES];
+        let mut grad = vec![vec![0.0; OPS]; EDGES];
+        for (e, mode) in edges.iter().enumerate() {
+            match mode {
+                EdgeMode::Mix(c) => {
+                    for k in 0..OPS {
+                        let l = self.op_loss(e, k, b);
+                        loss += f64::from(c[k]) * l;
+                        d_coef[e][k] = l;
+                        if k > 0 {
+                            grad[e][k] = f64::from(c[k]) * 2.0 * (self.w[e][k] - 1.0);
+                        }
+                    }
+                }
+                EdgeMode::Path { op, weight } => {
+                    let l = self.op_loss(e, *op, b);
+                    loss += f64::from(*weight) * l;
+                    for (k, d) in d_coef[e].iter_mut().enumerate() {
+                        *d = if k == *op { l } else { 1.0 };
+                    }
+                    if *op > 0 {
+                        grad[e][*op] = f64::from(*weight) * 2.0 * (self.w[e][*op] - 1.0);
+                    }
+                }
+            }
+        }
+        self.grad = grad;
+        Ok(Pass { loss, correct: 0, images: 1, d_coef })
+    }
+    fn weight_step(&mut self, lr: f64) -> Result<()> {
+        for ((w, m), g) in
+            self.w.iter_mut().flatten().zip(self.momentum.iter_mut().flatten()).zip(self.grad.iter().flatten())
+        {
+            // Rounded to f32, so that the state (f32 tensors) saves it exactly.
+            *m = f64::from((0.9 * *m + g) as f32);
+            *w = f64::from((*w - lr * *m) as f32);
+        }
+        Ok(())
+    }
+    fn save_weights(&mut self) {
+        self.saved = Some(self.w.clone());
+    }
+    fn restore_weights(&mut self) -> Result<()> {
+        self.w = self.saved.take().unwrap();
+        Ok(())
+    }
+    fn virtual_step(&mut self, lr: f64) -> Result<()> {
+        for ((w, m), g) in
+            self.w.iter_mut().flatten().zip(self.momentum.iter().flatten()).zip(self.grad.iter().flatten())
+        {
+            *w -= lr * (0.9 * m + g);
+        }
+        Ok(())
+    }
+    fn keep_direction(&mut self) -> Result<f64> {
+        self.direction = self.grad.clone();
+        Ok(self.grad.iter().flatten().map(|g| g * g).sum::<f64>().sqrt())
+    }
+    fn move_along_direction(&mut self, step: f64) -> Result<()> {
+        for (w, d) in self.w.iter_mut().flatten().zip(self.direction.iter().flatten()) {
+            *w += step * d;
+        }
+        Ok(())
+    }
+    fn path_accuracy(&mut self, path: &[usize], _bn_batches: usize) -> Result<f64> {
+        Ok(100.0 - 10.0 * path.iter().enumerate().map(|(e, &k)| self.op_loss(e, k, 0)).sum::<f64>())
+    }
+    fn state(&self) -> Vec<Vec<f32>> {
+        [&self.w, &self.momentum].iter().flat_map(|t| t.iter().map(|r| r.iter().map(|&v| v as f32).collect())).collect()
+    }
+    fn set_state(&mut self, state: Vec<Vec<f32>>) -> Result<()> {
+        let rows: Vec<Vec<f64>> = state.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect();
+        self.w = rows[..EDGES].to_vec();
+        self.momentum = rows[EDGES..].to_vec();
+        Ok(())
+    }
+}
+
+fn config(method: Method) -> OneShotConfig {
+    let mut c = OneShotConfig::new(method, 8, 3);
+    c.lr = 0.1;
+    c.alpha_lr = 0.05;
+    c.rank = 60;
+    c
+}
+
+#[test]
+fn every_method_finds_the_known_best_op() {
+    for method in [Method::Darts, Method::Darts2, Method::Milenas, Method::Gdas, Method::NaDarts] {
+        let result = oneshot::search(&mut Toy::new(), &config(method), None, &mut Quiet).unwrap();
+        assert_eq!(result.arch, vec![3; EDGES], "{method:?}: {:?}", result.state.alpha);
+        assert_eq!(result.arch_non_none, Some(vec![3; EDGES]), "{method:?}");
+        let last = result.state.history.last().unwrap();
+        assert_eq!(result.state.history.len(), 8);
+        assert!(last.alphas.iter().all(|r| (r.iter().sum::<f64>() - 1.0).abs() < 1e-12 && r[3] > 0.2), "{method:?}");
+        assert_eq!(last.tau.is_some(), method == Method::Gdas);
+    }
+    for method in [Method::Spos, Method::Rsps] {
+        let mut toy = Toy::new();
+        let result = oneshot::search(&mut toy, &config(method), None, &mut Quiet).unwrap();
+        assert_eq!(result.ranking.len(), 60);
+        // The answer is the sampled architecture of lowest true loss, and it is mostly op 3.
+        let truth = |a: &[usize]| a.iter().enumerate().map(|(e, &k)| toy.op_loss(e, k, 0)).sum::<f64>();
+        let best = result.ranking.iter().map(|r| truth(&r.arch)).fold(f64::INFINITY, f64::min);
+        assert_eq!(truth(&result.arch), best, "{method:?}");
+        assert_eq!(result.state.history.last().unwrap().arch.as_ref(), Some(&result.arch));
+        assert!(result.arch_non_none.is_none());
+    }
+}
+
+/// Keeps the state and the toy's tensors after epoch `at`.
+struct Snapshot {
+    at: usize,
+    kept: Option<(SearchState, Vec<Vec<f32>>)>,
+}
+
+impl OneShotObserver for Snapshot {
+    fn on_epoch(&mut self, state: &SearchState, net: &dyn Supernet) -> Result<()> {
+        if state.epoch == self.at {
+            self.kept = Some((state.clone(), net.state()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn same_seed_same_result_and_resumes_are_exact() {
+    for method in [Method::Darts2, Method::Gdas, Method::Spos, Method::NaDarts, Method::Milenas] {
+        let c = config(method);
+        let mut snap = Snapshot { at: 3, kept: None };
+        let whole = oneshot::search(&mut Toy::new(), &c, None, &mut snap).unwrap();
+        let again = oneshot::search(&mut Toy::new(), &c, None, &mut Quiet).unwrap();
+        let strip = |s: &SearchState| {
+            let mut s = s.clone();
+            s.history.iter_mut().for_each(|r| r.seconds = 0.0);
+            s
+        };
+        assert_eq!(strip(&whole.state), strip(&again.state), "{method:?}");
+        let (state, tensors) = snap.kept.unwrap();
+        let mut toy = Toy::new();
+        toy.set_state(tensors).unwrap();
+        let resumed = oneshot::search(&mut toy, &c, Some(state), &mut Quiet).unwrap();
+        assert_eq!(resumed.resumed_from_epoch, Some(3));
+        assert_eq!(resumed.arch, whole.arch, "{method:?}");
+        assert_eq!(strip(&resumed.state), strip(&whole.state), "{method:?}");
+        let mut other = c.clone();
+        other.seed = 4;
+        let different = oneshot::search(&mut Toy::new(), &other, None, &mut Quiet).unwrap();
+        assert_ne!(different.state.alpha, whole.state.alpha, "{method:?}");
+    }
+}
+
+#[test]
+fn bad_configurations_are_errors() {
+    let mut c = config(Method::Darts);
+    c.epochs = 0;
+    assert!(oneshot::search(&mut Toy::new(), &c, None, &mut Quiet).is_err());
+    let mut c = config(Method::Spos);
+    c.rank = 0;
+    assert!(oneshot::search(&mut Toy::new(), &c, None, &mut Quiet).is_err());
+    let mut c = config(Method::Gdas);
+    c.tau_min = f64::NAN;
+    assert!(oneshot::search(&mut Toy::new(), &c, None, &mut Quiet).is_err());
+}
