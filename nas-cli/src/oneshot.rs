@@ -105,6 +105,10 @@ pub struct OneShotArgs {
     /// SPOS / RSPS: architectures sampled after training and ranked by inherited-weight accuracy.
     #[arg(long, default_value_t = 20)]
     pub rank: usize,
+    /// SPOS / RSPS: also rank the same architectures after each of the last this many epochs
+    /// (the ranking study: Kendall tau per epoch and between epochs, distinct winners).
+    #[arg(long, default_value_t = 0)]
+    pub rank_epochs: usize,
     /// SPOS / RSPS: weight-half batches that recompute the batch-norm statistics of each ranked
     /// architecture.
     #[arg(long, default_value_t = 4)]
@@ -161,6 +165,10 @@ pub struct EpochReport {
     pub tau: Option<f64>,
     /// The weight learning rate of the epoch's last step.
     pub lr: f64,
+    /// SPOS / RSPS with --rank-epochs: the inherited accuracy of each ranked architecture (in the
+    /// order of `ranking`) after this epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Vec<f64>>,
 }
 
 /// One ranked architecture (SPOS / RSPS).
@@ -172,6 +180,61 @@ pub struct RankedReport {
     pub inherited_accuracy: f64,
     /// The benchmark's 200-epoch CIFAR-10 test accuracy, when the table is there.
     pub cifar10_test: Option<f64>,
+}
+
+/// How a supernet's ranking of the same architectures moves over its last epochs, against the
+/// table's 200-epoch CIFAR-10 test accuracy (Zhang et al. 2020's measurements).
+#[derive(Clone, Debug, Serialize)]
+pub struct RankingStudy {
+    /// The epochs ranked.
+    pub epochs: Vec<usize>,
+    /// Kendall tau against the table, per ranked epoch.
+    pub tau: Vec<Option<f64>>,
+    /// Mean and std of those taus.
+    pub tau_mean: (f64, f64),
+    /// Their smallest and largest.
+    pub tau_range: (f64, f64),
+    /// Mean Spearman rho against the table.
+    pub spearman_mean: f64,
+    /// Mean Kendall tau between the rankings of consecutive ranked epochs.
+    pub tau_consecutive: Option<f64>,
+    /// Kendall tau against the table of the inherited accuracy averaged over the ranked epochs.
+    pub tau_of_mean: Option<f64>,
+    /// Distinct top-1 architectures over the ranked epochs.
+    pub distinct_top1: usize,
+    /// The table rank (1 = best of the ranked ones) of each epoch's top-1.
+    pub top1_true_rank: Vec<usize>,
+}
+
+/// The ranking study of one run, when every ranked architecture has a table accuracy.
+fn ranking_study(history: &[EpochRecord], truth: &[Option<f64>]) -> Option<RankingStudy> {
+    use nas_core::stats::{kendall_tau, mean_std, spearman};
+    let truth: Vec<f64> = truth.iter().copied().collect::<Option<_>>()?;
+    let ranked: Vec<(usize, &Vec<f64>)> =
+        history.iter().filter_map(|r| r.ranking.as_ref().map(|v| (r.epoch, v))).collect();
+    if ranked.is_empty() || truth.len() < 2 {
+        return None;
+    }
+    let tau: Vec<Option<f64>> = ranked.iter().map(|(_, v)| kendall_tau(v, &truth)).collect();
+    let finite: Vec<f64> = tau.iter().flatten().copied().collect();
+    let rho: Vec<f64> = ranked.iter().filter_map(|(_, v)| spearman(v, &truth)).collect();
+    let consecutive: Vec<f64> = ranked.windows(2).filter_map(|w| kendall_tau(w[0].1, w[1].1)).collect();
+    let mean: Vec<f64> =
+        (0..truth.len()).map(|i| ranked.iter().map(|(_, v)| v[i]).sum::<f64>() / ranked.len() as f64).collect();
+    let argmax = |v: &[f64]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+    let top1: Vec<usize> = ranked.iter().map(|(_, v)| argmax(v)).collect();
+    let true_rank = |i: usize| 1 + truth.iter().filter(|&&t| t > truth[i]).count();
+    Some(RankingStudy {
+        epochs: ranked.iter().map(|(e, _)| *e).collect(),
+        tau_mean: mean_std(&finite),
+        tau_range: finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t))),
+        tau,
+        spearman_mean: mean_std(&rho).0,
+        tau_consecutive: (!consecutive.is_empty()).then(|| mean_std(&consecutive).0),
+        tau_of_mean: kendall_tau(&mean, &truth),
+        distinct_top1: top1.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        top1_true_rank: top1.iter().map(|&i| true_rank(i)).collect(),
+    })
 }
 
 /// One run of `nas oneshot`.
@@ -193,6 +256,9 @@ pub struct RunReport {
     pub epochs: Vec<EpochReport>,
     /// SPOS / RSPS: the ranked architectures in the order drawn.
     pub ranking: Vec<RankedReport>,
+    /// SPOS / RSPS with --rank-epochs and the table: how the ranking moves over the last epochs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_study: Option<RankingStudy>,
     /// Wall time of the whole search (this call: training done here, ranking).
     pub seconds: f64,
     /// Mean seconds per supernet epoch (of the epochs run in this call).
@@ -375,6 +441,7 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
         recipe.tau_max = args.tau_max;
         recipe.tau_min = args.tau_min;
         recipe.rank = args.rank;
+        recipe.rank_epochs = args.rank_epochs;
         recipe.bn_batches = args.bn_batches;
         recipe.neighbours = args.neighbours;
         recipe.delta = args.delta;
@@ -436,6 +503,8 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
                 Ok(RankedReport { arch: name(&r.arch), inherited_accuracy: r.accuracy, cifar10_test })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let truth: Vec<Option<f64>> = ranking.iter().map(|r| r.cifar10_test).collect();
+        let ranking_study = ranking_study(&result.state.history, &truth);
         runs.push(RunReport {
             seed,
             arch: name(&result.arch),
@@ -445,6 +514,7 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
             accuracies_non_none: result.arch_non_none.as_deref().map(accuracies).transpose()?.flatten(),
             epochs,
             ranking,
+            ranking_study,
             seconds,
             seconds_per_epoch: ran.iter().sum::<f64>() / ran.len().max(1) as f64,
             resumed_from_epoch: result.resumed_from_epoch,
@@ -495,6 +565,7 @@ fn epoch_report(r: &EpochRecord, name: &dyn Fn(&[usize]) -> String) -> EpochRepo
         arch_accuracy: r.arch_accuracy,
         tau: r.tau,
         lr: r.lr,
+        ranking: r.ranking.clone(),
     }
 }
 
@@ -561,6 +632,24 @@ impl fmt::Display for OneShotReport {
             }
             for k in &r.ranking {
                 writeln!(f, "  ranked {:.2}% inherited: {}", k.inherited_accuracy, k.arch)?;
+            }
+            if let Some(st) = &r.ranking_study {
+                writeln!(
+                    f,
+                    "  ranking over epochs {:?}: Kendall tau vs the table {:.3} ± {:.3} (range {:.3} to {:.3}), \
+                     Spearman {:.3}; tau between consecutive epochs {}; tau of the mean ranking {}; \
+                     {} distinct top-1, their table ranks {:?}",
+                    st.epochs,
+                    st.tau_mean.0,
+                    st.tau_mean.1,
+                    st.tau_range.0,
+                    st.tau_range.1,
+                    st.spearman_mean,
+                    st.tau_consecutive.map_or("-".into(), |t| format!("{t:.3}")),
+                    st.tau_of_mean.map_or("-".into(), |t| format!("{t:.3}")),
+                    st.distinct_top1,
+                    st.top1_true_rank
+                )?;
             }
             writeln!(f, "  architecture: {} ({} skip edges)", r.arch, r.skip_edges)?;
             writeln!(f, "    test accuracy: {}", fmt_acc(&r.accuracies))?;

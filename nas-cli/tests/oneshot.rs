@@ -15,14 +15,7 @@ const TRAIN: &str = "images/cifar10_train_5443.bin";
 
 /// The first `n` records of a CIFAR-10 file of the data directory, copied into `dir`.
 fn first_records(n: usize, dir: &Path, out: &str) -> Option<PathBuf> {
-    let Some(data) = nas_spaces::data::for_tests(TRAIN) else {
-        eprintln!("skipped: {TRAIN} not found");
-        return None;
-    };
-    let bytes = std::fs::read(data.file(TRAIN).unwrap()).unwrap();
-    let path = dir.join(out);
-    std::fs::write(&path, &bytes[..n * 3073]).unwrap();
-    Some(path)
+    common::first_records(TRAIN, n, dir, out)
 }
 
 fn args<'a>(images: &'a str, method: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -165,4 +158,35 @@ fn bad_oneshot_input_is_a_one_line_error() {
     let missing = dir.join("missing.bin");
     assert_fails_in_one_line(&args(missing.to_str().unwrap(), "darts", &[]), "missing.bin");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn spos_ranks_the_same_architectures_over_the_last_epochs() {
+    let dir = common::scratch("oneshot-ranking");
+    let Some(images) = first_records(96, &dir, "train.bin") else { return };
+    if !common::have_table() {
+        eprintln!("skipped: no NB201 table");
+        return;
+    }
+    let images = images.to_str().unwrap();
+    let o = nas(&args(images, "spos", &["--rank", "5", "--rank-epochs", "2", "--bn-batches", "1"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let epochs = v["epochs"].as_array().unwrap();
+    assert!(epochs[0].get("ranking").is_none());
+    for e in &epochs[1..] {
+        assert_eq!(e["ranking"].as_array().unwrap().len(), 5);
+    }
+    // The last ranked epoch's accuracies are the final ranking's: the same architectures, the same
+    // weights and the same recomputed batch-norm statistics.
+    let last: Vec<f64> = epochs[2]["ranking"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap()).collect();
+    let fin: Vec<f64> =
+        v["ranking"].as_array().unwrap().iter().map(|r| r["inherited_accuracy"].as_f64().unwrap()).collect();
+    assert_eq!(last, fin);
+    let study = &v["ranking_study"];
+    assert_eq!(study["epochs"], serde_json::json!([2, 3]));
+    assert_eq!(study["tau"].as_array().unwrap().len(), 2);
+    let top1 = study["top1_true_rank"].as_array().unwrap();
+    assert!(top1.iter().all(|r| (1..=5).contains(&r.as_u64().unwrap())));
+    assert!((1..=2).contains(&study["distinct_top1"].as_u64().unwrap()));
 }

@@ -113,6 +113,10 @@ pub struct OneShotConfig {
     pub tau_min: f64,
     /// SPOS / RSPS: architectures ranked after training.
     pub rank: usize,
+    /// SPOS / RSPS: also rank the same `rank` architectures after each of the last `rank_epochs`
+    /// epochs (the supernet ranking study: how much the ranking moves from epoch to epoch).
+    #[serde(default)]
+    pub rank_epochs: usize,
     /// SPOS / RSPS: weight-half batches that recompute batch-norm statistics per ranked architecture.
     pub bn_batches: usize,
     /// NA-DARTS: neighbours per architecture step.
@@ -139,6 +143,7 @@ impl OneShotConfig {
             tau_max: 10.0,
             tau_min: 0.1,
             rank: 20,
+            rank_epochs: 0,
             bn_batches: 4,
             neighbours: 2,
             delta: 1.0,
@@ -214,6 +219,10 @@ pub struct EpochRecord {
     pub tau: Option<f64>,
     /// The weight learning rate of the epoch's last step.
     pub lr: f64,
+    /// SPOS / RSPS with `rank_epochs`: the inherited-weight accuracy of each ranked architecture
+    /// (in the order drawn, the same architectures every epoch) after this epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Vec<f64>>,
 }
 
 /// Everything needed to continue a search after its last completed epoch (the supernet's own state
@@ -421,6 +430,12 @@ fn add_scaled(acc: &mut [Vec<f64>], g: &[Vec<f64>], s: f64) {
     }
 }
 
+/// The architectures SPOS / RSPS rank: `config.rank` uniform draws from the ranking stream.
+fn ranked_archs(edges: usize, ops: usize, config: &OneShotConfig) -> Vec<Vec<usize>> {
+    let mut rng = step_rng(config.seed, RANK_STREAM);
+    (0..config.rank).map(|_| (0..edges).map(|_| rng.random_range(0..ops)).collect()).collect()
+}
+
 /// Runs `config.method` on `net`, continuing from `resume` when given. See the module doc.
 pub fn search(
     net: &mut dyn Supernet,
@@ -565,7 +580,17 @@ pub fn search(
             arch_accuracy: (an > 0).then(|| 100.0 * ac as f64 / an as f64),
             tau: (method == Method::Gdas).then_some(tau),
             lr,
+            ranking: None,
         });
+        if !method.has_alpha() && epoch + config.rank_epochs >= config.epochs {
+            let accuracies = ranked_archs(edges, ops, config)
+                .iter()
+                .map(|arch| net.path_accuracy(arch, config.bn_batches))
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(last) = state.history.last_mut() {
+                last.ranking = Some(accuracies);
+            }
+        }
         state.epoch = epoch + 1;
         observer.on_epoch(&state, &*net)?;
     }
@@ -574,9 +599,7 @@ pub fn search(
         let (a, n) = derive(&state.alpha);
         (a, Some(n))
     } else {
-        let mut rng = step_rng(config.seed, RANK_STREAM);
-        for i in 0..config.rank {
-            let arch: Vec<usize> = (0..edges).map(|_| rng.random_range(0..ops)).collect();
+        for (i, arch) in ranked_archs(edges, ops, config).into_iter().enumerate() {
             let accuracy = net.path_accuracy(&arch, config.bn_batches)?;
             ranking.push(Ranked { arch, accuracy });
             observer.on_rank(i + 1, config.rank)?;
