@@ -806,7 +806,7 @@ fn convergence_svg(r: &ConvergenceReport) -> String {
             title: "gradient variance".into(),
             subtitle,
             x_label: "epoch".into(),
-            y_label: "variance per parameter over the epoch's steps".into(),
+            y_label: "variance per parameter".into(),
             series: series(|run| &run.gradient_variance),
         },
     ])
