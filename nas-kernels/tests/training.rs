@@ -156,13 +156,14 @@ fn compare_param_gradients(net: &Network, set: &ImageSet, seed: u64, smoothing: 
         .collect();
     // Some gradients are zero in exact arithmetic (the shift of a batch norm that only feeds
     // another batch norm): both paths give rounding noise there, so the tolerance has a part
-    // relative to the largest gradient of the network.
+    // relative to the largest gradient of the network. Candle's f32 noise on such a parameter has
+    // reached 1.1e-4 of the network's largest gradient (ours: 1e-5), hence 3e-4.
     let global = reference.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
     for (i, (g, want)) in fast.iter().zip(&reference).enumerate() {
         let local = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let diff = g.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(
-            diff <= 2e-3 * local + 1e-4 * global,
+            diff <= 2e-3 * local + 3e-4 * global,
             "parameter {i}: gradients differ by {diff} (largest {local}, network's largest {global}): {g:?} vs {want:?}"
         );
     }
@@ -171,7 +172,9 @@ fn compare_param_gradients(net: &Network, set: &ImageSet, seed: u64, smoothing: 
 
 #[test]
 fn parameter_gradients_match_candle_on_random_networks_and_every_op() {
-    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    let seed0: u64 = rand::random();
+    eprintln!("fresh seed {seed0} (ChaCha8Rng::seed_from_u64 reproduces a failure)");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed0);
     let space = small_nb201();
     let mut compared = 0;
     for i in 0..6 {
