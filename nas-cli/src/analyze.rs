@@ -744,39 +744,26 @@ pub fn convergence(config: &ConvergenceConfig, data: &DataDir) -> anyhow::Result
 /// directory).
 fn train_cell(config: &ConvergenceConfig, ops: &str, seed: u64, data: &DataDir) -> anyhow::Result<ConvergenceRun> {
     let name = format!("{ops}-C{}-N{}-e{}-b{}-seed{seed}", config.channels, config.cells, config.epochs, config.batch);
-    let result = config.state_dir.as_ref().map(|d| d.join(format!("{name}.json")));
-    if let Some(path) = result.as_ref().filter(|p| p.exists()) {
-        let text = nas_core::fsio::read_text_bounded(path, 1 << 20)?;
-        return serde_json::from_str(&text)
-            .with_context(|| format!("the run result {} is damaged; delete it", path.display()));
-    }
-    let images = config.images.to_string_lossy();
-    let mut args: crate::train::TrainArgs = vocab::parse(&["--arch", ops, "--images", &images])?;
-    args.epochs = config.epochs;
-    args.channels = config.channels;
-    args.cells = config.cells;
-    args.batch = config.batch;
-    args.seed = seed;
-    args.threads = config.threads;
-    args.test_images.clone_from(&config.test_images);
-    args.checkpoint = config.state_dir.as_ref().map(|d| d.join(format!("{name}.ckpt")));
-    let outcome = crate::train::run(&args, data)?;
-    let history = &outcome.report.history;
-    let run = ConvergenceRun {
-        seed,
-        train_loss: history.iter().map(|m| m.train_loss).collect(),
-        gradient_variance: history.iter().map(|m| m.gradient_variance).collect(),
-        test_accuracy: outcome.report.test_accuracy,
-        epochs_to_threshold: None,
-    };
-    if let Some(path) = &result {
-        nas_core::fsio::write_atomic(path, &serde_json::to_vec(&run)?)?;
-        if let Some(ck) = &args.checkpoint {
-            // The result replaces the checkpoint.
-            let _ = std::fs::remove_file(ck);
-        }
-    }
-    Ok(run)
+    crate::train::cached_run(config.state_dir.as_deref(), &name, "json", 1 << 20, |checkpoint| {
+        let mut args = crate::train::TrainArgs::recipe(ops, &config.images)?;
+        args.epochs = config.epochs;
+        args.channels = config.channels;
+        args.cells = config.cells;
+        args.batch = config.batch;
+        args.seed = seed;
+        args.threads = config.threads;
+        args.test_images.clone_from(&config.test_images);
+        args.checkpoint = checkpoint;
+        let outcome = crate::train::run(&args, data)?;
+        let history = &outcome.report.history;
+        Ok(ConvergenceRun {
+            seed,
+            train_loss: history.iter().map(|m| m.train_loss).collect(),
+            gradient_variance: history.iter().map(|m| m.gradient_variance).collect(),
+            test_accuracy: outcome.report.test_accuracy,
+            epochs_to_threshold: None,
+        })
+    })
 }
 
 fn convergence_svg(r: &ConvergenceReport) -> String {

@@ -241,44 +241,33 @@ fn member_probs(
     data: &DataDir,
 ) -> anyhow::Result<Vec<f32>> {
     let name = format!("{ops}-C{}-N{}-e{}-b{}-seed{seed}", config.channels, config.cells, config.epochs, config.batch);
-    let result = config.state_dir.as_ref().map(|d| d.join(format!("{name}.probs.json")));
-    if let Some(path) = result.as_ref().filter(|p| p.exists()) {
-        let text = nas_core::fsio::read_text_bounded(path, 256 << 20)?;
-        let run: MemberRun = serde_json::from_str(&text)
-            .with_context(|| format!("the member result {} is damaged; delete it", path.display()))?;
-        if run.probs.len() == test.len() * test.classes {
-            return Ok(run.probs);
-        }
+    let run = crate::train::cached_run(config.state_dir.as_deref(), &name, "probs.json", 256 << 20, |checkpoint| {
+        let mut args = crate::train::TrainArgs::recipe(ops, &config.images)?;
+        args.epochs = config.epochs;
+        args.channels = config.channels;
+        args.cells = config.cells;
+        args.batch = config.batch;
+        args.seed = seed;
+        args.threads = config.threads;
+        args.checkpoint = checkpoint;
+        let (_, mut net) = crate::train::run_with_network(&args, data)?;
+        let logits = train::logits(&mut net, test)?;
+        let probs = logits
+            .chunks(test.classes)
+            .flat_map(|row| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                e.into_iter().map(move |v| (v / sum) as f32)
+            })
+            .collect();
+        Ok(MemberRun { probs })
+    })?;
+    if run.probs.len() != test.len() * test.classes {
+        let path = config.state_dir.as_deref().unwrap_or(std::path::Path::new(".")).join(format!("{name}.probs.json"));
         bail!("the member result {} is of other test images; delete it", path.display());
     }
-    let images = config.images.to_string_lossy();
-    let mut args: crate::train::TrainArgs = vocab::parse(&["--arch", ops, "--images", &images])?;
-    args.epochs = config.epochs;
-    args.channels = config.channels;
-    args.cells = config.cells;
-    args.batch = config.batch;
-    args.seed = seed;
-    args.threads = config.threads;
-    args.checkpoint = config.state_dir.as_ref().map(|d| d.join(format!("{name}.ckpt")));
-    let (_, mut net) = crate::train::run_with_network(&args, data)?;
-    let logits = train::logits(&mut net, test)?;
-    let probs: Vec<f32> = logits
-        .chunks(test.classes)
-        .flat_map(|row| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
-            let sum: f64 = e.iter().sum();
-            e.into_iter().map(move |v| (v / sum) as f32)
-        })
-        .collect();
-    if let Some(path) = &result {
-        nas_core::fsio::write_atomic(path, &serde_json::to_vec(&MemberRun { probs: probs.clone() })?)?;
-        if let Some(ck) = &args.checkpoint {
-            // The result replaces the checkpoint.
-            let _ = std::fs::remove_file(ck);
-        }
-    }
-    Ok(probs)
+    Ok(run.probs)
 }
 
 fn ensemble_svg(r: &EnsembleReport) -> String {

@@ -565,8 +565,7 @@ fn train_answer(
     data: &DataDir,
 ) -> anyhow::Result<crate::train::TrainOutcome> {
     let images = config.train_images.as_deref().context("--train-final needs --train-images")?;
-    let mut args: crate::train::TrainArgs =
-        crate::vocab::parse(&["--arch", arch, "--images", &images.to_string_lossy()])?;
+    let mut args = crate::train::TrainArgs::recipe(arch, images)?;
     args.epochs = epochs;
     args.channels = config.channels;
     args.cells = config.cells;

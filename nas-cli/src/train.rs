@@ -2,7 +2,7 @@
 //! (`nas_kernels::train`), with checkpoints that resume bit-identically.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::fmt;
 
@@ -195,6 +195,40 @@ impl TrainObserver for Observer {
         self.images = 0;
         Ok(())
     }
+}
+
+impl TrainArgs {
+    /// `nas train --arch ARCH --images IMAGES` with every other option at its default, for the
+    /// experiments that train architectures as `nas train` does.
+    pub fn recipe(arch: &str, images: &Path) -> anyhow::Result<TrainArgs> {
+        vocab::parse(&["--arch", arch, "--images", &images.to_string_lossy()])
+    }
+}
+
+/// A training run kept in a state directory (none: always run): `DIR/NAME.RESULT` holds its result
+/// once it has ended and is read back instead of training again (at most `max_bytes`);
+/// `DIR/NAME.ckpt`, handed to `run`, is its checkpoint while it runs and is removed once the
+/// result is written.
+pub fn cached_run<T: Serialize + serde::de::DeserializeOwned>(
+    dir: Option<&Path>,
+    name: &str,
+    result: &str,
+    max_bytes: u64,
+    run: impl FnOnce(Option<PathBuf>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let Some(dir) = dir else { return run(None) };
+    let path = dir.join(format!("{name}.{result}"));
+    if path.exists() {
+        let text = nas_core::fsio::read_text_bounded(&path, max_bytes)?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("the run result {} is damaged; delete it", path.display()));
+    }
+    let checkpoint = dir.join(format!("{name}.ckpt"));
+    let value = run(Some(checkpoint.clone()))?;
+    nas_core::fsio::write_atomic(&path, &serde_json::to_vec(&value)?)?;
+    // The result replaces the checkpoint.
+    let _ = std::fs::remove_file(&checkpoint);
+    Ok(value)
 }
 
 /// Trains one architecture and evaluates it.

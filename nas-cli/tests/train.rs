@@ -3,8 +3,6 @@
 //! resume, and one-line errors.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
-
 use serde_json::Value;
 
 mod common;
@@ -78,20 +76,7 @@ fn train_prints_the_contract_and_resumes_bit_identically_after_sigkill() {
         test,
         &["--epochs", "3", "--json", "--checkpoint", ck.to_str().unwrap(), "--save-weights", resumed.to_str().unwrap()],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nas")).args(&cmd_args).spawn().unwrap();
-    while !ck.exists() {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let killed = child.try_wait().unwrap().is_none();
-    child.kill().unwrap_or(());
-    child.wait().unwrap();
-    assert!(ck.exists());
-    if !killed {
-        eprintln!("note: the run finished before it could be killed; the resume still runs from its checkpoint");
-    }
+    common::kill_once_written(&cmd_args, &ck);
     let o = nas(&cmd_args);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: Value = serde_json::from_str(stdout(&o).trim()).unwrap();

@@ -54,3 +54,23 @@ pub fn first_records(name: &str, n: usize, dir: &Path, out: &str) -> Option<Path
     std::fs::write(&path, &bytes[..n * 3073]).unwrap();
     Some(path)
 }
+
+/// Starts `nas args`, kills it (SIGKILL) as soon as `file` exists, and waits for it; returns whether
+/// it was killed (`false`: it finished first). `file` must exist afterwards.
+pub fn kill_once_written(args: &[&str], file: &Path) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nas")).args(args).spawn().unwrap();
+    while !file.exists() {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().unwrap_or(());
+    child.wait().unwrap();
+    assert!(file.exists(), "{} was not written", file.display());
+    if !killed {
+        eprintln!("note: the run finished before it could be killed; the resume still runs from its checkpoint");
+    }
+    killed
+}
