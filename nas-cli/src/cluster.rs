@@ -511,7 +511,13 @@ pub fn submit(args: &SubmitArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
             dir.display()
         );
     }
-    let inner = parse_inner(&args.command)?;
+    // The command may be written with the program's name (`-- nas score ...`, as the issue and a
+    // shell history show it) or without (`-- score ...`); the manifest keeps it without.
+    let command: Vec<String> = match args.command.split_first() {
+        Some((first, rest)) if Path::new(first).file_name().is_some_and(|n| n == "nas") => rest.to_vec(),
+        _ => args.command.clone(),
+    };
+    let inner = parse_inner(&command)?;
     let data_dir = match &inner.data_dir {
         Some(d) => absolute(d)?,
         None => absolute(&data.path)?,
@@ -524,7 +530,7 @@ pub fn submit(args: &SubmitArgs, data: &DataDir) -> anyhow::Result<SubmitReport>
     };
     let manifest = Manifest {
         format: FORMAT.into(),
-        command: args.command.clone(),
+        command,
         nas: std::env::current_exe().context("cannot find the nas binary")?,
         workdir,
         data_dir,

@@ -80,6 +80,13 @@ fn dry_run_prints_the_array_script_and_the_dependent_merge_job() {
     }
     assert!(!job.exists(), "a dry run wrote {}", job.display());
 
+    // The issue's own spelling, with the program's name after `--`, prints the same scripts.
+    let score = ["score", "--space", "nb201", "--proxy", "params,naswot", "--sample", "24", "--batch", "16"];
+    let head = ["cluster", "submit", "--slurm", "--array", "4", "--dir", job_s, "--dry-run", "--"];
+    let without: Vec<&str> = head.iter().chain(&score).copied().collect();
+    let with: Vec<&str> = head.iter().chain(&["nas"]).chain(&score).copied().collect();
+    assert_eq!(ok(&with), ok(&without));
+
     // Search splits over runs: contiguous blocks, each part's state in the job directory.
     let text = ok(&[
         "cluster",
