@@ -2,9 +2,11 @@
 //! with SAEP's criteria (`nas_strategies::ensemble`: PRS, PAP, PIE), its test accuracy and
 //! diversity at every size.
 //!
-//! Members are trained standalone with `nas train`'s recipe (one run per member and seed, kept in
-//! the state directory). The test images are split by position: the first half is the pruning set
-//! the criteria judge on, the second half measures the pruned ensembles.
+//! Members are trained standalone with `nas train`'s recipe (one run per member and seed), or are
+//! sub-architectures of one SPOS supernet per seed with inherited weights (`--members supernet`:
+//! SAEP's setting; `nas oneshot --method spos`, batch-norm statistics recomputed per member); every
+//! run is kept in the state directory. The test images are split by position: the first half is
+//! the pruning set the criteria judge on, the second half measures the pruned ensembles.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +23,16 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::{plot, vocab};
+
+/// Where the members' weights come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberSource {
+    /// Each member trained on its own with `nas train`'s recipe.
+    Standalone,
+    /// Sub-architectures of one SPOS supernet per seed, with inherited weights.
+    Supernet,
+}
 
 /// `nas ensemble`: the members, how they are trained, how the ensemble is pruned.
 #[derive(Clone, Debug, Args, Serialize)]
@@ -42,9 +54,15 @@ pub struct EnsembleConfig {
     /// half prunes, the second half measures.
     #[arg(long, value_name = "FILE")]
     pub test_images: PathBuf,
-    /// Epochs to train.
+    /// Where the members' weights come from: standalone training or one supernet per seed.
+    #[arg(long, value_enum, default_value = "standalone")]
+    pub members: MemberSource,
+    /// Epochs to train. Here: of each member, or of each supernet (--members supernet).
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
+    /// --members supernet: weight-half batches that recompute each member's batch-norm statistics.
+    #[arg(long, default_value_t = 4)]
+    pub bn_batches: usize,
     /// Channels of the first stage.
     #[arg(long = "C", default_value_t = 8)]
     pub channels: usize,
@@ -112,6 +130,8 @@ pub struct Pruning {
 pub struct EnsembleReport {
     /// The members.
     pub members: Vec<Member>,
+    /// Where the members' weights come from.
+    pub source: MemberSource,
     /// Seeds per member.
     pub seeds: usize,
     /// Epochs per member.
@@ -166,10 +186,13 @@ pub fn run(config: &EnsembleConfig, data: &DataDir) -> anyhow::Result<EnsembleRe
     let (mut per_seed, mut member_acc) = (Vec::new(), vec![Vec::new(); genotypes.len()]);
     for s in 0..config.seeds as u64 {
         let seed = config.seed + s;
-        let probs = genotypes
-            .iter()
-            .map(|g| member_probs(config, &nas_spaces::Nb201Space::ops_code(g), seed, &test, data))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let codes: Vec<String> = genotypes.iter().map(nas_spaces::Nb201Space::ops_code).collect();
+        let probs = match config.members {
+            MemberSource::Standalone => {
+                codes.iter().map(|ops| member_probs(config, ops, seed, &test, data)).collect::<anyhow::Result<_>>()?
+            }
+            MemberSource::Supernet => supernet_probs(config, &genotypes, &codes, seed, &test, data)?,
+        };
         let all = Members::new(probs, labels.clone(), 10)?;
         let (pruning, measuring) = (all.images(0..half), all.images(half..test.len()));
         for (m, acc) in member_acc.iter_mut().enumerate() {
@@ -218,6 +241,7 @@ pub fn run(config: &EnsembleConfig, data: &DataDir) -> anyhow::Result<EnsembleRe
         .collect::<anyhow::Result<_>>()?;
     let report = EnsembleReport {
         members,
+        source: config.members,
         seeds: config.seeds,
         epochs: config.epochs,
         images: (half, test.len() - half),
@@ -251,23 +275,70 @@ fn member_probs(
         args.threads = config.threads;
         args.checkpoint = checkpoint;
         let (_, mut net) = crate::train::run_with_network(&args, data)?;
-        let logits = train::logits(&mut net, test)?;
-        let probs = logits
-            .chunks(test.classes)
-            .flat_map(|row| {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
-                let sum: f64 = e.iter().sum();
-                e.into_iter().map(move |v| (v / sum) as f32)
-            })
-            .collect();
-        Ok(MemberRun { probs })
+        Ok(MemberRun { probs: softmax_rows(&train::logits(&mut net, test)?, test.classes) })
     })?;
     if run.probs.len() != test.len() * test.classes {
         let path = config.state_dir.as_deref().unwrap_or(std::path::Path::new(".")).join(format!("{name}.probs.json"));
         bail!("the member result {} is of other test images; delete it", path.display());
     }
     Ok(run.probs)
+}
+
+/// The members' probabilities with inherited weights from one SPOS supernet trained with `seed`
+/// (from the state directory when it was trained before; the supernet's checkpoint resumes it).
+fn supernet_probs(
+    config: &EnsembleConfig,
+    genotypes: &[nas_core::Genotype],
+    codes: &[String],
+    seed: u64,
+    test: &ImageSet,
+    data: &DataDir,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let members = nas_core::hash::fnv1a64(codes.join(",").as_bytes());
+    let name = format!(
+        "spos-C{}-N{}-e{}-b{}-bn{}-seed{seed}-members{members:016x}",
+        config.channels, config.cells, config.epochs, config.batch, config.bn_batches
+    );
+    #[derive(Serialize, Deserialize)]
+    struct SupernetMembers {
+        probs: Vec<Vec<f32>>,
+    }
+    let run = crate::train::cached_run(config.state_dir.as_deref(), &name, "probs.json", 1 << 30, |checkpoint| {
+        let mut args: crate::oneshot::OneShotArgs =
+            vocab::parse(&["--method", "spos", "--images", &config.images.to_string_lossy()])?;
+        args.epochs = config.epochs;
+        args.channels = config.channels;
+        args.cells = config.cells;
+        args.batch = config.batch;
+        args.seed = seed;
+        args.rank = 1;
+        args.bn_batches = config.bn_batches;
+        args.threads = config.threads;
+        args.checkpoint = checkpoint;
+        let (_, mut net) = crate::oneshot::run_with_supernet(&args, data)?;
+        let probs = genotypes
+            .iter()
+            .map(|g| Ok(softmax_rows(&net.path_logits(&g.0, config.bn_batches, test)?, test.classes)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(SupernetMembers { probs })
+    })?;
+    if run.probs.len() != genotypes.len() || run.probs.iter().any(|p| p.len() != test.len() * test.classes) {
+        bail!("the supernet members' result {name}.probs.json is of other members or test images; delete it");
+    }
+    Ok(run.probs)
+}
+
+/// Softmax of every row of `classes` logits.
+fn softmax_rows(logits: &[f32], classes: usize) -> Vec<f32> {
+    logits
+        .chunks(classes)
+        .flat_map(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            e.into_iter().map(move |v| (v / sum) as f32)
+        })
+        .collect()
 }
 
 fn ensemble_svg(r: &EnsembleReport) -> String {
@@ -277,7 +348,19 @@ fn ensemble_svg(r: &EnsembleReport) -> String {
             .map(|p| (p.criterion.to_string(), p.sizes.iter().map(|s| (s.members as f64, f(s))).collect()))
             .collect()
     };
-    let subtitle = format!("{} members x {} seeds, {} epochs each", r.members.len(), r.seeds, r.epochs);
+    let subtitle = match r.source {
+        MemberSource::Standalone => {
+            format!("{} members x {} seeds, {} epochs each", r.members.len(), r.seeds, r.epochs)
+        }
+        MemberSource::Supernet => {
+            format!(
+                "{} members of {} SPOS supernets ({} epochs), inherited weights",
+                r.members.len(),
+                r.seeds,
+                r.epochs
+            )
+        }
+    };
     plot::lines_svg(&[
         plot::Lines {
             title: "pruned ensemble: test accuracy".into(),
@@ -298,12 +381,15 @@ fn ensemble_svg(r: &EnsembleReport) -> String {
 
 impl fmt::Display for EnsembleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let trained = match self.source {
+            MemberSource::Standalone => format!("{} epochs each", self.epochs),
+            MemberSource::Supernet => format!("inherited weights of one {}-epoch SPOS supernet per seed", self.epochs),
+        };
         writeln!(
             f,
-            "{} members, {} seeds, {} epochs each; pruning on {} test images, measured on {}",
+            "{} members, {} seeds, {trained}; pruning on {} test images, measured on {}",
             self.members.len(),
             self.seeds,
-            self.epochs,
             self.images.0,
             self.images.1
         )?;

@@ -33,6 +33,7 @@ pub mod mathnas;
 pub mod oneshot;
 pub mod plot;
 pub mod progress;
+pub mod ranking;
 pub mod score;
 pub mod search;
 pub mod space;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use nas_cli::{
-    analyze, arch, bench, cluster, data, ensemble, export, hw, mathnas, oneshot, score, search, space, train,
+    analyze, arch, bench, cluster, data, ensemble, export, hw, mathnas, oneshot, ranking, score, search, space, train,
 };
 use serde::Serialize;
 
@@ -88,6 +88,8 @@ enum AnalyzeCommand {
     Topology(With<analyze::TopologyConfig>),
     /// Train wide-and-shallow against deep-and-narrow cells of equal size: loss curves, gradient variance.
     Convergence(With<analyze::ConvergenceConfig>),
+    /// How single-path supernets rank the same architectures over epochs and seeds, with less sharing.
+    Ranking(With<ranking::RankingConfig>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +218,7 @@ fn run(command: Command, data: &nas_spaces::DataDir) -> anyhow::Result<()> {
         Command::Export(c) => emit(&export::run(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Topology(c)) => emit(&analyze::topology(&c.config, data)?, &c.output),
         Command::Analyze(AnalyzeCommand::Convergence(c)) => emit(&analyze::convergence(&c.config, data)?, &c.output),
+        Command::Analyze(AnalyzeCommand::Ranking(c)) => emit(&ranking::ranking(&c.config, data)?, &c.output),
     }
 }
 

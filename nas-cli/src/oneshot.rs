@@ -113,6 +113,24 @@ pub struct OneShotArgs {
     /// architecture.
     #[arg(long, default_value_t = 4)]
     pub bn_batches: usize,
+    /// SPOS / RSPS: score each ranked architecture on the first this many images of the
+    /// architecture half (default: all of it).
+    #[arg(long, value_name = "N")]
+    pub rank_images: Option<usize>,
+    /// SPOS / RSPS: seed of the ranked architectures (default: --seed), so that supernets of
+    /// different seeds rank the same ones.
+    #[arg(long, value_name = "S")]
+    pub rank_seed: Option<u64>,
+    /// SPOS / RSPS: weight sharing. all: one supernet; few-shot:E: one sub-supernet per op of
+    /// edge E (0-5, the official order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2); groups:G: G weight sets
+    /// over a seeded random partition of the architectures. Each sampled path trains, and each
+    /// ranked architecture is scored with, its own group's weights.
+    #[arg(long, default_value = "all", value_name = "all|few-shot:E|groups:G")]
+    pub sharing: oneshot::Sharing,
+    /// SPOS / RSPS with --sharing other than all: epochs trained with one shared set before it is
+    /// copied into the groups' sets (0: the groups start from the initial weights).
+    #[arg(long, default_value_t = 0)]
+    pub split_epoch: usize,
     /// NA-DARTS: one-edit neighbours evaluated per architecture step.
     #[arg(long, default_value_t = 2)]
     pub neighbours: usize,
@@ -182,12 +200,15 @@ pub struct RankedReport {
     pub cifar10_test: Option<f64>,
 }
 
-/// How a supernet's ranking of the same architectures moves over its last epochs, against the
-/// table's 200-epoch CIFAR-10 test accuracy (Zhang et al. 2020's measurements).
+/// How a supernet's ranking of the same architectures moves over its last epochs, against their
+/// true accuracy (`nas oneshot`: the table's 200-epoch CIFAR-10 test accuracy): Zhang et al.
+/// 2020's measurements.
 #[derive(Clone, Debug, Serialize)]
 pub struct RankingStudy {
     /// The epochs ranked.
     pub epochs: Vec<usize>,
+    /// Architectures compared (those with a true accuracy).
+    pub architectures: usize,
     /// Kendall tau against the table, per ranked epoch.
     pub tau: Vec<Option<f64>>,
     /// Mean and std of those taus.
@@ -206,19 +227,22 @@ pub struct RankingStudy {
     pub top1_true_rank: Vec<usize>,
 }
 
-/// The ranking study of one run, when every ranked architecture has a table accuracy.
-fn ranking_study(history: &[EpochRecord], truth: &[Option<f64>]) -> Option<RankingStudy> {
+/// The ranking study of one run: `ranked` holds, per ranked epoch, the inherited accuracy of
+/// every ranked architecture; `truth` their true accuracy where known (the others are left out).
+/// `None` when fewer than two have a truth.
+pub fn ranking_study(ranked: &[(usize, &[f64])], truth: &[Option<f64>]) -> Option<RankingStudy> {
     use nas_core::stats::{kendall_tau, mean_std, spearman};
-    let truth: Vec<f64> = truth.iter().copied().collect::<Option<_>>()?;
-    let ranked: Vec<(usize, &Vec<f64>)> =
-        history.iter().filter_map(|r| r.ranking.as_ref().map(|v| (r.epoch, v))).collect();
+    let known: Vec<usize> = (0..truth.len()).filter(|&i| truth[i].is_some()).collect();
+    let truth: Vec<f64> = known.iter().filter_map(|&i| truth[i]).collect();
     if ranked.is_empty() || truth.len() < 2 {
         return None;
     }
+    let ranked: Vec<(usize, Vec<f64>)> =
+        ranked.iter().map(|(e, v)| (*e, known.iter().map(|&i| v[i]).collect())).collect();
     let tau: Vec<Option<f64>> = ranked.iter().map(|(_, v)| kendall_tau(v, &truth)).collect();
     let finite: Vec<f64> = tau.iter().flatten().copied().collect();
     let rho: Vec<f64> = ranked.iter().filter_map(|(_, v)| spearman(v, &truth)).collect();
-    let consecutive: Vec<f64> = ranked.windows(2).filter_map(|w| kendall_tau(w[0].1, w[1].1)).collect();
+    let consecutive: Vec<f64> = ranked.windows(2).filter_map(|w| kendall_tau(&w[0].1, &w[1].1)).collect();
     let mean: Vec<f64> =
         (0..truth.len()).map(|i| ranked.iter().map(|(_, v)| v[i]).sum::<f64>() / ranked.len() as f64).collect();
     let argmax = |v: &[f64]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
@@ -226,6 +250,7 @@ fn ranking_study(history: &[EpochRecord], truth: &[Option<f64>]) -> Option<Ranki
     let true_rank = |i: usize| 1 + truth.iter().filter(|&&t| t > truth[i]).count();
     Some(RankingStudy {
         epochs: ranked.iter().map(|(e, _)| *e).collect(),
+        architectures: truth.len(),
         tau_mean: mean_std(&finite),
         tau_range: finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t))),
         tau,
@@ -235,6 +260,11 @@ fn ranking_study(history: &[EpochRecord], truth: &[Option<f64>]) -> Option<Ranki
         distinct_top1: top1.iter().collect::<std::collections::BTreeSet<_>>().len(),
         top1_true_rank: top1.iter().map(|&i| true_rank(i)).collect(),
     })
+}
+
+/// The rankings a run recorded: per epoch with one, its epoch and the inherited accuracies.
+pub fn recorded_rankings(history: &[EpochRecord]) -> Vec<(usize, &[f64])> {
+    history.iter().filter_map(|r| r.ranking.as_deref().map(|v| (r.epoch, v))).collect()
 }
 
 /// One run of `nas oneshot`.
@@ -341,7 +371,7 @@ impl OneShotObserver for Observer<'_> {
         Ok(())
     }
 
-    fn on_epoch(&mut self, state: &SearchState, net: &dyn Supernet) -> nas_core::Result<()> {
+    fn on_epoch(&mut self, state: &SearchState, tensors: &[Vec<f32>]) -> nas_core::Result<()> {
         if let Some((path, key)) = &self.checkpoint {
             let extra =
                 serde_json::to_value(state).map_err(|e| nas_core::Error::invalid("search state", e.to_string()))?;
@@ -354,7 +384,7 @@ impl OneShotObserver for Observer<'_> {
                 first_moments: 0,
                 second_moments: 0,
                 extra,
-                tensors: net.state(),
+                tensors: tensors.to_vec(),
             };
             ck.write(path)?;
         }
@@ -403,6 +433,12 @@ pub fn run_seed(seed: u64, i: usize) -> u64 {
 
 /// Runs the search (every run) and reports.
 pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> {
+    Ok(run_with_supernet(args, data)?.0)
+}
+
+/// As [`run`], also answering the last run's trained supernet (its sub-architectures with
+/// inherited weights: [`CpuSupernet::path_logits`]).
+pub fn run_with_supernet(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<(OneShotReport, CpuSupernet)> {
     args.space.require("nas oneshot", &[SpaceId::Nb201])?;
     if args.runs == 0 {
         bail!("invalid --runs 0: run at least once");
@@ -434,6 +470,7 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
     };
     let mut runs = Vec::new();
     let mut shape = (0, 0, 0);
+    let mut last = None;
     for i in 0..args.runs {
         let seed = if args.runs == 1 { args.seed } else { run_seed(args.seed, i) };
         let mut recipe = OneShotConfig::new(args.method.method(), args.epochs, seed);
@@ -443,6 +480,10 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
         recipe.rank = args.rank;
         recipe.rank_epochs = args.rank_epochs;
         recipe.bn_batches = args.bn_batches;
+        recipe.rank_images = args.rank_images;
+        recipe.rank_seed = args.rank_seed;
+        recipe.sharing = args.sharing;
+        recipe.split_epoch = args.split_epoch;
         recipe.neighbours = args.neighbours;
         recipe.delta = args.delta;
         recipe.validate()?;
@@ -476,8 +517,7 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
                 checkpoint::check_key(path, &ck.key, &key_value)?;
                 let state: SearchState = serde_json::from_value(ck.extra.clone())
                     .with_context(|| format!("{}: no search state in the checkpoint", path.display()))?;
-                net.set_state(ck.tensors).with_context(|| format!("{}: checkpoint does not fit", path.display()))?;
-                resume = Some(state);
+                resume = Some(oneshot::Resume { state, tensors: ck.tensors });
             }
         }
         let mut observer = Observer {
@@ -504,7 +544,7 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let truth: Vec<Option<f64>> = ranking.iter().map(|r| r.cifar10_test).collect();
-        let ranking_study = ranking_study(&result.state.history, &truth);
+        let ranking_study = ranking_study(&recorded_rankings(&result.state.history), &truth);
         runs.push(RunReport {
             seed,
             arch: name(&result.arch),
@@ -519,7 +559,9 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
             seconds_per_epoch: ran.iter().sum::<f64>() / ran.len().max(1) as f64,
             resumed_from_epoch: result.resumed_from_epoch,
         });
+        last = Some(net);
     }
+    let net = last.context("no run")?;
     if let Some(path) = &args.plot {
         nas_core::fsio::write_atomic(path, plot(&runs[0]).as_bytes())?;
     }
@@ -537,7 +579,7 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
         None
     };
     let first = runs[0].clone();
-    Ok(OneShotReport {
+    let report = OneShotReport {
         space: SpaceId::Nb201,
         method: args.method,
         channels: args.channels,
@@ -549,7 +591,8 @@ pub fn run(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<OneShotReport> 
         first,
         runs: if runs.len() > 1 { runs } else { Vec::new() },
         mean_accuracies,
-    })
+    };
+    Ok((report, net))
 }
 
 fn epoch_report(r: &EpochRecord, name: &dyn Fn(&[usize]) -> String) -> EpochReport {

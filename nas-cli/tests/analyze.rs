@@ -106,3 +106,83 @@ fn convergence_trains_wide_and_deep_cells_of_equal_size_and_resumes_from_its_sta
         "--pairs 99",
     );
 }
+
+#[test]
+fn the_ranking_study_compares_sharing_settings_on_the_same_architectures_and_resumes() {
+    let dir = common::scratch("analyze-ranking");
+    let (Some(train), Some(test)) = (
+        common::first_records("images/cifar10_train_5443.bin", 96, &dir, "train.bin"),
+        common::first_records("images/cifar10_test_first1017.bin", 32, &dir, "test.bin"),
+    ) else {
+        return;
+    };
+    if !common::have_table() {
+        eprintln!("skipped: no NB201 table");
+        return;
+    }
+    let state = dir.join("state");
+    let args = [
+        "analyze",
+        "ranking",
+        "--images",
+        train.to_str().unwrap(),
+        "--test-images",
+        test.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--C",
+        "2",
+        "--batch",
+        "16",
+        "--rank",
+        "4",
+        "--rank-epochs",
+        "2",
+        "--rank-images",
+        "16",
+        "--bn-batches",
+        "1",
+        "--seeds",
+        "2",
+        "--sharing",
+        "all,few-shot:1",
+        "--truth",
+        "3",
+        "--truth-epochs",
+        "1",
+        "--threads",
+        "2",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--json",
+    ];
+    let o = common::nas(&args);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert_eq!(v["split_epoch"], 1);
+    assert_eq!(v["archs"].as_array().unwrap().len(), 4);
+    assert_eq!(v["truth_archs"], 3);
+    let settings = v["settings"].as_array().unwrap();
+    let names: Vec<&str> = settings.iter().map(|s| s["sharing"].as_str().unwrap()).collect();
+    assert_eq!(names, ["all", "few-shot:1"]);
+    assert_eq!(settings[1]["groups"], 5);
+    for s in settings {
+        let runs = s["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2);
+        for r in runs {
+            assert_eq!(r["table"]["epochs"], serde_json::json!([1, 2]));
+            assert_eq!(r["table"]["architectures"], 4);
+            assert_eq!(r["truth"]["architectures"], 3);
+            for t in r["table"]["tau"].as_array().unwrap().iter().filter_map(|t| t.as_f64()) {
+                assert!((-1.0..=1.0).contains(&t));
+            }
+        }
+    }
+    let again: serde_json::Value = serde_json::from_str(&common::stdout(&common::nas(&args))).unwrap();
+    assert_eq!(again["settings"], v["settings"], "read back from the state directory");
+    common::assert_fails_in_one_line(
+        &args[..4].iter().copied().chain(["--truth", "200"]).collect::<Vec<_>>(),
+        "--truth 200",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

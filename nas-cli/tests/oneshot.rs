@@ -176,3 +176,46 @@ fn spos_ranks_the_same_architectures_over_the_last_epochs() {
     assert!(top1.iter().all(|r| (1..=5).contains(&r.as_u64().unwrap())));
     assert!((1..=2).contains(&study["distinct_top1"].as_u64().unwrap()));
 }
+
+#[test]
+fn reduced_sharing_ranks_with_each_groups_weights_and_resumes_from_its_sets() {
+    let dir = common::scratch("oneshot-sharing");
+    let Some(images) = first_records(96, &dir, "train.bin") else { return };
+    let images = images.to_str().unwrap();
+    let ck = dir.join("groups.ckpt");
+    let extra = [
+        "--rank",
+        "4",
+        "--rank-seed",
+        "7",
+        "--rank-images",
+        "16",
+        "--bn-batches",
+        "1",
+        "--sharing",
+        "groups:3",
+        "--split-epoch",
+        "1",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ];
+    let o = nas(&args(images, "spos", &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // Run again: the checkpoint holds the three weight sets; it resumes after the last epoch
+    // and ranks the same architectures to the same accuracies.
+    let again: Value = serde_json::from_str(&stdout(&nas(&args(images, "spos", &extra)))).unwrap();
+    assert_eq!(again["resumed_from_epoch"], 3);
+    assert_eq!(again["ranking"], v["ranking"]);
+    // The rank seed, not the supernet's seed, draws the ranked architectures.
+    let mut reseeded = args(images, "spos", &extra[..6]);
+    let at = reseeded.iter().position(|a| *a == "--seed").unwrap();
+    reseeded[at + 1] = "4";
+    let other: Value = serde_json::from_str(&stdout(&nas(&reseeded))).unwrap();
+    let archs = |v: &Value| v["ranking"].as_array().unwrap().iter().map(|r| r["arch"].clone()).collect::<Vec<_>>();
+    assert_eq!(archs(&other), archs(&v));
+    assert_fails_in_one_line(&args(images, "darts", &["--sharing", "groups:3"]), "spos and rsps");
+    assert_fails_in_one_line(&args(images, "spos", &["--sharing", "few-shot:6"]), "few-shot:6");
+    assert_fails_in_one_line(&args(images, "spos", &["--sharing", "some"]), "some");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

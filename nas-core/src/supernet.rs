@@ -78,9 +78,10 @@ pub trait Supernet {
     /// `w += step * direction` with the direction kept by [`Supernet::keep_direction`].
     fn move_along_direction(&mut self, step: f64) -> Result<()>;
     /// Eval-mode accuracy (percent) of one sub-architecture (`path[edge]` = op) on the
-    /// architecture half, after recomputing every batch norm's statistics (reset, then a cumulative
-    /// average) on `bn_batches` unaugmented batches of the weight half.
-    fn path_accuracy(&mut self, path: &[usize], bn_batches: usize) -> Result<f64>;
+    /// architecture half (its first `images` when given), after recomputing every batch norm's
+    /// statistics (reset, then a cumulative average) on `bn_batches` unaugmented batches of the
+    /// weight half.
+    fn path_accuracy(&mut self, path: &[usize], bn_batches: usize, images: Option<usize>) -> Result<f64>;
     /// Everything that a resumed run needs (weights, running statistics, optimiser buffers).
     fn state(&self) -> Vec<Vec<f32>>;
     /// Restores [`Supernet::state`]; an error if it does not fit.

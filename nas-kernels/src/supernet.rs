@@ -94,6 +94,37 @@ fn count_batches(n: usize, batch: usize) -> usize {
 }
 
 impl CpuSupernet {
+    /// Sets the supernet to one sub-architecture (`path[edge]` = op) and recomputes every batch
+    /// norm's statistics (reset, then a cumulative average) on `bn_batches` unaugmented batches of
+    /// the weight half: the sub-architecture's network with inherited weights.
+    fn calibrate(&mut self, path: &[usize], bn_batches: usize) -> Result<()> {
+        let modes: Vec<EdgeMode> = path.iter().map(|&op| EdgeMode::Path { op, weight: 1.0 }).collect();
+        self.set_edges(&modes)?;
+        for s in self.net.bn.iter_mut().flatten() {
+            s.running_mean.iter_mut().for_each(|v| *v = 0.0);
+            s.running_var.iter_mut().for_each(|v| *v = 1.0);
+        }
+        self.net.set_eval(false);
+        let b = self.config.batch;
+        let available = self.weights_half.len() / b;
+        for t in 0..bn_batches.min(available) {
+            let pixels = self.weights_half.normalised(t * b..(t + 1) * b);
+            let tape = self.net.forward_tape(&pixels, b)?;
+            train::update_running_stats(&mut self.net, &tape, 1.0 / (t + 1) as f64)?;
+        }
+        Ok(())
+    }
+
+    /// Eval-mode logits (`[images, classes]`, row-major) of one sub-architecture with inherited
+    /// weights on `set`, its batch-norm statistics recomputed as
+    /// [`Supernet::path_accuracy`] does (SAEP's ensemble members).
+    pub fn path_logits(&mut self, path: &[usize], bn_batches: usize, set: &ImageSet) -> Result<Vec<f32>> {
+        self.calibrate(path, bn_batches)?;
+        let out = train::logits(&mut self.net, set);
+        self.net.set_eval(false);
+        out
+    }
+
     /// The supernet of `network` (mixed edges `mixes`, `edges` positions of `ops` candidates) on
     /// `images`, split by position into the weight half and the architecture half.
     pub fn new(
@@ -369,22 +400,16 @@ impl Supernet for CpuSupernet {
         Ok(())
     }
 
-    fn path_accuracy(&mut self, path: &[usize], bn_batches: usize) -> Result<f64> {
-        let modes: Vec<EdgeMode> = path.iter().map(|&op| EdgeMode::Path { op, weight: 1.0 }).collect();
-        self.set_edges(&modes)?;
-        for s in self.net.bn.iter_mut().flatten() {
-            s.running_mean.iter_mut().for_each(|v| *v = 0.0);
-            s.running_var.iter_mut().for_each(|v| *v = 1.0);
-        }
-        self.net.set_eval(false);
-        let b = self.config.batch;
-        let available = self.weights_half.len() / b;
-        for t in 0..bn_batches.min(available) {
-            let pixels = self.weights_half.normalised(t * b..(t + 1) * b);
-            let tape = self.net.forward_tape(&pixels, b)?;
-            train::update_running_stats(&mut self.net, &tape, 1.0 / (t + 1) as f64)?;
-        }
-        let acc = train::evaluate(&mut self.net, &self.arch_half);
+    fn path_accuracy(&mut self, path: &[usize], bn_batches: usize, images: Option<usize>) -> Result<f64> {
+        self.calibrate(path, bn_batches)?;
+        let acc = match images {
+            Some(n) if n < self.arch_half.len() => {
+                let first: Vec<usize> = (0..n).collect();
+                let name = format!("{}, first {n}", self.arch_half.source);
+                train::evaluate(&mut self.net, &self.arch_half.subset(&first, name))
+            }
+            _ => train::evaluate(&mut self.net, &self.arch_half),
+        };
         self.net.set_eval(false);
         acc
     }

@@ -208,6 +208,6 @@ fn the_cpu_supernet_sums_edges_and_steps_only_what_ran() {
         assert_eq!(a, b);
     }
     assert!(s.set_state(vec![vec![1.0]]).is_err());
-    let acc = s.path_accuracy(&[3, 3, 1, 0, 2, 4], 2).unwrap();
+    let acc = s.path_accuracy(&[3, 3, 1, 0, 2, 4], 2, None).unwrap();
     assert!((0.0..=100.0).contains(&acc));
 }

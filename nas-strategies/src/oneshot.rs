@@ -90,6 +90,95 @@ impl Method {
     }
 }
 
+/// How much the sub-architectures of a single-path supernet share weights (Zhang et al. 2020:
+/// reducing the sharing reduces the interference between child models; Zhao et al. 2021: few-shot
+/// NAS). With reduced sharing the architectures fall into groups and each group trains and ranks
+/// with its own copy of the supernet's weights (and optimiser state, and batch-norm statistics);
+/// a weight step on a sampled path trains the copy of that path's group, so the total number of
+/// weight steps is the same for every setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sharing {
+    /// One weight set for every architecture (plain one-shot).
+    #[default]
+    All,
+    /// Few-shot NAS: one sub-supernet per op of `edge` (the architectures with that op there).
+    FewShot {
+        /// The split edge.
+        edge: usize,
+    },
+    /// `groups` weight sets; an architecture's group is a seeded hash of it (a random partition).
+    Groups {
+        /// Number of groups.
+        groups: usize,
+    },
+}
+
+impl Sharing {
+    /// Whether every architecture shares one weight set.
+    pub fn is_all(&self) -> bool {
+        matches!(self, Sharing::All | Sharing::Groups { groups: 1 })
+    }
+
+    /// Weight sets once split, for a supernet of `ops` candidates per edge.
+    pub fn groups(&self, ops: usize) -> usize {
+        match *self {
+            Sharing::All => 1,
+            Sharing::FewShot { .. } => ops,
+            Sharing::Groups { groups } => groups.max(1),
+        }
+    }
+
+    /// The group of `arch` (op per edge); `seed` draws the partition of [`Sharing::Groups`].
+    pub fn group(&self, arch: &[usize], ops: usize, seed: u64) -> usize {
+        match *self {
+            Sharing::All => 0,
+            Sharing::FewShot { edge } => arch.get(edge).copied().unwrap_or(0),
+            Sharing::Groups { groups } => {
+                let index = arch.iter().rev().fold(0u64, |acc, &k| acc.wrapping_mul(ops as u64).wrapping_add(k as u64));
+                (splitmix64(index ^ seed ^ SEED_TAG) % groups.max(1) as u64) as usize
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Sharing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sharing::All => write!(f, "all"),
+            Sharing::FewShot { edge } => write!(f, "few-shot:{edge}"),
+            Sharing::Groups { groups } => write!(f, "groups:{groups}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Sharing {
+    type Err = Error;
+    /// `all`, `few-shot:EDGE` or `groups:G`.
+    fn from_str(s: &str) -> Result<Self> {
+        let number =
+            |v: &str| v.parse::<usize>().map_err(|_| Error::parse(s, "expected all, few-shot:EDGE or groups:G"));
+        match s.split_once(':') {
+            None if s == "all" => Ok(Sharing::All),
+            Some(("few-shot", e)) => Ok(Sharing::FewShot { edge: number(e)? }),
+            Some(("groups", g)) => Ok(Sharing::Groups { groups: number(g)? }),
+            _ => Err(Error::parse(s, "expected all, few-shot:EDGE or groups:G")),
+        }
+    }
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 /// Everything a one-shot search needs besides the supernet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OneShotConfig {
@@ -119,6 +208,22 @@ pub struct OneShotConfig {
     pub rank_epochs: usize,
     /// SPOS / RSPS: weight-half batches that recompute batch-norm statistics per ranked architecture.
     pub bn_batches: usize,
+    /// SPOS / RSPS: images of the architecture half each ranked architecture is scored on (`None`:
+    /// all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_images: Option<usize>,
+    /// SPOS / RSPS: seed of the ranked architectures (`None`: `seed`), so that supernets of
+    /// different seeds rank the same architectures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_seed: Option<u64>,
+    /// SPOS / RSPS: how much the sub-architectures share weights (see [`Sharing`]).
+    #[serde(default, skip_serializing_if = "Sharing::is_all")]
+    pub sharing: Sharing,
+    /// With reduced [`Sharing`]: epochs trained with one shared weight set before it is copied
+    /// into one set per group (few-shot NAS' split of a trained supernet; 0: the groups train from
+    /// the initial weights).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub split_epoch: usize,
     /// NA-DARTS: neighbours per architecture step.
     pub neighbours: usize,
     /// NA-DARTS: the logit shift toward a neighbour.
@@ -145,6 +250,10 @@ impl OneShotConfig {
             rank: 20,
             rank_epochs: 0,
             bn_batches: 4,
+            rank_images: None,
+            rank_seed: None,
+            sharing: Sharing::All,
+            split_epoch: 0,
             neighbours: 2,
             delta: 1.0,
             seed,
@@ -174,6 +283,26 @@ impl OneShotConfig {
         }
         if matches!(self.method, Method::Spos | Method::Rsps) && self.bn_batches == 0 {
             return Err(Error::invalid("bn batches", "0: recompute batch-norm statistics on at least one batch"));
+        }
+        if self.rank_images == Some(0) {
+            return Err(Error::invalid("rank images", "0: score on at least one image"));
+        }
+        if !self.sharing.is_all() {
+            if self.method.has_alpha() {
+                return Err(Error::invalid(
+                    "sharing",
+                    format!("{}: reduced sharing is for spos and rsps, not {}", self.sharing, self.method.name()),
+                ));
+            }
+            if self.split_epoch >= self.epochs {
+                return Err(Error::invalid(
+                    "split epoch",
+                    format!("{}: the split must come before the last epoch ({})", self.split_epoch, self.epochs),
+                ));
+            }
+        }
+        if let Sharing::Groups { groups: 0 } = self.sharing {
+            return Err(Error::invalid("sharing", "groups:0: at least one group"));
         }
         if !self.delta.is_finite() {
             return Err(Error::invalid("delta", format!("{}", self.delta)));
@@ -267,14 +396,100 @@ pub struct OneShotResult {
     pub resumed_from_epoch: Option<usize>,
 }
 
+/// Where a search continues: its state and the supernet's tensors saved with it (as
+/// [`OneShotObserver::on_epoch`] hands them over).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resume {
+    /// The search state after its last completed epoch.
+    pub state: SearchState,
+    /// The supernet's tensors of that moment.
+    pub tensors: Vec<Vec<f32>>,
+}
+
+/// The weight sets of a run: one (plain sharing) or one per group once split. The live group's
+/// set is in the supernet; the others wait in `stash`. Swapping is an exact copy, so a run's
+/// result does not depend on which group happens to be live.
+struct WeightSets<'a> {
+    net: &'a mut dyn Supernet,
+    stash: Vec<Vec<Vec<f32>>>,
+    live: usize,
+}
+
+impl<'a> WeightSets<'a> {
+    fn new(net: &'a mut dyn Supernet) -> Self {
+        WeightSets { net, stash: Vec::new(), live: 0 }
+    }
+
+    fn split(&mut self, groups: usize) {
+        if self.stash.is_empty() && groups > 1 {
+            self.stash = vec![self.net.state(); groups];
+            self.stash[0] = Vec::new();
+            self.live = 0;
+        }
+    }
+
+    fn select(&mut self, group: usize) -> Result<()> {
+        if self.stash.is_empty() || group == self.live {
+            return Ok(());
+        }
+        let next = std::mem::take(&mut self.stash[group]);
+        self.stash[self.live] = self.net.state();
+        self.net.set_state(next)?;
+        self.live = group;
+        Ok(())
+    }
+
+    /// Inherited-weight accuracy of `arch` with its group's weights.
+    fn path_accuracy(&mut self, arch: &[usize], group: usize, config: &OneShotConfig) -> Result<f64> {
+        self.select(group)?;
+        self.net.path_accuracy(arch, config.bn_batches, config.rank_images)
+    }
+
+    /// Every set in group order (just the supernet's state before a split).
+    fn tensors(&self) -> Vec<Vec<f32>> {
+        if self.stash.is_empty() {
+            return self.net.state();
+        }
+        let mut out = Vec::new();
+        for (g, set) in self.stash.iter().enumerate() {
+            if g == self.live { out.extend(self.net.state()) } else { out.extend(set.iter().cloned()) }
+        }
+        out
+    }
+
+    /// Restores what [`WeightSets::tensors`] gave: one set, or `groups` of them.
+    fn restore(&mut self, mut tensors: Vec<Vec<f32>>, groups: usize) -> Result<()> {
+        let one = self.net.state().len();
+        if tensors.len() == one {
+            return self.net.set_state(tensors);
+        }
+        if groups < 2 || tensors.len() != one * groups {
+            return Err(Error::invalid(
+                "supernet state",
+                format!("{} tensors: neither one weight set ({one}) nor {groups} of them", tensors.len()),
+            ));
+        }
+        let mut stash = Vec::with_capacity(groups);
+        for _ in 0..groups {
+            let rest = tensors.split_off(one);
+            stash.push(std::mem::replace(&mut tensors, rest));
+        }
+        self.net.set_state(std::mem::take(&mut stash[0]))?;
+        self.stash = stash;
+        self.live = 0;
+        Ok(())
+    }
+}
+
 /// Receives progress; returning an error stops the search with it.
 pub trait OneShotObserver {
     /// After each weight step: epoch (1-based), step in the epoch (1-based), steps per epoch, loss.
     fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _loss: f64) -> Result<()> {
         Ok(())
     }
-    /// After each epoch, with the state to save and the supernet whose state goes with it.
-    fn on_epoch(&mut self, _state: &SearchState, _net: &dyn Supernet) -> Result<()> {
+    /// After each epoch, with the state to save and the supernet's tensors that go with it (every
+    /// weight set, one after the other, once a reduced [`Sharing`] has split them).
+    fn on_epoch(&mut self, _state: &SearchState, _tensors: &[Vec<f32>]) -> Result<()> {
         Ok(())
     }
     /// After each ranked architecture (1-based count of `of`).
@@ -432,7 +647,7 @@ fn add_scaled(acc: &mut [Vec<f64>], g: &[Vec<f64>], s: f64) {
 
 /// The architectures SPOS / RSPS rank: `config.rank` uniform draws from the ranking stream.
 fn ranked_archs(edges: usize, ops: usize, config: &OneShotConfig) -> Vec<Vec<usize>> {
-    let mut rng = step_rng(config.seed, RANK_STREAM);
+    let mut rng = step_rng(config.rank_seed.unwrap_or(config.seed), RANK_STREAM);
     (0..config.rank).map(|_| (0..edges).map(|_| rng.random_range(0..ops)).collect()).collect()
 }
 
@@ -440,22 +655,34 @@ fn ranked_archs(edges: usize, ops: usize, config: &OneShotConfig) -> Vec<Vec<usi
 pub fn search(
     net: &mut dyn Supernet,
     config: &OneShotConfig,
-    resume: Option<SearchState>,
+    resume: Option<Resume>,
     observer: &mut dyn OneShotObserver,
 ) -> Result<OneShotResult> {
     config.validate()?;
     let (edges, ops) = (net.edges(), net.ops());
-    let per_epoch = net.steps_per_epoch();
+    if let Sharing::FewShot { edge } = config.sharing {
+        if edge >= edges {
+            return Err(Error::invalid(
+                "sharing",
+                format!("few-shot:{edge}: the supernet has edges 0 to {}", edges - 1),
+            ));
+        }
+    }
+    let groups = if config.sharing.is_all() { 1 } else { config.sharing.groups(ops) };
+    let group_of = |arch: &[usize]| config.sharing.group(arch, ops, config.seed);
+    let mut sets = WeightSets::new(net);
+    let per_epoch = sets.net.steps_per_epoch();
     if edges == 0 || ops < 2 || per_epoch == 0 {
         return Err(Error::invalid("supernet", format!("{edges} edges of {ops} ops, {per_epoch} steps an epoch")));
     }
     let total = (per_epoch * config.epochs) as f64;
-    let resumed = resume.as_ref().map(|s| s.epoch);
+    let resumed = resume.as_ref().map(|r| r.state.epoch);
     let mut state = match resume {
-        Some(s) => {
+        Some(Resume { state: s, tensors }) => {
             if s.alpha.len() != edges || s.alpha.iter().any(|r| r.len() != ops) || s.epoch > config.epochs {
                 return Err(Error::invalid("search state", "it does not fit this supernet and schedule"));
             }
+            sets.restore(tensors, groups)?;
             s
         }
         None => SearchState {
@@ -470,6 +697,9 @@ pub fn search(
     let method = config.method;
     for epoch in state.epoch..config.epochs {
         let started = Instant::now();
+        if epoch >= config.split_epoch {
+            sets.split(groups);
+        }
         let tau = config.tau_max - (config.tau_max - config.tau_min) * epoch as f64 / (config.epochs.max(2) - 1) as f64;
         let (mut wl, mut wc, mut wn, mut al, mut ac, mut an) = (0.0, 0usize, 0usize, 0.0, 0usize, 0usize);
         let mut lr = config.lr;
@@ -478,42 +708,43 @@ pub fn search(
             lr = config.lr_min
                 + 0.5 * (config.lr - config.lr_min) * (1.0 + (std::f64::consts::PI * s as f64 / total).cos());
             let mut rng = step_rng(config.seed, 1 + s);
-            net.load_batch(Split::Weights, s)?;
+            sets.net.load_batch(Split::Weights, s)?;
             let weight_pass = match method {
                 Method::Spos | Method::Rsps => {
-                    let path: Vec<EdgeMode> =
-                        (0..edges).map(|_| EdgeMode::Path { op: rng.random_range(0..ops), weight: 1.0 }).collect();
-                    let p = net.forward_backward(Split::Weights, &path)?;
-                    net.weight_step(lr)?;
+                    let arch: Vec<usize> = (0..edges).map(|_| rng.random_range(0..ops)).collect();
+                    sets.select(group_of(&arch))?;
+                    let path: Vec<EdgeMode> = arch.iter().map(|&op| EdgeMode::Path { op, weight: 1.0 }).collect();
+                    let p = sets.net.forward_backward(Split::Weights, &path)?;
+                    sets.net.weight_step(lr)?;
                     p
                 }
                 Method::Darts2 => {
-                    net.load_batch(Split::Arch, state.arch_batches)?;
+                    sets.net.load_batch(Split::Arch, state.arch_batches)?;
                     state.arch_batches += 1;
                     let modes = soft(&state.alpha);
                     let e = modes.edges();
-                    net.save_weights();
-                    net.forward_backward(Split::Weights, &e)?;
-                    net.virtual_step(lr)?;
-                    let val = net.forward_backward(Split::Arch, &e)?;
+                    sets.net.save_weights();
+                    sets.net.forward_backward(Split::Weights, &e)?;
+                    sets.net.virtual_step(lr)?;
+                    let val = sets.net.forward_backward(Split::Arch, &e)?;
                     let mut grad = modes.alpha_grad(&state.alpha, &val.d_coef);
-                    let norm = net.keep_direction()?;
-                    net.restore_weights()?;
+                    let norm = sets.net.keep_direction()?;
+                    sets.net.restore_weights()?;
                     if norm > 0.0 && norm.is_finite() {
                         let eps = 0.01 / norm;
-                        net.save_weights();
-                        net.move_along_direction(eps)?;
-                        let plus = net.forward_backward(Split::Weights, &e)?;
-                        net.move_along_direction(-2.0 * eps)?;
-                        let minus = net.forward_backward(Split::Weights, &e)?;
-                        net.restore_weights()?;
+                        sets.net.save_weights();
+                        sets.net.move_along_direction(eps)?;
+                        let plus = sets.net.forward_backward(Split::Weights, &e)?;
+                        sets.net.move_along_direction(-2.0 * eps)?;
+                        let minus = sets.net.forward_backward(Split::Weights, &e)?;
+                        sets.net.restore_weights()?;
                         add_scaled(&mut grad, &modes.alpha_grad(&state.alpha, &plus.d_coef), -lr / (2.0 * eps));
                         add_scaled(&mut grad, &modes.alpha_grad(&state.alpha, &minus.d_coef), lr / (2.0 * eps));
                     }
                     adam_step(&mut state.alpha, &grad, &mut state.adam, config.alpha_lr, config.alpha_wd);
                     (al, ac, an) = (al + val.loss * val.images as f64, ac + val.correct, an + val.images);
-                    let p = net.forward_backward(Split::Weights, &soft(&state.alpha).edges())?;
-                    net.weight_step(lr)?;
+                    let p = sets.net.forward_backward(Split::Weights, &soft(&state.alpha).edges())?;
+                    sets.net.weight_step(lr)?;
                     p
                 }
                 _ => {
@@ -522,17 +753,17 @@ pub fn search(
                     } else {
                         soft(&state.alpha)
                     };
-                    let p = net.forward_backward(Split::Weights, &modes.edges())?;
+                    let p = sets.net.forward_backward(Split::Weights, &modes.edges())?;
                     let train_grad = (method == Method::Milenas).then(|| modes.alpha_grad(&state.alpha, &p.d_coef));
-                    net.weight_step(lr)?;
-                    net.load_batch(Split::Arch, state.arch_batches)?;
+                    sets.net.weight_step(lr)?;
+                    sets.net.load_batch(Split::Arch, state.arch_batches)?;
                     state.arch_batches += 1;
                     let modes = if method == Method::Gdas {
                         Modes::Gumbel(state.alpha.iter().map(|a| gumbel_sample(a, tau, &mut rng)).collect(), tau)
                     } else {
                         soft(&state.alpha)
                     };
-                    let val = net.forward_backward(Split::Arch, &modes.edges())?;
+                    let val = sets.net.forward_backward(Split::Arch, &modes.edges())?;
                     let mut grad = modes.alpha_grad(&state.alpha, &val.d_coef);
                     if let Some(g) = &train_grad {
                         add_scaled(&mut grad, g, config.lambda);
@@ -546,7 +777,7 @@ pub fn search(
                             shifted[e][o] += config.delta;
                             shifted[e][current[e]] -= config.delta;
                             let m = soft(&shifted);
-                            let v = net.forward_backward(Split::Arch, &m.edges())?;
+                            let v = sets.net.forward_backward(Split::Arch, &m.edges())?;
                             add_scaled(&mut grad, &m.alpha_grad(&shifted, &v.d_coef), 1.0);
                         }
                         let n = (1 + config.neighbours) as f64;
@@ -583,16 +814,16 @@ pub fn search(
             ranking: None,
         });
         if !method.has_alpha() && epoch + config.rank_epochs >= config.epochs {
-            let accuracies = ranked_archs(edges, ops, config)
-                .iter()
-                .map(|arch| net.path_accuracy(arch, config.bn_batches))
-                .collect::<Result<Vec<_>>>()?;
+            let mut accuracies = Vec::with_capacity(config.rank);
+            for arch in ranked_archs(edges, ops, config) {
+                accuracies.push(sets.path_accuracy(&arch, group_of(&arch), config)?);
+            }
             if let Some(last) = state.history.last_mut() {
                 last.ranking = Some(accuracies);
             }
         }
         state.epoch = epoch + 1;
-        observer.on_epoch(&state, &*net)?;
+        observer.on_epoch(&state, &sets.tensors())?;
     }
     let mut ranking = Vec::new();
     let (arch, arch_non_none) = if method.has_alpha() {
@@ -600,7 +831,7 @@ pub fn search(
         (a, Some(n))
     } else {
         for (i, arch) in ranked_archs(edges, ops, config).into_iter().enumerate() {
-            let accuracy = net.path_accuracy(&arch, config.bn_batches)?;
+            let accuracy = sets.path_accuracy(&arch, group_of(&arch), config)?;
             ranking.push(Ranked { arch, accuracy });
             observer.on_rank(i + 1, config.rank)?;
         }
