@@ -29,6 +29,7 @@ pub mod ensemble;
 pub mod export;
 pub mod fbnet;
 pub mod hw;
+pub mod interrupt;
 pub mod mathnas;
 pub mod oneshot;
 pub mod plot;

@@ -249,6 +249,25 @@ fn chain_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// SIGINT: left to a run that stops cleanly (`nas_cli::interrupt`), else the end of the process.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn catch_sigint() {
+    extern "C" fn handler(_: libc::c_int) {
+        if !nas_cli::interrupt::on_signal() {
+            // SAFETY: _exit is async-signal-safe; nothing else runs here but an atomic read-modify-write.
+            unsafe { libc::_exit(130) }
+        }
+    }
+    // SAFETY: installs a handler that only touches atomics and calls _exit.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as *const () as libc::sighandler_t);
+    }
+}
+
+#[cfg(not(unix))]
+fn catch_sigint() {}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -265,9 +284,14 @@ fn main() -> ExitCode {
         }
     };
     let data = nas_spaces::DataDir::resolve(cli.data_dir.as_deref());
+    catch_sigint();
     match run(cli.command, &data) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if matches!(e.downcast_ref::<nas_core::Error>(), Some(nas_core::Error::Interrupted(_))) => {
+            eprintln!("error: {}", chain_line(&e));
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {}", chain_line(&e));
             ExitCode::FAILURE

@@ -170,6 +170,10 @@ struct Observer {
 }
 
 impl TrainObserver for Observer {
+    fn stop_requested(&self) -> bool {
+        crate::interrupt::requested()
+    }
+
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) -> nas_core::Result<()> {
         self.images += self.batch;
         if self.visible {
@@ -306,8 +310,10 @@ pub fn run_with_network(args: &TrainArgs, data: &DataDir) -> anyhow::Result<(Tra
     };
     let label = format!("nb201 {arch} C={} N={} classes={classes}", args.channels, args.cells);
     let spec = args.checkpoint.as_deref().map(|path| CheckpointSpec { path, label: &label });
+    let cooperating = crate::interrupt::Cooperation::begin();
     let (report, mut net) =
         train::train(&network, &recipe, &train_set, test_set.as_ref(), spec, threads, &mut observer)?;
+    drop(cooperating);
     let valid_accuracy = valid_set.as_ref().map(|v| train::evaluate(&mut net, v)).transpose()?;
     if let Some(p) = &args.save_weights {
         train::save_safetensors(&net, p)?;

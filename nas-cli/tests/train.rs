@@ -127,3 +127,51 @@ fn bad_training_input_is_a_one_line_error() {
     assert!(!o.status.success() && stderr(&o).contains("label 11"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sigint_saves_the_epoch_so_far_and_the_same_command_resumes_to_the_same_bytes() {
+    let dir = scratch("train-sigint");
+    let (Some(train), Some(test)) =
+        (first_records(TRAIN, 256, &dir, "train.bin"), first_records(TEST, 50, &dir, "test.bin"))
+    else {
+        return;
+    };
+    let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
+    let whole = dir.join("whole.safetensors");
+    let o = nas(&args(train, test, &["--epochs", "3", "--json", "--save-weights", whole.to_str().unwrap()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ck = dir.join("run.ckpt");
+    let resumed = dir.join("resumed.safetensors");
+    let cmd_args = args(
+        train,
+        test,
+        &["--epochs", "3", "--json", "--checkpoint", ck.to_str().unwrap(), "--save-weights", resumed.to_str().unwrap()],
+    );
+    // SIGINT once the first epoch's checkpoint exists: the run stops after its current step of
+    // epoch 2, says so in one line, and exits with 130.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(&cmd_args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !ck.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        eprintln!("note: the run finished before SIGINT reached it");
+    } else {
+        assert_eq!(o.status.code(), Some(130), "{err}");
+        assert!(err.trim().lines().count() == 1 && err.contains("interrupted") && err.contains("resumes"), "{err}");
+        let o = nas(&cmd_args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert!(r["resumed_from_epoch"].as_u64().is_some(), "{r}");
+    }
+    assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&resumed).unwrap(), "weights differ after the resume");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

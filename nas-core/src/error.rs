@@ -95,6 +95,10 @@ pub enum Error {
     /// cheapest solution costs.
     #[error("infeasible: {0}")]
     Infeasible(String),
+
+    /// The user asked the run to stop (SIGINT); the message says what was saved.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl Error {

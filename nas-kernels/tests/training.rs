@@ -326,6 +326,21 @@ impl TrainObserver for StopAfterFirstEpoch {
     }
 }
 
+/// Asks the run to stop once `after` steps are done (as SIGINT does through the CLI's observer).
+struct StopAfterSteps {
+    after: usize,
+    seen: usize,
+}
+impl TrainObserver for StopAfterSteps {
+    fn on_step(&mut self, _: usize, _: usize, _: usize, _: f64) -> nas_core::Result<()> {
+        self.seen += 1;
+        Ok(())
+    }
+    fn stop_requested(&self) -> bool {
+        self.seen >= self.after
+    }
+}
+
 fn weights_of(net: &mut CpuNet) -> Vec<Vec<f32>> {
     let mut all: Vec<Vec<f32>> = params_mut(net).into_iter().map(|p| p.clone()).collect();
     all.extend(net.batch_norms().iter().flatten().flat_map(|s| [s.running_mean.clone(), s.running_var.clone()]));
@@ -356,6 +371,32 @@ fn training_is_deterministic_over_threads_and_resumes_bit_identically() {
     assert_eq!(resumed.resumed_from_epoch, Some(1));
     assert_eq!(weights_of(&mut a), weights_of(&mut c), "the resumed run ends with other weights");
     assert_eq!(resumed.test_accuracy, whole.test_accuracy);
+
+    // Stopped inside an epoch (after step 2 of 3 of epoch 1, then after step 1 of epoch 2), the
+    // checkpoint holds the partial epoch; each resume ends where the uninterrupted run does:
+    // weights, running statistics and every epoch's metrics but its wall time.
+    let untimed = |r: &train::TrainReport| {
+        r.history
+            .iter()
+            .map(|m| (m.train_loss, m.train_accuracy, m.lr, m.images, m.gradient_variance))
+            .collect::<Vec<_>>()
+    };
+    std::fs::remove_file(&path).unwrap();
+    for after in [2, 2] {
+        let err = train::train(&net, &config, &set, Some(&test), Some(spec), 2, &mut StopAfterSteps { after, seen: 0 })
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::Interrupted(_)) && err.to_string().contains("run.ckpt"), "{err}");
+    }
+    let (resumed, mut d) = train::train(&net, &config, &set, Some(&test), Some(spec), 2, &mut Silent).unwrap();
+    assert_eq!(resumed.resumed_from_epoch, Some(1));
+    assert_eq!(weights_of(&mut a), weights_of(&mut d), "the run resumed inside an epoch ends with other weights");
+    assert_eq!(untimed(&resumed), untimed(&whole));
+    assert_eq!(resumed.test_accuracy, whole.test_accuracy);
+    // Without a checkpoint a stop still stops, and says nothing was saved.
+    let err =
+        train::train(&net, &config, &set, None, None, 1, &mut StopAfterSteps { after: 1, seen: 0 }).err().unwrap();
+    assert!(err.to_string().contains("nothing was saved"), "{err}");
 
     // Another recipe, another network, a truncated file: one-line errors, the file untouched.
     let before = std::fs::read(&path).unwrap();

@@ -191,6 +191,26 @@ pub trait TrainObserver {
     fn on_epoch(&mut self, _metrics: &EpochMetrics) -> Result<()> {
         Ok(())
     }
+    /// Asked after each step: `true` stops the run there with [`Error::Interrupted`], after
+    /// writing the checkpoint (when there is one) of the epoch so far, which a resumed run continues
+    /// from that step to the uninterrupted run's result.
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// What a checkpoint written inside an epoch holds besides the completed epochs: where in the
+/// epoch it stopped and the epoch's sums so far (the augmentation stream is replayed on resume).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct PartialEpoch {
+    batches: usize,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    grad_sum: Vec<Vec<f64>>,
+    grad_sq: f64,
+    steps: usize,
+    seconds: f64,
 }
 
 /// An observer that ignores everything.
@@ -495,6 +515,7 @@ pub fn train(
     let mut opt = OptimizerState::default();
     let mut history = Vec::new();
     let (mut start_epoch, mut step, mut resumed) = (0, 0, None);
+    let mut partial: Option<PartialEpoch> = None;
     let key = match checkpoint {
         Some(spec) => Some(run_key(spec.label, network, config, train)?),
         None => None,
@@ -505,6 +526,11 @@ pub fn train(
             opt = restore(&mut net, &ck, spec.path)?;
             (start_epoch, step, history) = (ck.epoch, ck.step, ck.history.clone());
             resumed = Some(ck.epoch);
+            if let Some(p) = ck.extra.get("partial_epoch") {
+                partial = Some(serde_json::from_value(p.clone()).map_err(|e| {
+                    Error::invalid("checkpoint", format!("{}: a damaged partial epoch ({e})", spec.path.display()))
+                })?);
+            }
         }
     }
     let mut last_finite = f64::NAN;
@@ -512,10 +538,26 @@ pub fn train(
         net.set_eval(false);
         let epoch_started = Instant::now();
         let (order, mut rng) = data::epoch_order(train.len(), config.seed, epoch);
-        let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0f64, 0usize, 0usize, config.lr);
-        // Sums over the epoch's steps of the gradient and of its squared norm.
-        let (mut grad_sum, mut grad_sq, mut steps): (Vec<Vec<f64>>, f64, usize) = (Vec::new(), 0.0, 0);
+        let mut lr = config.lr;
+        // The epoch's sums (of the loss, and of the gradient and its squared norm over the steps),
+        // continued from a checkpoint written inside it.
+        let so_far = partial.take().unwrap_or_default();
+        let PartialEpoch {
+            batches: done,
+            mut loss_sum,
+            mut correct,
+            mut seen,
+            mut grad_sum,
+            mut grad_sq,
+            mut steps,
+            ..
+        } = so_far.clone();
         for (k, indices) in order.chunks(config.batch).enumerate() {
+            if k < done {
+                // Done before the checkpoint: only its augmentation draws are replayed.
+                Batch::assemble(train, indices, config.augment_pad, &mut rng);
+                continue;
+            }
             lr = optim::learning_rate(config.lr, config.schedule, step, total, per_epoch, warmup);
             let batch = Batch::assemble(train, indices, config.augment_pad, &mut rng);
             let tape = net.forward_tape(&batch.pixels, indices.len())?;
@@ -551,8 +593,42 @@ pub fn train(
             correct += scored.correct;
             seen += indices.len();
             observer.on_step(epoch + 1, k + 1, per_epoch, scored.loss)?;
+            if observer.stop_requested() && k + 1 < per_epoch {
+                let so_far = PartialEpoch {
+                    batches: k + 1,
+                    loss_sum,
+                    correct,
+                    seen,
+                    grad_sum,
+                    grad_sq,
+                    steps,
+                    seconds: so_far.seconds + epoch_started.elapsed().as_secs_f64(),
+                };
+                let saved = match (checkpoint, &key) {
+                    (Some(spec), Some(key)) => {
+                        let ck = Checkpoint {
+                            key: key.clone(),
+                            epoch,
+                            step,
+                            history: history.clone(),
+                            first_moments: opt.first.len(),
+                            second_moments: opt.second.len(),
+                            extra: serde_json::json!({ "partial_epoch": so_far }),
+                            tensors: state_tensors(&mut net, &opt),
+                        };
+                        ck.write(spec.path)?;
+                        format!("{} holds it; the same command resumes there", spec.path.display())
+                    }
+                    _ => "nothing was saved (no checkpoint)".to_string(),
+                };
+                return Err(Error::Interrupted(format!(
+                    "after step {step} (epoch {}, batch {} of {per_epoch}): {saved}",
+                    epoch + 1,
+                    k + 1
+                )));
+            }
         }
-        let seconds = epoch_started.elapsed().as_secs_f64();
+        let seconds = so_far.seconds + epoch_started.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen as f64,
@@ -578,6 +654,12 @@ pub fn train(
             ck.write(spec.path)?;
         }
         observer.on_epoch(&metrics)?;
+        if observer.stop_requested() && epoch + 1 < config.epochs {
+            let saved = checkpoint.map_or("nothing was saved (no checkpoint)".to_string(), |spec| {
+                format!("{} holds it; the same command resumes there", spec.path.display())
+            });
+            return Err(Error::Interrupted(format!("after epoch {} of {}: {saved}", epoch + 1, config.epochs)));
+        }
     }
     let test_accuracy = match test {
         Some(t) => Some(evaluate(&mut net, t)?),
