@@ -371,7 +371,7 @@ fn judge(runs: &[SupernetRun], truth: &[Option<f64>]) -> SharingStudy {
     let answers: Vec<f64> = studies.iter().filter_map(|s| s.answer_accuracy).collect();
     SharingStudy {
         sharing: runs[0].sharing.to_string(),
-        groups: if runs[0].sharing.is_all() { 1 } else { runs[0].sharing.groups(5) },
+        groups: if runs[0].sharing.is_all() { 1 } else { runs[0].sharing.groups(nas_spaces::nb201::OPS.len()) },
         tau_table: mean_std(&table_tau),
         tau_table_range: table_tau.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t))),
         spearman_table: mean_std(&tables.iter().map(|s| s.spearman_mean).collect::<Vec<_>>()).0,

@@ -45,7 +45,7 @@
 
 use std::time::Instant;
 
-use nas_core::{EdgeMode, Error, Result, Split, Supernet};
+use nas_core::{EdgeMode, Error, Pass, Result, Split, Supernet};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -611,6 +611,34 @@ fn adam_step(alpha: &mut [Vec<f64>], grad: &[Vec<f64>], adam: &mut AdamState, lr
     }
 }
 
+/// DARTS' second-order architecture gradient at `alpha` on the loaded weight and architecture
+/// batches (the module doc's `darts2` steps: virtual step, `dL_val/dalpha` and `dL_val/dw'`, the
+/// finite-difference Hessian-vector product), and the validation pass at the virtual weights. The
+/// weights are left as they were. With `lr = 0` it is the first-order gradient.
+pub fn unrolled_gradient(net: &mut dyn Supernet, alpha: &[Vec<f64>], lr: f64) -> Result<(Vec<Vec<f64>>, Pass)> {
+    let modes = soft(alpha);
+    let e = modes.edges();
+    net.save_weights();
+    net.forward_backward(Split::Weights, &e)?;
+    net.virtual_step(lr)?;
+    let val = net.forward_backward(Split::Arch, &e)?;
+    let mut grad = modes.alpha_grad(alpha, &val.d_coef);
+    let norm = net.keep_direction()?;
+    net.restore_weights()?;
+    if norm > 0.0 && norm.is_finite() {
+        let eps = 0.01 / norm;
+        net.save_weights();
+        net.move_along_direction(eps)?;
+        let plus = net.forward_backward(Split::Weights, &e)?;
+        net.move_along_direction(-2.0 * eps)?;
+        let minus = net.forward_backward(Split::Weights, &e)?;
+        net.restore_weights()?;
+        add_scaled(&mut grad, &modes.alpha_grad(alpha, &plus.d_coef), -lr / (2.0 * eps));
+        add_scaled(&mut grad, &modes.alpha_grad(alpha, &minus.d_coef), lr / (2.0 * eps));
+    }
+    Ok((grad, val))
+}
+
 /// Mixed into the seed, so that the method's streams are not the supernet's (which draws its
 /// initial weights and data orders from `ChaCha8Rng::seed_from_u64(seed)` itself).
 const SEED_TAG: u64 = 0x6f6e_6573_686f_7421;
@@ -721,26 +749,7 @@ pub fn search(
                 Method::Darts2 => {
                     sets.net.load_batch(Split::Arch, state.arch_batches)?;
                     state.arch_batches += 1;
-                    let modes = soft(&state.alpha);
-                    let e = modes.edges();
-                    sets.net.save_weights();
-                    sets.net.forward_backward(Split::Weights, &e)?;
-                    sets.net.virtual_step(lr)?;
-                    let val = sets.net.forward_backward(Split::Arch, &e)?;
-                    let mut grad = modes.alpha_grad(&state.alpha, &val.d_coef);
-                    let norm = sets.net.keep_direction()?;
-                    sets.net.restore_weights()?;
-                    if norm > 0.0 && norm.is_finite() {
-                        let eps = 0.01 / norm;
-                        sets.net.save_weights();
-                        sets.net.move_along_direction(eps)?;
-                        let plus = sets.net.forward_backward(Split::Weights, &e)?;
-                        sets.net.move_along_direction(-2.0 * eps)?;
-                        let minus = sets.net.forward_backward(Split::Weights, &e)?;
-                        sets.net.restore_weights()?;
-                        add_scaled(&mut grad, &modes.alpha_grad(&state.alpha, &plus.d_coef), -lr / (2.0 * eps));
-                        add_scaled(&mut grad, &modes.alpha_grad(&state.alpha, &minus.d_coef), lr / (2.0 * eps));
-                    }
+                    let (grad, val) = unrolled_gradient(&mut *sets.net, &state.alpha, lr)?;
                     adam_step(&mut state.alpha, &grad, &mut state.adam, config.alpha_lr, config.alpha_wd);
                     (al, ac, an) = (al + val.loss * val.images as f64, ac + val.correct, an + val.images);
                     let p = sets.net.forward_backward(Split::Weights, &soft(&state.alpha).edges())?;

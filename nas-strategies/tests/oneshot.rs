@@ -321,3 +321,56 @@ fn sharing_parses_and_rejects_what_does_not_fit() {
     }
     assert!(count.iter().all(|&n| (2800..3450).contains(&n)), "{count:?}");
 }
+
+/// `L_val(w - lr * (momentum buffer + dL_train/dw(w, alpha)), alpha)`: the objective whose
+/// gradient `unrolled_gradient` approximates (exactly, up to rounding, on the toy: its loss is
+/// quadratic in the weights, so the central difference of the Hessian-vector product is exact).
+fn unrolled_objective(toy: &mut Toy, alpha: &[Vec<f64>], lr: f64) -> f64 {
+    let mix: Vec<EdgeMode> =
+        alpha.iter().map(|r| EdgeMode::Mix(oneshot::softmax(r).iter().map(|&p| p as f32).collect())).collect();
+    toy.save_weights();
+    toy.forward_backward(Split::Weights, &mix).unwrap();
+    toy.virtual_step(lr).unwrap();
+    let loss = toy.forward_backward(Split::Arch, &mix).unwrap().loss;
+    toy.restore_weights().unwrap();
+    loss
+}
+
+#[test]
+fn architecture_gradients_match_finite_differences_including_the_second_order_term() {
+    let mut toy = Toy::new();
+    let rows: Vec<Vec<f32>> = (0..2 * EDGES)
+        .map(|r| {
+            (0..OPS).map(|k| if r < EDGES { 0.3 + 0.1 * k as f32 + 0.05 * r as f32 } else { 0.02 * k as f32 }).collect()
+        })
+        .collect();
+    toy.set_state(rows).unwrap();
+    toy.load_batch(Split::Weights, 3).unwrap();
+    toy.load_batch(Split::Arch, 5).unwrap();
+    let alpha: Vec<Vec<f64>> =
+        (0..EDGES).map(|e| (0..OPS).map(|k| 0.3 * ((e * OPS + k) as f64).sin()).collect()).collect();
+    for lr in [0.0, 0.2] {
+        let (grad, _) = oneshot::unrolled_gradient(&mut toy, &alpha, lr).unwrap();
+        let h = 1e-3;
+        for e in 0..EDGES {
+            for k in 0..OPS {
+                let (mut up, mut down) = (alpha.clone(), alpha.clone());
+                up[e][k] += h;
+                down[e][k] -= h;
+                let fd = (unrolled_objective(&mut toy, &up, lr) - unrolled_objective(&mut toy, &down, lr)) / (2.0 * h);
+                assert!(
+                    (grad[e][k] - fd).abs() < 2e-4 + 1e-3 * fd.abs(),
+                    "lr {lr}, edge {e}, op {k}: {} against {fd}",
+                    grad[e][k]
+                );
+            }
+        }
+        // The second-order term is there: it moves the gradient.
+        if lr > 0.0 {
+            let (first, _) = oneshot::unrolled_gradient(&mut toy, &alpha, 0.0).unwrap();
+            let moved =
+                grad.iter().flatten().zip(first.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(moved > 1e-3, "the second-order term moved the gradient by only {moved}");
+        }
+    }
+}
