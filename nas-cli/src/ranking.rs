@@ -388,7 +388,7 @@ fn judge(runs: &[SupernetRun], truth: &[Option<f64>]) -> SharingStudy {
 }
 
 fn ranking_svg(r: &RankingReport) -> String {
-    let panel = |title: &str, pick: fn(&RunStudy) -> Option<&RankingStudy>| {
+    let panel = |title: &str, archs: usize, pick: fn(&RunStudy) -> Option<&RankingStudy>| {
         let mut series = Vec::new();
         for s in &r.settings {
             for run in &s.runs {
@@ -399,15 +399,15 @@ fn ranking_svg(r: &RankingReport) -> String {
         }
         plot::Lines {
             title: title.to_string(),
-            subtitle: format!("{} architectures, one line per supernet seed", r.rank),
+            subtitle: format!("{archs} architectures, one line per supernet seed"),
             x_label: "supernet epoch".into(),
             y_label: "Kendall tau".into(),
             series,
         }
     };
-    let mut panels = vec![panel("against the NB201 table (CIFAR-10 test)", |s| s.table.as_ref())];
+    let mut panels = vec![panel("against the NB201 table (CIFAR-10 test)", r.rank, |s| s.table.as_ref())];
     if r.truth_vs_table.is_some() {
-        panels.push(panel("against the standalone ground truth", |s| s.truth.as_ref()));
+        panels.push(panel("against the standalone ground truth", r.truth_archs, |s| s.truth.as_ref()));
     }
     plot::lines_svg(&panels)
 }
