@@ -354,7 +354,7 @@ fn ensemble_svg(r: &EnsembleReport) -> String {
         }
         MemberSource::Supernet => {
             format!(
-                "{} members of {} SPOS supernets ({} epochs), inherited weights",
+                "{} inherited-weight members, {} SPOS supernets of {} epochs",
                 r.members.len(),
                 r.seeds,
                 r.epochs
