@@ -353,12 +353,7 @@ fn ensemble_svg(r: &EnsembleReport) -> String {
             format!("{} members x {} seeds, {} epochs each", r.members.len(), r.seeds, r.epochs)
         }
         MemberSource::Supernet => {
-            format!(
-                "{} inherited-weight members, {} SPOS supernets of {} epochs",
-                r.members.len(),
-                r.seeds,
-                r.epochs
-            )
+            format!("{} inherited-weight members, {} SPOS supernets of {} epochs", r.members.len(), r.seeds, r.epochs)
         }
     };
     plot::lines_svg(&[
