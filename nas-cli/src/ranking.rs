@@ -174,7 +174,7 @@ pub struct SharingStudy {
 /// The report of `nas analyze ranking`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RankingReport {
-    /// Supernet epochs, ranked epochs, architectures ranked, images they are scored on.
+    /// Epochs of each supernet.
     pub epochs: usize,
     /// Ranked epochs (the last ones).
     pub rank_epochs: usize,
@@ -184,7 +184,7 @@ pub struct RankingReport {
     pub rank_images: Option<usize>,
     /// Epoch of the split (reduced sharing).
     pub split_epoch: usize,
-    /// Architectures with a standalone ground truth, and its epochs.
+    /// Architectures with a standalone ground truth.
     pub truth_archs: usize,
     /// Epochs of each ground-truth training.
     pub truth_epochs: usize,
