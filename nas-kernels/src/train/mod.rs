@@ -482,6 +482,29 @@ fn run_key(label: &str, network: &Network, config: &TrainConfig, train: &ImageSe
     Ok(key)
 }
 
+/// The checkpoint of a run after `epochs` completed epochs and `step` steps (`extra`: the epoch so
+/// far when it stops inside one).
+fn checkpoint_of(
+    key: &serde_json::Value,
+    epochs: usize,
+    step: usize,
+    history: &[EpochMetrics],
+    net: &mut CpuNet,
+    opt: &OptimizerState,
+    extra: serde_json::Value,
+) -> Checkpoint {
+    Checkpoint {
+        key: key.clone(),
+        epoch: epochs,
+        step,
+        history: history.to_vec(),
+        first_moments: opt.first.len(),
+        second_moments: opt.second.len(),
+        extra,
+        tensors: state_tensors(net, opt),
+    }
+}
+
 /// Trains `network` with `config` on `train` and tests it on `test` (eval mode). With a
 /// checkpoint, a run that finds one of the same key continues from it, and a checkpoint is
 /// written at the end of every epoch; a checkpoint of another run, or a damaged one, is an error
@@ -606,17 +629,8 @@ pub fn train(
                 };
                 let saved = match (checkpoint, &key) {
                     (Some(spec), Some(key)) => {
-                        let ck = Checkpoint {
-                            key: key.clone(),
-                            epoch,
-                            step,
-                            history: history.clone(),
-                            first_moments: opt.first.len(),
-                            second_moments: opt.second.len(),
-                            extra: serde_json::json!({ "partial_epoch": so_far }),
-                            tensors: state_tensors(&mut net, &opt),
-                        };
-                        ck.write(spec.path)?;
+                        let extra = serde_json::json!({ "partial_epoch": so_far });
+                        checkpoint_of(key, epoch, step, &history, &mut net, &opt, extra).write(spec.path)?;
                         format!("{} holds it; the same command resumes there", spec.path.display())
                     }
                     _ => "nothing was saved (no checkpoint)".to_string(),
@@ -641,17 +655,7 @@ pub fn train(
         };
         history.push(metrics.clone());
         if let (Some(spec), Some(key)) = (checkpoint, &key) {
-            let ck = Checkpoint {
-                key: key.clone(),
-                epoch: epoch + 1,
-                step,
-                history: history.clone(),
-                first_moments: opt.first.len(),
-                second_moments: opt.second.len(),
-                extra: serde_json::Value::Null,
-                tensors: state_tensors(&mut net, &opt),
-            };
-            ck.write(spec.path)?;
+            checkpoint_of(key, epoch + 1, step, &history, &mut net, &opt, serde_json::Value::Null).write(spec.path)?;
         }
         observer.on_epoch(&metrics)?;
         if observer.stop_requested() && epoch + 1 < config.epochs {
