@@ -327,20 +327,7 @@ fn batch_norm_backward(
             sgy[ch] += sy;
         }
     }
-    let n = (batch * hw) as f64;
-    let mut dx = vec![0.0f32; g.len()];
-    for ((di, gi), xi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(x.data.chunks_exact(c * hw)) {
-        for ch in 0..c {
-            let (mg, mgy) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32);
-            let (mean, inv) = stats[ch];
-            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
-            let r = ch * hw..(ch + 1) * hw;
-            for ((d, &gv), &xv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&xi[r]) {
-                *d = k * (gv - mg - (xv - mean) * inv * mgy);
-            }
-        }
-    }
-    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
+    batch_norm_input_gradient(x, stats, state, g, batch, &sg, &sgy)
 }
 
 /// Lanes of the f32 partial sums of [`plane_sums`]: wide enough for the compiler to vectorise.
@@ -369,6 +356,34 @@ fn plane_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
     (a, b)
 }
 
+/// From the per-channel sums `sg = sum(g)` and `sgy = sum(g * xh)`: `(dx, dscale, dshift)` of
+/// [`batch_norm_backward`] (the pass that both it and its reference end with).
+fn batch_norm_input_gradient(
+    x: &Act,
+    stats: &[(f32, f32)],
+    state: Option<&BnState>,
+    g: &[f32],
+    batch: usize,
+    sg: &[f64],
+    sgy: &[f64],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
+    let n = (batch * hw) as f64;
+    let mut dx = vec![0.0f32; g.len()];
+    for ((di, gi), xi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(x.data.chunks_exact(c * hw)) {
+        for ch in 0..c {
+            let (mg, mgy) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32);
+            let (mean, inv) = stats[ch];
+            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
+            let r = ch * hw..(ch + 1) * hw;
+            for ((d, &gv), &xv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&xi[r]) {
+                *d = k * (gv - mg - (xv - mean) * inv * mgy);
+            }
+        }
+    }
+    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
+}
+
 /// The plain version of [`batch_norm_backward`] (every sum in f64): its test reference.
 /// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
 /// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
@@ -394,20 +409,7 @@ fn batch_norm_backward_reference(
             sgy[ch] += gp.iter().zip(&xh).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
         }
     }
-    let n = (batch * hw) as f64;
-    let mut dx = vec![0.0f32; g.len()];
-    for ((di, gi), xi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(x.data.chunks_exact(c * hw)) {
-        for ch in 0..c {
-            let (mg, mgy) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32);
-            let (mean, inv) = stats[ch];
-            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
-            let r = ch * hw..(ch + 1) * hw;
-            for ((d, &gv), &xv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&xi[r]) {
-                *d = k * (gv - mg - (xv - mean) * inv * mgy);
-            }
-        }
-    }
-    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
+    batch_norm_input_gradient(x, stats, state, g, batch, &sg, &sgy)
 }
 
 /// Each output's gradient spread evenly over the inputs its window averaged.
