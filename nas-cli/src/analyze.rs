@@ -663,9 +663,6 @@ pub fn convergence(config: &ConvergenceConfig, data: &DataDir) -> anyhow::Result
         ..nas_spaces::Nb201Config::for_dataset("cifar10")?
     });
     let table = Nb201Table::load(data).ok();
-    if let Some(dir) = &config.state_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
-    }
     let mut cells = Vec::new();
     for (class, g, params) in pick_cells(config, &space)? {
         let ops = Nb201Space::ops_code(&g);
@@ -743,18 +740,18 @@ pub fn convergence(config: &ConvergenceConfig, data: &DataDir) -> anyhow::Result
 /// One run of `nas train` (resumed from its checkpoint, or read from its result, in the state
 /// directory).
 fn train_cell(config: &ConvergenceConfig, ops: &str, seed: u64, data: &DataDir) -> anyhow::Result<ConvergenceRun> {
-    let name = format!("{ops}-C{}-N{}-e{}-b{}-seed{seed}", config.channels, config.cells, config.epochs, config.batch);
-    crate::train::cached_run(config.state_dir.as_deref(), &name, "json", 1 << 20, |checkpoint| {
-        let mut args = crate::train::TrainArgs::recipe(ops, &config.images)?;
-        args.epochs = config.epochs;
-        args.channels = config.channels;
-        args.cells = config.cells;
-        args.batch = config.batch;
-        args.seed = seed;
-        args.threads = config.threads;
-        args.test_images.clone_from(&config.test_images);
-        args.checkpoint = checkpoint;
-        let outcome = crate::train::run(&args, data)?;
+    let cell = crate::train::CellTraining {
+        ops,
+        images: &config.images,
+        test_images: config.test_images.as_deref(),
+        epochs: config.epochs,
+        channels: config.channels,
+        cells: config.cells,
+        batch: config.batch,
+        seed,
+        threads: config.threads,
+    };
+    cell.cached(config.state_dir.as_deref(), "json", 1 << 20, data, |outcome, _| {
         let history = &outcome.report.history;
         Ok(ConvergenceRun {
             seed,

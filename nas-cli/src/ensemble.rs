@@ -178,9 +178,6 @@ pub fn run(config: &EnsembleConfig, data: &DataDir) -> anyhow::Result<EnsembleRe
     if test.len() < 4 {
         bail!("--test-images {} holds {} images: at least 4 (two halves)", config.test_images.display(), test.len());
     }
-    if let Some(dir) = &config.state_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
-    }
     let half = test.len() / 2;
     let labels: Vec<u32> = test.labels.clone();
     let (mut per_seed, mut member_acc) = (Vec::new(), vec![Vec::new(); genotypes.len()]);
@@ -264,21 +261,26 @@ fn member_probs(
     test: &ImageSet,
     data: &DataDir,
 ) -> anyhow::Result<Vec<f32>> {
-    let name = format!("{ops}-C{}-N{}-e{}-b{}-seed{seed}", config.channels, config.cells, config.epochs, config.batch);
-    let run = crate::train::cached_run(config.state_dir.as_deref(), &name, "probs.json", 256 << 20, |checkpoint| {
-        let mut args = crate::train::TrainArgs::recipe(ops, &config.images)?;
-        args.epochs = config.epochs;
-        args.channels = config.channels;
-        args.cells = config.cells;
-        args.batch = config.batch;
-        args.seed = seed;
-        args.threads = config.threads;
-        args.checkpoint = checkpoint;
-        let (_, mut net) = crate::train::run_with_network(&args, data)?;
+    let cell = crate::train::CellTraining {
+        ops,
+        images: &config.images,
+        test_images: None,
+        epochs: config.epochs,
+        channels: config.channels,
+        cells: config.cells,
+        batch: config.batch,
+        seed,
+        threads: config.threads,
+    };
+    let run = cell.cached(config.state_dir.as_deref(), "probs.json", 256 << 20, data, |_, mut net| {
         Ok(MemberRun { probs: softmax_rows(&train::logits(&mut net, test)?, test.classes) })
     })?;
     if run.probs.len() != test.len() * test.classes {
-        let path = config.state_dir.as_deref().unwrap_or(std::path::Path::new(".")).join(format!("{name}.probs.json"));
+        let path = config
+            .state_dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new("."))
+            .join(format!("{}.probs.json", cell.name()));
         bail!("the member result {} is of other test images; delete it", path.display());
     }
     Ok(run.probs)
@@ -304,8 +306,7 @@ fn supernet_probs(
         probs: Vec<Vec<f32>>,
     }
     let run = crate::train::cached_run(config.state_dir.as_deref(), &name, "probs.json", 1 << 30, |checkpoint| {
-        let mut args: crate::oneshot::OneShotArgs =
-            vocab::parse(&["--method", "spos", "--images", &config.images.to_string_lossy()])?;
+        let mut args = crate::oneshot::OneShotArgs::recipe("spos", &config.images)?;
         args.epochs = config.epochs;
         args.channels = config.channels;
         args.cells = config.cells;

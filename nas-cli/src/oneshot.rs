@@ -156,6 +156,14 @@ pub struct OneShotArgs {
     pub plot: Option<PathBuf>,
 }
 
+impl OneShotArgs {
+    /// `nas oneshot --method METHOD --images IMAGES` with every other option at its default, for
+    /// the experiments that train supernets as `nas oneshot` does.
+    pub fn recipe(method: &str, images: &std::path::Path) -> anyhow::Result<OneShotArgs> {
+        vocab::parse(&["--method", method, "--images", &images.to_string_lossy()])
+    }
+}
+
 /// One epoch of a run, as reported.
 #[derive(Clone, Debug, Serialize)]
 pub struct EpochReport {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Args;
 use nas_core::stats::{kendall_tau, mean_std};
 use nas_spaces::{DataDir, SpaceId};
@@ -198,13 +198,6 @@ pub struct RankingReport {
     pub seconds: f64,
 }
 
-fn state_path(dir: Option<&Path>, sub: &str) -> anyhow::Result<Option<PathBuf>> {
-    let Some(dir) = dir else { return Ok(None) };
-    let path = dir.join(sub);
-    std::fs::create_dir_all(&path).with_context(|| format!("cannot create the state directory {}", path.display()))?;
-    Ok(Some(path))
-}
-
 /// Runs the study (resuming from the state directory).
 pub fn ranking(config: &RankingConfig, data: &DataDir) -> anyhow::Result<RankingReport> {
     config.space.require("analyze ranking", &[SpaceId::Nb201])?;
@@ -217,7 +210,7 @@ pub fn ranking(config: &RankingConfig, data: &DataDir) -> anyhow::Result<Ranking
     }
     let split_epoch = config.split_epoch.unwrap_or(config.epochs / 2);
     let dir = config.state_dir.as_deref();
-    let supernets = state_path(dir, "supernets")?;
+    let supernets = dir.map(|d| d.join("supernets"));
     let mut runs: Vec<Vec<SupernetRun>> = Vec::new();
     for sharing in &config.sharing {
         let mut per_seed = Vec::new();
@@ -228,7 +221,7 @@ pub fn ranking(config: &RankingConfig, data: &DataDir) -> anyhow::Result<Ranking
     }
     let first = &runs[0][0];
     let (archs, table) = (first.archs.clone(), first.table.clone());
-    let truth_dir = state_path(dir, "truth")?;
+    let truth_dir = dir.map(|d| d.join("truth"));
     let mut truth: Vec<Option<f64>> = vec![None; archs.len()];
     if let Some(test_images) = &config.test_images {
         for (i, arch) in archs.iter().take(config.truth).enumerate() {
@@ -283,7 +276,7 @@ fn supernet_run(
         config.seed,
     );
     crate::train::cached_run(dir, &name, "json", 64 << 20, |checkpoint| {
-        let mut args: OneShotArgs = vocab::parse(&["--method", "spos", "--images", &config.images.to_string_lossy()])?;
+        let mut args = OneShotArgs::recipe("spos", &config.images)?;
         args.epochs = config.epochs;
         args.channels = config.channels;
         args.cells = config.cells;
@@ -327,22 +320,18 @@ fn truth_run(
 ) -> anyhow::Result<TruthRun> {
     let genotype = SpaceId::Nb201.parse_arch(arch, data)?;
     let ops = nas_spaces::Nb201Space::ops_code(&genotype);
-    let name = format!(
-        "{ops}-C{}-N{}-e{}-b{}-seed{}",
-        config.channels, config.cells, config.truth_epochs, config.batch, config.seed
-    );
-    crate::train::cached_run(dir, &name, "json", 1 << 20, |checkpoint| {
-        let mut args = crate::train::TrainArgs::recipe(&ops, &config.images)?;
-        args.epochs = config.truth_epochs;
-        args.channels = config.channels;
-        args.cells = config.cells;
-        args.batch = config.batch;
-        args.seed = config.seed;
-        args.threads = config.threads;
-        args.test_images = Some(test_images.to_path_buf());
-        args.checkpoint = checkpoint;
-        Ok(TruthRun { test_accuracy: crate::train::run(&args, data)?.report.test_accuracy })
-    })
+    let cell = crate::train::CellTraining {
+        ops: &ops,
+        images: &config.images,
+        test_images: Some(test_images),
+        epochs: config.truth_epochs,
+        channels: config.channels,
+        cells: config.cells,
+        batch: config.batch,
+        seed: config.seed,
+        threads: config.threads,
+    };
+    cell.cached(dir, "json", 1 << 20, data, |outcome, _| Ok(TruthRun { test_accuracy: outcome.report.test_accuracy }))
 }
 
 /// The figures of one sharing setting over its seeds.
@@ -371,7 +360,7 @@ fn judge(runs: &[SupernetRun], truth: &[Option<f64>]) -> SharingStudy {
     let answers: Vec<f64> = studies.iter().filter_map(|s| s.answer_accuracy).collect();
     SharingStudy {
         sharing: runs[0].sharing.to_string(),
-        groups: if runs[0].sharing.is_all() { 1 } else { runs[0].sharing.groups(nas_spaces::nb201::OPS.len()) },
+        groups: runs[0].sharing.groups(nas_spaces::nb201::OPS.len()),
         tau_table: mean_std(&table_tau),
         tau_table_range: table_tau.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t))),
         spearman_table: mean_std(&tables.iter().map(|s| s.spearman_mean).collect::<Vec<_>>()).0,

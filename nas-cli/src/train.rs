@@ -209,10 +209,66 @@ impl TrainArgs {
     }
 }
 
-/// A training run kept in a state directory (none: always run): `DIR/NAME.RESULT` holds its result
-/// once it has ended and is read back instead of training again (at most `max_bytes`);
-/// `DIR/NAME.ckpt`, handed to `run`, is its checkpoint while it runs and is removed once the
-/// result is written.
+/// One standalone training of a cell in a study: `nas train`'s recipe at these sizes, kept in a
+/// state directory under a name made of its ops code and settings (see [`cached_run`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CellTraining<'a> {
+    /// The cell's ops code (or any `--arch` spelling).
+    pub ops: &'a str,
+    /// The training images.
+    pub images: &'a Path,
+    /// Test images evaluated after training, when given.
+    pub test_images: Option<&'a Path>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Channels of the first stage.
+    pub channels: usize,
+    /// Cells per stage.
+    pub cells: usize,
+    /// Images per batch.
+    pub batch: usize,
+    /// The training seed.
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: Option<usize>,
+}
+
+impl CellTraining<'_> {
+    /// Its name in a state directory.
+    pub fn name(&self) -> String {
+        format!("{}-C{}-N{}-e{}-b{}-seed{}", self.ops, self.channels, self.cells, self.epochs, self.batch, self.seed)
+    }
+
+    /// Trains it (resumed from its checkpoint in `dir`, or read back from its result there) and
+    /// keeps what `keep` makes of the outcome and the trained network as `NAME.RESULT`.
+    pub fn cached<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        dir: Option<&Path>,
+        result: &str,
+        max_bytes: u64,
+        data: &DataDir,
+        keep: impl FnOnce(TrainOutcome, CpuNet) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        cached_run(dir, &self.name(), result, max_bytes, |checkpoint| {
+            let mut args = TrainArgs::recipe(self.ops, self.images)?;
+            args.epochs = self.epochs;
+            args.channels = self.channels;
+            args.cells = self.cells;
+            args.batch = self.batch;
+            args.seed = self.seed;
+            args.threads = self.threads;
+            args.test_images = self.test_images.map(Path::to_path_buf);
+            args.checkpoint = checkpoint;
+            let (outcome, net) = run_with_network(&args, data)?;
+            keep(outcome, net)
+        })
+    }
+}
+
+/// A training run kept in a state directory (created when missing; none: always run):
+/// `DIR/NAME.RESULT` holds its result once it has ended and is read back instead of training again
+/// (at most `max_bytes`); `DIR/NAME.ckpt`, handed to `run`, is its checkpoint while it runs and is
+/// removed once the result is written.
 pub fn cached_run<T: Serialize + serde::de::DeserializeOwned>(
     dir: Option<&Path>,
     name: &str,
@@ -221,6 +277,7 @@ pub fn cached_run<T: Serialize + serde::de::DeserializeOwned>(
     run: impl FnOnce(Option<PathBuf>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let Some(dir) = dir else { return run(None) };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
     let path = dir.join(format!("{name}.{result}"));
     if path.exists() {
         let text = nas_core::fsio::read_text_bounded(&path, max_bytes)?;

@@ -120,7 +120,7 @@ impl Sharing {
         matches!(self, Sharing::All | Sharing::Groups { groups: 1 })
     }
 
-    /// Weight sets once split, for a supernet of `ops` candidates per edge.
+    /// Weight sets once split, for a supernet of `ops` candidates per edge (1 for [`Sharing::is_all`]).
     pub fn groups(&self, ops: usize) -> usize {
         match *self {
             Sharing::All => 1,
@@ -696,7 +696,7 @@ pub fn search(
             ));
         }
     }
-    let groups = if config.sharing.is_all() { 1 } else { config.sharing.groups(ops) };
+    let groups = config.sharing.groups(ops);
     let group_of = |arch: &[usize]| config.sharing.group(arch, ops, config.seed);
     let mut sets = WeightSets::new(net);
     let per_epoch = sets.net.steps_per_epoch();
