@@ -172,10 +172,10 @@ fn accuracies(t: &Nb201Table, idx: usize) -> anyhow::Result<BTreeMap<&'static st
         let mut m = BTreeMap::new();
         for (split, name) in [(Split::Train, "train"), (Split::Valid, "valid"), (Split::Test, "test")] {
             for (epochs, suffix) in [(Epochs::E200, ""), (Epochs::E12, "_12")] {
-                if let Some(col) = accuracy_column(d, split, epochs) {
-                    if t.column(col).is_ok() {
-                        m.insert(format!("{name}{suffix}"), t.value(idx, col)?);
-                    }
+                if let Some(col) = accuracy_column(d, split, epochs)
+                    && t.column(col).is_ok()
+                {
+                    m.insert(format!("{name}{suffix}"), t.value(idx, col)?);
                 }
             }
         }

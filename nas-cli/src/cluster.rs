@@ -757,10 +757,10 @@ fn slurm_view(manifest: &Manifest) -> SlurmView {
         let state = state.split_whitespace().next().unwrap_or(state).to_string();
         match id.split_once('_') {
             Some((job, task)) => {
-                if let (Some(&k), Ok(t)) = (order.get(job), task.parse::<usize>()) {
-                    if seen.get(&t).is_none_or(|(old, _)| *old <= k) {
-                        seen.insert(t, (k, state));
-                    }
+                if let (Some(&k), Ok(t)) = (order.get(job), task.parse::<usize>())
+                    && seen.get(&t).is_none_or(|(old, _)| *old <= k)
+                {
+                    seen.insert(t, (k, state));
                 }
             }
             None => {
@@ -770,12 +770,11 @@ fn slurm_view(manifest: &Manifest) -> SlurmView {
     };
     // sacct first (finished tasks too, when accounting is on), then squeue (the live states).
     if let Ok(out) = Command::new("sacct").args(["-n", "-P", "-X", "-o", "JobID,State", "-j", &ids.join(",")]).output()
+        && out.status.success()
     {
-        if out.status.success() {
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some((id, state)) = line.split_once('|') {
-                    record(id, state, &mut view);
-                }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((id, state)) = line.split_once('|') {
+                record(id, state, &mut view);
             }
         }
     }

@@ -159,10 +159,11 @@ fn measured_on(
     let hw = nas_spaces::HwNasBench::load(data)?;
     let mut values = BTreeMap::new();
     for m in hw.metrics() {
-        if m.starts_with(&format!("{device}_")) && (m.ends_with("_latency") || m.ends_with("_energy")) {
-            if let Some(v) = hw.value(idx, Dataset::Cifar10, m)? {
-                values.insert(m.clone(), v);
-            }
+        if m.starts_with(&format!("{device}_"))
+            && (m.ends_with("_latency") || m.ends_with("_energy"))
+            && let Some(v) = hw.value(idx, Dataset::Cifar10, m)?
+        {
+            values.insert(m.clone(), v);
         }
     }
     Ok(Some(values))

@@ -396,18 +396,18 @@ impl OneShotObserver for Observer<'_> {
             };
             ck.write(path)?;
         }
-        if self.visible {
-            if let Some(r) = state.history.last() {
-                eprintln!(
-                    "\repoch {}/{} train loss {:.4} accuracy {:.2}%{} {:.1} s                    ",
-                    r.epoch,
-                    self.epochs,
-                    r.train_loss,
-                    r.train_accuracy,
-                    r.arch_loss.map_or(String::new(), |l| format!(", arch loss {l:.4}")),
-                    r.seconds
-                );
-            }
+        if self.visible
+            && let Some(r) = state.history.last()
+        {
+            eprintln!(
+                "\repoch {}/{} train loss {:.4} accuracy {:.2}%{} {:.1} s                    ",
+                r.epoch,
+                self.epochs,
+                r.train_loss,
+                r.train_accuracy,
+                r.arch_loss.map_or(String::new(), |l| format!(", arch loss {l:.4}")),
+                r.seconds
+            );
         }
         Ok(())
     }
@@ -520,13 +520,13 @@ pub fn run_with_supernet(args: &OneShotArgs, data: &DataDir) -> anyhow::Result<(
         };
         let key_value = serde_json::to_value(&key)?;
         let mut resume = None;
-        if let Some(path) = &args.checkpoint {
-            if let Some(ck) = Checkpoint::read(path)? {
-                checkpoint::check_key(path, &ck.key, &key_value)?;
-                let state: SearchState = serde_json::from_value(ck.extra.clone())
-                    .with_context(|| format!("{}: no search state in the checkpoint", path.display()))?;
-                resume = Some(oneshot::Resume { state, tensors: ck.tensors });
-            }
+        if let Some(path) = &args.checkpoint
+            && let Some(ck) = Checkpoint::read(path)?
+        {
+            checkpoint::check_key(path, &ck.key, &key_value)?;
+            let state: SearchState = serde_json::from_value(ck.extra.clone())
+                .with_context(|| format!("{}: no search state in the checkpoint", path.display()))?;
+            resume = Some(oneshot::Resume { state, tensors: ck.tensors });
         }
         let mut observer = Observer {
             visible: std::io::stderr().is_terminal(),

@@ -313,7 +313,7 @@ impl CpuNet {
                     match state {
                         Some(state) if self.bn_eval => batch_norm_eval(x, state),
                         _ => {
-                            let (y, moments) = batch_norm(x, batch, state);
+                            let (y, moments) = batch_norm(x, batch, state, self.threads);
                             if let Some(stats) = stats.as_mut() {
                                 stats[id.index()] = Some(moments);
                             }
@@ -434,6 +434,24 @@ impl ConvGeometry {
         let hi = ((w - 1 + pad - kx).div_euclid(s) + 1).clamp(lo, ow);
         (lo.min(ow) as usize, hi as usize)
     }
+
+    /// For a stride-1 convolution whose output has the input's size, the rows `oy0..oy1` of
+    /// output that kernel row `ky` keeps inside the image and where in the input plane the
+    /// unfolded row `(ky, kx)` starts (`src`, possibly -1 or past the end: those values are
+    /// padding): position `i` of rows `oy0..oy1`, flattened, reads plane value `src + i`.
+    /// `None` for other geometries.
+    fn same_window(&self, ky: isize, kx: isize) -> Option<(usize, usize, isize)> {
+        let (h, w) = (self.input.h as isize, self.input.w as isize);
+        if self.stride != 1 || self.output.h != self.input.h || self.output.w != self.input.w {
+            return None;
+        }
+        let dy = ky - self.pad as isize;
+        let (oy0, oy1) = ((-dy).max(0), (h - dy).min(h));
+        if oy0 >= oy1 {
+            return Some((0, 0, 0));
+        }
+        Some((oy0 as usize, oy1 as usize, (oy0 + dy) * w + kx - self.pad as isize))
+    }
 }
 
 /// Convolution of a batch: per image and group, `out[cout_g, P] = W[cout_g, cin_g*k*k] x col[cin_g*k*k, P]`.
@@ -460,7 +478,7 @@ fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f
                 };
                 let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
                 let yg = &mut yi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
-                crate::gemm::matmul(cout_g, positions, depth, wg, rhs, yg);
+                crate::gemm::product(cout_g, positions, depth, (wg, false), (rhs, false), yg, false);
             }
             if let Some(b) = bias {
                 for (plane, &bv) in yi.chunks_exact_mut(positions).zip(b) {
@@ -490,12 +508,26 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
     let (h, w) = (g.input.h, g.input.w);
     let (oh, ow) = (g.output.h, g.output.w);
     let (s, pad) = (g.stride as isize, g.pad as isize);
+    let columns: Vec<(usize, usize)> = (0..g.k as isize).map(|kx| g.inside_columns(kx)).collect();
     let mut rows = col.chunks_exact_mut(oh * ow);
     for plane in x.chunks_exact(h * w).take(cin) {
         for ky in 0..g.k as isize {
-            for kx in 0..g.k as isize {
+            for (kx, &(lo, hi)) in columns.iter().enumerate() {
                 let Some(dst) = rows.next() else { return };
-                let (lo, hi) = g.inside_columns(kx);
+                if let Some(window) = g.same_window(ky, kx as isize) {
+                    // The whole row is one shifted copy of the plane; then the columns that
+                    // wrapped around from the neighbouring image row are padding again.
+                    let (oy0, oy1, src) = window;
+                    dst[..oy0 * ow].fill(0.0);
+                    dst[oy1 * ow..].fill(0.0);
+                    let body = &mut dst[oy0 * ow..oy1 * ow];
+                    let (i0, i1) = (src.min(0).unsigned_abs(), body.len().min((plane.len() as isize - src) as usize));
+                    body[..i0].fill(0.0);
+                    body[i1..].fill(0.0);
+                    body[i0..i1].copy_from_slice(&plane[(src + i0 as isize) as usize..(src + i1 as isize) as usize]);
+                    zero_columns(body, ow, lo, hi);
+                    continue;
+                }
                 for (oy, line) in dst.chunks_exact_mut(ow).enumerate() {
                     let iy = oy as isize * s + ky - pad;
                     if iy < 0 || iy >= h as isize {
@@ -505,7 +537,7 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
                     let src = &plane[iy as usize * w..(iy as usize + 1) * w];
                     line[..lo].fill(0.0);
                     line[hi..].fill(0.0);
-                    let first = (lo as isize * s + kx - pad) as usize;
+                    let first = (lo as isize * s + kx as isize - pad) as usize;
                     if s == 1 {
                         line[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
                     } else {
@@ -516,6 +548,14 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// Zeroes columns `..lo` and `hi..` of every line of `rows` (lines of `width`): a strided pass per
+/// column, since these are one or two values a line (a fill per line costs a call to memset each).
+pub(crate) fn zero_columns(rows: &mut [f32], width: usize, lo: usize, hi: usize) {
+    for column in (0..lo).chain(hi..width) {
+        rows[column..].iter_mut().step_by(width).for_each(|v| *v = 0.0);
     }
 }
 
@@ -559,13 +599,16 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
 /// Training-mode batch norm, in place: per channel, mean and biased variance over images and
 /// positions (in f64), eps 1e-5, then the affine scale and shift unless they are 1 and 0 (the
 /// untrained network's values). Returns the output and the batch's `(mean, biased variance)`.
-fn batch_norm(mut x: Act, batch: usize, state: Option<&BnState>) -> (Act, Vec<(f64, f64)>) {
-    let hw = x.shape.h * x.shape.w;
-    let moments = channel_moments(&x, batch);
-    let stats = inverse_std(&moments);
+/// Channels are split over `threads` threads; each channel is summed by one thread in image
+/// order, so the result does not depend on the thread count.
+fn batch_norm(mut x: Act, batch: usize, state: Option<&BnState>, threads: usize) -> (Act, Vec<(f64, f64)>) {
+    let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
     let affine = state.filter(|s| !s.is_identity());
-    for image in x.data.chunks_exact_mut(x.shape.c * hw) {
-        for (ch, (plane, &(mean, inv))) in image.chunks_exact_mut(hw).zip(&stats).enumerate() {
+    let channels: Vec<_> = channel_planes_mut(&mut x.data, c, hw).into_iter().enumerate().collect();
+    let moments = par_map(channels, threads, |(ch, mut planes)| {
+        let moments = plane_moments(planes.iter().map(|p| &**p), batch * hw);
+        let (mean, inv) = inverse_std(&[moments])[0];
+        for plane in &mut planes {
             match affine {
                 Some(s) => {
                     let (a, b) = (s.scale[ch], s.shift[ch]);
@@ -574,8 +617,49 @@ fn batch_norm(mut x: Act, batch: usize, state: Option<&BnState>) -> (Act, Vec<(f
                 None => plane.iter_mut().for_each(|v| *v = (*v - mean) * inv),
             }
         }
-    }
+        moments
+    });
     (x, moments)
+}
+
+/// The planes of a `[batch, c, hw]` buffer by channel: `out[ch]` holds channel `ch`'s plane of
+/// every image, in image order.
+pub(crate) fn channel_planes(data: &[f32], c: usize, hw: usize) -> Vec<Vec<&[f32]>> {
+    let mut out: Vec<Vec<&[f32]>> = (0..c).map(|_| Vec::new()).collect();
+    for (q, plane) in data.chunks_exact(hw).enumerate() {
+        out[q % c].push(plane);
+    }
+    out
+}
+
+/// [`channel_planes`], mutable.
+pub(crate) fn channel_planes_mut(data: &mut [f32], c: usize, hw: usize) -> Vec<Vec<&mut [f32]>> {
+    let mut out: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
+    for (q, plane) in data.chunks_exact_mut(hw).enumerate() {
+        out[q % c].push(plane);
+    }
+    out
+}
+
+/// `f` of every item, the items split into at most `threads` runs of consecutive ones, a scoped
+/// thread each (none for one run); the results in item order.
+pub(crate) fn par_map<I: Send, T: Send>(items: Vec<I>, threads: usize, f: impl Fn(I) -> T + Sync) -> Vec<T> {
+    let per = items.len().div_ceil(threads.max(1)).max(1);
+    if per >= items.len() {
+        return items.into_iter().map(f).collect();
+    }
+    let mut runs: Vec<Vec<I>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        runs.push(items.by_ref().take(per).collect());
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            runs.into_iter().map(|run| s.spawn(move || run.into_iter().map(f).collect::<Vec<T>>())).collect();
+        // A panic in `f` is a bug; it resurfaces here as in a sequential loop.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
 }
 
 /// Eval-mode batch norm, in place: `(x - running_mean) / sqrt(running_var + 1e-5) * scale + shift`.
@@ -609,27 +693,34 @@ fn inverse_std(moments: &[(f64, f64)]) -> Vec<(f32, f32)> {
 /// Per channel of a batch: the mean and the biased variance, sums in f64.
 fn channel_moments(x: &Act, batch: usize) -> Vec<(f64, f64)> {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
-    let mut sum = vec![0.0f64; c];
-    let mut sq = vec![0.0f64; c];
-    for image in x.data.chunks_exact(c * hw) {
-        for ch in 0..c {
-            let (mut s, mut q) = (0.0f64, 0.0f64);
-            for &v in &image[ch * hw..(ch + 1) * hw] {
-                s += f64::from(v);
-                q += f64::from(v) * f64::from(v);
+    channel_planes(&x.data, c, hw).into_iter().map(|planes| plane_moments(planes.into_iter(), batch * hw)).collect()
+}
+
+/// The mean and biased variance of the `n` values of some planes, summed in f64: plane by plane,
+/// each in eight independent sums (vectorised, not one long chain of dependent adds).
+fn plane_moments<'a>(planes: impl Iterator<Item = &'a [f32]>, n: usize) -> (f64, f64) {
+    const LANES: usize = 8;
+    let (mut sum, mut sq) = (0.0f64, 0.0f64);
+    for plane in planes {
+        let (mut s, mut q) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let chunks = plane.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for lanes in chunks {
+            for l in 0..LANES {
+                let v = f64::from(lanes[l]);
+                s[l] += v;
+                q[l] += v * v;
             }
-            sum[ch] += s;
-            sq[ch] += q;
         }
+        for &v in rest {
+            s[0] += f64::from(v);
+            q[0] += f64::from(v) * f64::from(v);
+        }
+        sum += s.iter().sum::<f64>();
+        sq += q.iter().sum::<f64>();
     }
-    let n = (batch * hw) as f64;
-    sum.iter()
-        .zip(&sq)
-        .map(|(s, q)| {
-            let mean = s / n;
-            (mean, (q / n - mean * mean).max(0.0))
-        })
-        .collect()
+    let mean = sum / n as f64;
+    (mean, (sq / n as f64 - mean * mean).max(0.0))
 }
 
 fn pool(x: &Act, batch: usize, kind: PoolKind, k: usize, stride: usize, pad: usize, out: Shape) -> Result<Act> {

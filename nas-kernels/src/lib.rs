@@ -11,6 +11,8 @@
 //! * [`onnx`] exports any graph with its weights as an ONNX model (opset 17).
 //! * [`supernet`] runs a weight-sharing supernet (weighted-sum nodes, [`cpu::CpuNet::set_mix`]) as a
 //!   [`nas_core::Supernet`] for the one-shot methods of `nas_strategies::oneshot`.
+//! * [`gemm`] holds the matrix products under every convolution: the `gemm` crate's, and this
+//!   crate's own AVX-512 / AVX2 kernels for few channels over many positions, with their references.
 //! * `cuda` (feature `cuda`) runs NASWOT's `K` step on an NVIDIA GPU.
 //!
 //! The NASWOT score of a small NB201 network on a synthetic batch; a network whose cells output
@@ -31,7 +33,7 @@
 //! # Ok::<(), nas_core::Error>(())
 //! ```
 //!
-//! This is the only crate of the workspace with `unsafe`: CPU feature dispatch, the `gemm` call and
+//! This is the only crate of the workspace with `unsafe`: CPU feature dispatch, SIMD kernels, the `gemm` call and
 //! CUDA launches; every block states why it is sound.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -41,7 +43,7 @@ pub mod cache;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
-mod gemm;
+pub mod gemm;
 pub mod images;
 pub mod linalg;
 pub mod naswot;

@@ -44,10 +44,10 @@ impl DataDir {
             return DataDir { path: p, source: "$NAS_DATA_DIR" };
         }
         let checkout = cwd.ancestors().find(|d| d.join(".git").exists() || d.join("Cargo.lock").is_file());
-        if let Some(shared) = checkout.and_then(|c| c.parent()).map(|p| p.join("shared").join("data")) {
-            if shared.is_dir() {
-                return DataDir { path: shared, source: "../shared/data beside the checkout" };
-            }
+        if let Some(shared) = checkout.and_then(|c| c.parent()).map(|p| p.join("shared").join("data"))
+            && shared.is_dir()
+        {
+            return DataDir { path: shared, source: "../shared/data beside the checkout" };
         }
         let platform = match (xdg_data_home, home) {
             (Some(x), _) => x.join("nas-rs"),

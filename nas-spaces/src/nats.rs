@@ -607,7 +607,7 @@ impl<'s, R: BufRead> Machine<'s, R> {
     /// when that dict is the streamed one).
     fn set_items(&mut self, items: Vec<usize>) -> Parsed<()> {
         let target = self.top()?;
-        if items.len() % 2 != 0 && matches!(self.nodes[target], Node::Dict(_)) {
+        if !items.len().is_multiple_of(2) && matches!(self.nodes[target], Node::Dict(_)) {
             return Err(self.bad("odd number of items for a dict"));
         }
         if self.stream.as_ref().is_some_and(|s| s.dict == Some(target)) {
@@ -630,7 +630,7 @@ impl<'s, R: BufRead> Machine<'s, R> {
         let Some(dict) = self.stream.as_ref().and_then(|s| s.dict) else { return Ok(()) };
         let Some(&mark) = self.marks.last() else { return Ok(()) };
         let above = self.stack.len() - mark;
-        if mark == 0 || self.stack[mark - 1] != dict || above < 2 || above % 2 != 0 {
+        if mark == 0 || self.stack[mark - 1] != dict || above < 2 || !above.is_multiple_of(2) {
             return Ok(());
         }
         let (key, value) = (self.stack[self.stack.len() - 2], self.stack[self.stack.len() - 1]);
@@ -710,10 +710,10 @@ impl<'s, R: BufRead> Machine<'s, R> {
                 Node::Object { args, state, .. } => todo.extend(args.into_iter().chain(state)),
                 Node::Leaf(_) | Node::Free => {}
             }
-            if let Some(key) = self.memo_of[i] {
-                if self.memo.get(&key) == Some(&i) {
-                    self.memo.remove(&key);
-                }
+            if let Some(key) = self.memo_of[i]
+                && self.memo.get(&key) == Some(&i)
+            {
+                self.memo.remove(&key);
             }
             self.free.push(i);
         }

@@ -65,13 +65,13 @@ impl UserTable {
             if code.is_empty() {
                 return Err(data_err(line, "an empty encoding".into()));
             }
-            if let Some(first) = tokens.first() {
-                if first.len() != t.len() {
-                    return Err(data_err(
-                        line,
-                        format!("ragged row: encoding {code:?} has {} layers, the first row {}", t.len(), first.len()),
-                    ));
-                }
+            if let Some(first) = tokens.first()
+                && first.len() != t.len()
+            {
+                return Err(data_err(
+                    line,
+                    format!("ragged row: encoding {code:?} has {} layers, the first row {}", t.len(), first.len()),
+                ));
             }
             tokens.push(t);
             lines.push(line);

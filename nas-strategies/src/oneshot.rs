@@ -688,13 +688,10 @@ pub fn search(
 ) -> Result<OneShotResult> {
     config.validate()?;
     let (edges, ops) = (net.edges(), net.ops());
-    if let Sharing::FewShot { edge } = config.sharing {
-        if edge >= edges {
-            return Err(Error::invalid(
-                "sharing",
-                format!("few-shot:{edge}: the supernet has edges 0 to {}", edges - 1),
-            ));
-        }
+    if let Sharing::FewShot { edge } = config.sharing
+        && edge >= edges
+    {
+        return Err(Error::invalid("sharing", format!("few-shot:{edge}: the supernet has edges 0 to {}", edges - 1)));
     }
     let groups = config.sharing.groups(ops);
     let group_of = |arch: &[usize]| config.sharing.group(arch, ops, config.seed);

@@ -11,10 +11,10 @@ use nas_core::graph::{NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
 use super::{
-    Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_stats, dropped, im2col, inverse_std,
-    missing_weights,
+    Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_planes, channel_planes_mut, channel_stats,
+    dropped, im2col, inverse_std, missing_weights, par_map, zero_columns,
 };
-use crate::gemm::product;
+use crate::gemm::{product, rows_dot};
 
 /// Every node's value after one forward pass.
 #[derive(Debug)]
@@ -158,7 +158,7 @@ impl CpuNet {
         let mut d_input = None;
         let ids: Vec<NodeId> = net.node_ids().collect();
         for &id in ids.iter().rev() {
-            let Some(g) = grads[id.index()].take() else { continue };
+            let Some(mut g) = grads[id.index()].take() else { continue };
             let node = net.node(id);
             let inputs = net.inputs_of(id);
             let x = |k: usize| tape.value(inputs[k]);
@@ -166,11 +166,12 @@ impl CpuNet {
                 Op::Input { .. } => d_input = Some(g),
                 Op::Relu => {
                     let input = &x(0)?.data;
-                    let dx = match self.gate(id, input.len())? {
-                        Some(gate) => gate.iter().zip(&g).map(|(&open, &d)| if open { d } else { 0.0 }).collect(),
-                        None => input.iter().zip(&g).map(|(&v, &d)| if v > 0.0 { d } else { 0.0 }).collect(),
-                    };
-                    add_grad(&mut grads, inputs[0], dx);
+                    // In place: `g` becomes the input's gradient.
+                    match self.gate(id, input.len())? {
+                        Some(gate) => g.iter_mut().zip(gate).for_each(|(d, &open)| *d = if open { *d } else { 0.0 }),
+                        None => g.iter_mut().zip(input).for_each(|(d, &v)| *d = if v > 0.0 { *d } else { 0.0 }),
+                    }
+                    add_grad(&mut grads, inputs[0], g);
                 }
                 Op::Identity => add_grad(&mut grads, inputs[0], g),
                 Op::Add if self.mix_of(id).is_some() => {
@@ -213,7 +214,7 @@ impl CpuNet {
                         Some(moments) => inverse_std(moments),
                         None => channel_stats(x(0)?, batch),
                     };
-                    let (dx, dscale, dshift) = batch_norm_backward(x(0)?, &stats, state, &g, batch);
+                    let (dx, dscale, dshift) = batch_norm_backward(x(0)?, &stats, state, g, batch, self.threads);
                     add_grad(&mut grads, inputs[0], dx);
                     if *affine {
                         batch_norms.push((id, dscale, dshift));
@@ -312,22 +313,39 @@ fn batch_norm_backward(
     x: &Act,
     stats: &[(f32, f32)],
     state: Option<&BnState>,
-    g: &[f32],
+    mut g: Vec<f32>,
     batch: usize,
+    threads: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
-    let mut sg = vec![0.0f64; c];
-    let mut sgy = vec![0.0f64; c];
-    for (gi, xi) in g.chunks_exact(c * hw).zip(x.data.chunks_exact(c * hw)) {
-        for ch in 0..c {
-            let (gp, xp) = (&gi[ch * hw..(ch + 1) * hw], &xi[ch * hw..(ch + 1) * hw]);
-            let (mean, inv) = stats[ch];
-            let (s, sy) = plane_sums(gp, xp, mean, inv);
-            sg[ch] += s;
-            sgy[ch] += sy;
+    let n = (batch * hw) as f64;
+    // Channels over threads; `g` becomes `dx` in place, channel by channel.
+    let channels: Vec<_> =
+        channel_planes_mut(&mut g, c, hw).into_iter().zip(channel_planes(&x.data, c, hw)).enumerate().collect();
+    let sums = par_map(channels, threads, |(ch, (mut gp, xp))| {
+        let (mean, inv) = stats[ch];
+        let (mut sg, mut sgy) = (0.0f64, 0.0f64);
+        for (gi, xi) in gp.iter().zip(&xp) {
+            let (a, b) = plane_sums(gi, xi, mean, inv);
+            sg += a;
+            sgy += b;
         }
+        let k = inv * state.map_or(1.0, |s| s.scale[ch]);
+        for (gi, xi) in gp.iter_mut().zip(&xp) {
+            input_gradient(gi, xi, (mean, inv, k), ((sg / n) as f32, (sgy / n) as f32));
+        }
+        (sg, sgy)
+    });
+    let (dshift, dscale) = sums.iter().map(|&(a, b)| (a as f32, b as f32)).unzip();
+    (g, dscale, dshift)
+}
+
+/// One plane of batch norm's input gradient, in place: `g` becomes
+/// `k * (g - mean(g) - xh * mean(g * xh))` with `xh = (x - mean) * inv` and `k = inv * scale`.
+fn input_gradient(g: &mut [f32], x: &[f32], (mean, inv, k): (f32, f32, f32), (mg, mgy): (f32, f32)) {
+    for (d, &xv) in g.iter_mut().zip(x) {
+        *d = k * (*d - mg - (xv - mean) * inv * mgy);
     }
-    batch_norm_input_gradient(x, stats, state, g, batch, &sg, &sgy)
 }
 
 /// Lanes of the f32 partial sums of [`plane_sums`]: wide enough for the compiler to vectorise.
@@ -358,32 +376,6 @@ fn plane_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
 
 /// From the per-channel sums `sg = sum(g)` and `sgy = sum(g * xh)`: `(dx, dscale, dshift)` of
 /// [`batch_norm_backward`] (the pass that both it and its reference end with).
-fn batch_norm_input_gradient(
-    x: &Act,
-    stats: &[(f32, f32)],
-    state: Option<&BnState>,
-    g: &[f32],
-    batch: usize,
-    sg: &[f64],
-    sgy: &[f64],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (c, hw) = (x.shape.c, x.shape.h * x.shape.w);
-    let n = (batch * hw) as f64;
-    let mut dx = vec![0.0f32; g.len()];
-    for ((di, gi), xi) in dx.chunks_exact_mut(c * hw).zip(g.chunks_exact(c * hw)).zip(x.data.chunks_exact(c * hw)) {
-        for ch in 0..c {
-            let (mg, mgy) = ((sg[ch] / n) as f32, (sgy[ch] / n) as f32);
-            let (mean, inv) = stats[ch];
-            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
-            let r = ch * hw..(ch + 1) * hw;
-            for ((d, &gv), &xv) in di[r.clone()].iter_mut().zip(&gi[r.clone()]).zip(&xi[r]) {
-                *d = k * (gv - mg - (xv - mean) * inv * mgy);
-            }
-        }
-    }
-    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
-}
-
 /// The plain version of [`batch_norm_backward`] (every sum in f64): its test reference.
 /// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
 /// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
@@ -409,7 +401,17 @@ fn batch_norm_backward_reference(
             sgy[ch] += gp.iter().zip(&xh).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
         }
     }
-    batch_norm_input_gradient(x, stats, state, g, batch, &sg, &sgy)
+    let n = (batch * hw) as f64;
+    let mut dx = g.to_vec();
+    for (di, xi) in dx.chunks_exact_mut(c * hw).zip(x.data.chunks_exact(c * hw)) {
+        for ch in 0..c {
+            let (mean, inv) = stats[ch];
+            let k = inv * state.map_or(1.0, |s| s.scale[ch]);
+            let r = ch * hw..(ch + 1) * hw;
+            input_gradient(&mut di[r.clone()], &xi[r], (mean, inv, k), ((sg[ch] / n) as f32, (sgy[ch] / n) as f32));
+        }
+    }
+    (dx, sgy.iter().map(|&v| v as f32).collect(), sg.iter().map(|&v| v as f32).collect())
 }
 
 /// Each output's gradient spread evenly over the inputs its window averaged.
@@ -465,8 +467,8 @@ fn avg_pool_backward(
 /// order, so the result does not depend on the number of threads.
 const REDUCTION_CHUNK: usize = 4;
 
-/// Per image and group: `dW += dy x col^T` and `dcol = W^T x dy`, folded back onto the input
-/// (col2im). Each run of [`REDUCTION_CHUNK`] images has its own `dW`; the runs are spread over
+/// Per image and group: `dW += dy x col^T` (dot products of rows) and `dcol = W^T x dy`, folded
+/// back onto the input (col2im). Each run of [`REDUCTION_CHUNK`] images has its own `dW`; the runs are spread over
 /// threads and their `dW` summed in image order at the end (deterministic for any thread count).
 fn conv2d_backward(
     x: &[f32],
@@ -503,17 +505,17 @@ fn conv2d_backward(
                 for grp in 0..g.groups {
                     let xg = &xi[grp * plane_g..(grp + 1) * plane_g];
                     let dyg = &dyi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
-                    let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
                     let dwg = &mut dw[grp * cout_g * depth..(grp + 1) * cout_g * depth];
                     let dxg = &mut dxi[grp * plane_g..(grp + 1) * plane_g];
+                    let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
                     if direct {
-                        product(cout_g, depth, positions, (dyg, false), (xg, true), dwg, true);
+                        rows_dot(cout_g, depth, positions, (dyg, positions), (xg, positions), dwg);
                         product(depth, positions, cout_g, (wg, true), (dyg, false), dxg, true);
                     } else {
                         im2col(xg, cin_g, g, &mut col);
-                        product(cout_g, depth, positions, (dyg, false), (&col, true), dwg, true);
+                        rows_dot(cout_g, depth, positions, (dyg, positions), (&col, positions), dwg);
                         product(depth, positions, cout_g, (wg, true), (dyg, false), &mut dcol, false);
-                        col2im(&dcol, cin_g, g, dxg);
+                        col2im(&mut dcol, cin_g, g, dxg);
                     }
                 }
             }
@@ -548,24 +550,36 @@ fn conv2d_backward(
 }
 
 /// The transpose of [`im2col`]: adds row `(c, ky, kx)` of `col` back onto input
-/// `(c, oy*stride + ky - pad, ox*stride + kx - pad)` where that lies inside the image.
-fn col2im(col: &[f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
+/// `(c, oy*stride + ky - pad, ox*stride + kx - pad)` where that lies inside the image. `col` is
+/// scratch: the values of padding positions may be zeroed.
+fn col2im(col: &mut [f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
     let (h, w) = (g.input.h, g.input.w);
     let (oh, ow) = (g.output.h, g.output.w);
     let (s, pad) = (g.stride as isize, g.pad as isize);
-    let mut rows = col.chunks_exact(oh * ow);
+    let columns: Vec<(usize, usize)> = (0..g.k as isize).map(|kx| g.inside_columns(kx)).collect();
+    let mut rows = col.chunks_exact_mut(oh * ow);
     for plane in dx.chunks_exact_mut(h * w).take(cin) {
         for ky in 0..g.k as isize {
-            for kx in 0..g.k as isize {
+            for (kx, &(lo, hi)) in columns.iter().enumerate() {
                 let Some(src) = rows.next() else { return };
-                let (lo, hi) = g.inside_columns(kx);
+                if let Some((oy0, oy1, start)) = g.same_window(ky, kx as isize) {
+                    // One shifted add of the whole row, once the padding columns (which would
+                    // land on the neighbouring image row) are zero.
+                    let body = &mut src[oy0 * ow..oy1 * ow];
+                    zero_columns(body, ow, lo, hi);
+                    let (i0, i1) =
+                        (start.min(0).unsigned_abs(), body.len().min((plane.len() as isize - start) as usize));
+                    let dst = &mut plane[(start + i0 as isize) as usize..(start + i1 as isize) as usize];
+                    dst.iter_mut().zip(&body[i0..i1]).for_each(|(d, &v)| *d += v);
+                    continue;
+                }
                 for (oy, line) in src.chunks_exact(ow).enumerate() {
                     let iy = oy as isize * s + ky - pad;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                    let first = (lo as isize * s + kx - pad) as usize;
+                    let first = (lo as isize * s + kx as isize - pad) as usize;
                     if s == 1 {
                         // Contiguous: a plain zip, which the compiler vectorises.
                         dst[first..first + (hi - lo)].iter_mut().zip(&line[lo..hi]).for_each(|(d, &v)| *d += v);
@@ -585,6 +599,72 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    /// im2col and col2im (their one-copy path for "same" stride-1 convolutions and the line-by-line
+    /// one for the rest) against the definition, on random images and geometries.
+    #[test]
+    fn im2col_and_col2im_match_the_definition_on_random_inputs() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut cases = vec![(3, 1, 1, 32, 32), (3, 1, 2, 9, 9), (1, 1, 0, 4, 4), (5, 1, 2, 7, 6), (3, 2, 1, 8, 8)];
+        for _ in 0..30 {
+            let k = [1, 3, 5][rng.random_range(0..3)];
+            let stride = rng.random_range(1..3);
+            cases.push((k, stride, rng.random_range(0..=k / 2 + 1), rng.random_range(1..12), rng.random_range(1..12)));
+        }
+        for (k, stride, pad, h, w) in cases {
+            if h + 2 * pad < k || w + 2 * pad < k {
+                continue;
+            }
+            let cin = rng.random_range(1..4);
+            let (oh, ow) = ((h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1);
+            let g = ConvGeometry {
+                cin,
+                cout: 1,
+                k,
+                stride,
+                pad,
+                groups: 1,
+                input: Shape { c: cin, h, w },
+                output: Shape { c: 1, h: oh, w: ow },
+            };
+            let at = |c: usize, ky: usize, kx: usize, oy: usize, ox: usize| {
+                let (iy, ix) = ((oy * stride + ky) as isize - pad as isize, (ox * stride + kx) as isize - pad as isize);
+                (iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w)
+                    .then(|| c * h * w + iy as usize * w + ix as usize)
+            };
+            let x: Vec<f32> = (0..cin * h * w).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let mut col = vec![f32::NAN; cin * k * k * oh * ow];
+            im2col(&x, cin, &g, &mut col);
+            let dcol: Vec<f32> = (0..col.len()).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let mut dx_expected = vec![0.5f32; x.len()];
+            let mut q = 0;
+            for c in 0..cin {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                let from = at(c, ky, kx, oy, ox);
+                                assert_eq!(
+                                    col[q],
+                                    from.map_or(0.0, |i| x[i]),
+                                    "im2col {k}x{k}/{stride} pad {pad} {h}x{w}"
+                                );
+                                if let Some(i) = from {
+                                    dx_expected[i] += dcol[q];
+                                }
+                                q += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            let mut dx = vec![0.5f32; x.len()];
+            col2im(&mut dcol.clone(), cin, &g, &mut dx);
+            for (a, b) in dx.iter().zip(&dx_expected) {
+                assert!((a - b).abs() < 1e-5, "col2im {k}x{k}/{stride} pad {pad} {h}x{w}: {a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn batch_norm_backward_matches_its_reference_on_random_inputs() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -602,8 +682,10 @@ mod tests {
                 running_var: vec![1.0; c],
             };
             let stats = channel_stats(&x, batch);
-            let fast = batch_norm_backward(&x, &stats, Some(&state), &g, batch);
+            let fast = batch_norm_backward(&x, &stats, Some(&state), g.clone(), batch, 1);
             let plain = batch_norm_backward_reference(&x, &stats, Some(&state), &g, batch);
+            // Channels over threads: the same numbers whatever the thread count.
+            assert_eq!(batch_norm_backward(&x, &stats, Some(&state), g.clone(), batch, 3), fast);
             for (a, b) in [(&fast.0, &plain.0), (&fast.1, &plain.1), (&fast.2, &plain.2)] {
                 let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
                 for (u, v) in a.iter().zip(b) {

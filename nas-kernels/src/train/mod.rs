@@ -521,14 +521,14 @@ pub fn train(
 ) -> Result<(TrainReport, CpuNet)> {
     let started = Instant::now();
     config.validate(train.len())?;
-    if let Some(t) = test {
-        if t.classes != train.classes || (t.channels, t.height, t.width) != (train.channels, train.height, train.width)
-        {
-            return Err(Error::invalid(
-                "test images",
-                format!("{} do not have the training images' shape and classes", t.source),
-            ));
-        }
+    if let Some(t) = test
+        && (t.classes != train.classes
+            || (t.channels, t.height, t.width) != (train.channels, train.height, train.width))
+    {
+        return Err(Error::invalid(
+            "test images",
+            format!("{} do not have the training images' shape and classes", t.source),
+        ));
     }
     let mut net = CpuNet::new(network, config.seed)?.with_threads(threads);
     let classes = train.classes;
@@ -543,17 +543,17 @@ pub fn train(
         Some(spec) => Some(run_key(spec.label, network, config, train)?),
         None => None,
     };
-    if let (Some(spec), Some(key)) = (checkpoint, &key) {
-        if let Some(ck) = Checkpoint::read(spec.path)? {
-            checkpoint::check_key(spec.path, &ck.key, key)?;
-            opt = restore(&mut net, &ck, spec.path)?;
-            (start_epoch, step, history) = (ck.epoch, ck.step, ck.history.clone());
-            resumed = Some(ck.epoch);
-            if let Some(p) = ck.extra.get("partial_epoch") {
-                partial = Some(serde_json::from_value(p.clone()).map_err(|e| {
-                    Error::invalid("checkpoint", format!("{}: a damaged partial epoch ({e})", spec.path.display()))
-                })?);
-            }
+    if let (Some(spec), Some(key)) = (checkpoint, &key)
+        && let Some(ck) = Checkpoint::read(spec.path)?
+    {
+        checkpoint::check_key(spec.path, &ck.key, key)?;
+        opt = restore(&mut net, &ck, spec.path)?;
+        (start_epoch, step, history) = (ck.epoch, ck.step, ck.history.clone());
+        resumed = Some(ck.epoch);
+        if let Some(p) = ck.extra.get("partial_epoch") {
+            partial = Some(serde_json::from_value(p.clone()).map_err(|e| {
+                Error::invalid("checkpoint", format!("{}: a damaged partial epoch ({e})", spec.path.display()))
+            })?);
         }
     }
     let mut last_finite = f64::NAN;

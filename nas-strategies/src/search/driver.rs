@@ -31,10 +31,10 @@ impl Budget {
         if max_evaluations == Some(0) {
             return Err(Error::invalid("budget", "0 evaluations: give at least 1"));
         }
-        if let Some(s) = max_seconds {
-            if !(s.is_finite() && s > 0.0) {
-                return Err(Error::invalid("budget", format!("{s} seconds: give a positive, finite number")));
-            }
+        if let Some(s) = max_seconds
+            && !(s.is_finite() && s > 0.0)
+        {
+            return Err(Error::invalid("budget", format!("{s} seconds: give a positive, finite number")));
         }
         if max_evaluations.is_none() && max_seconds.is_none() {
             return Err(Error::invalid("budget", "no limit: give a number of evaluations or of seconds"));
