@@ -322,7 +322,7 @@ impl CpuNet {
                     }
                 }
                 Op::Pool { kind, kernel, stride, padding } => {
-                    pool(arg(0)?, batch, *kind, *kernel, *stride, *padding, node.shape)?
+                    pool(arg(0)?, batch, *kind, *kernel, *stride, *padding, node.shape, self.threads)?
                 }
                 Op::GlobalAvgPool => {
                     let x = arg(0)?;
@@ -560,8 +560,9 @@ pub(crate) fn zero_columns(rows: &mut [f32], width: usize, lo: usize, hi: usize)
 }
 
 /// Stride-1 average pooling as two 1-D window sums (rows, then columns), divided by the number of
-/// inputs under each window (or `k * k` when padding counts).
-fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape) -> Act {
+/// inputs under each window (or `k * k` when padding counts). Planes are split over `threads`
+/// threads; each plane's numbers do not depend on the split.
+fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape, threads: usize) -> Act {
     let (h, w) = (x.shape.h, x.shape.w);
     // Input index range of output position `o` along an axis of length `len`.
     let window = |o: usize, len: usize| {
@@ -570,6 +571,9 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
     };
     let cols: Vec<(usize, usize)> = (0..out.w).map(|o| window(o, w)).collect();
     let rows: Vec<(usize, usize)> = (0..out.h).map(|o| window(o, h)).collect();
+    // Output columns whose window lies wholly inside the row: a sum of `k` shifted slices there.
+    let inner_hi = (w + pad + 1).saturating_sub(k).min(out.w);
+    let inner = if inner_hi > pad { pad..inner_hi } else { 0..0 };
     let inv: Vec<f32> = rows
         .iter()
         .flat_map(|&(y0, y1)| {
@@ -578,21 +582,36 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
             })
         })
         .collect();
-    let mut data = vec![0.0f32; x.data.len() / (h * w) * out.h * out.w];
-    let mut row_sums = vec![0.0f32; h * out.w];
-    for (plane, dst) in x.data.chunks_exact(h * w).zip(data.chunks_exact_mut(out.h * out.w)) {
-        for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
-            for (v, &(x0, x1)) in sums.iter_mut().zip(&cols) {
-                *v = src[x0..x1].iter().sum();
+    let planes = x.data.len() / (h * w);
+    let mut data = vec![0.0f32; planes * out.h * out.w];
+    let per = planes.div_ceil(threads.max(1)).max(1);
+    let runs: Vec<_> = x.data.chunks(per * h * w).zip(data.chunks_mut(per * out.h * out.w)).collect();
+    par_map(runs, threads, |(xs, ys)| {
+        let mut row_sums = vec![0.0f32; h * out.w];
+        for (plane, dst) in xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(out.h * out.w)) {
+            for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
+                for o in (0..inner.start).chain(inner.end..out.w) {
+                    sums[o] = src[cols[o].0..cols[o].1].iter().sum();
+                }
+                // The same left-to-right sums as above, vectorised over the columns.
+                if inner.is_empty() {
+                    continue;
+                }
+                let body = &mut sums[inner.clone()];
+                let first = inner.start - pad..inner.end - pad;
+                body.copy_from_slice(&src[first.clone()]);
+                for d in 1..k {
+                    body.iter_mut().zip(&src[first.start + d..first.end + d]).for_each(|(s, &v)| *s += v);
+                }
+            }
+            for ((line, &(y0, y1)), inv) in dst.chunks_exact_mut(out.w).zip(&rows).zip(inv.chunks_exact(out.w)) {
+                for y in y0..y1 {
+                    line.iter_mut().zip(&row_sums[y * out.w..(y + 1) * out.w]).for_each(|(o, v)| *o += v);
+                }
+                line.iter_mut().zip(inv).for_each(|(o, i)| *o *= i);
             }
         }
-        for ((line, &(y0, y1)), inv) in dst.chunks_exact_mut(out.w).zip(&rows).zip(inv.chunks_exact(out.w)) {
-            for y in y0..y1 {
-                line.iter_mut().zip(&row_sums[y * out.w..(y + 1) * out.w]).for_each(|(o, v)| *o += v);
-            }
-            line.iter_mut().zip(inv).for_each(|(o, i)| *o *= i);
-        }
-    }
+    });
     Act { data, shape: out }
 }
 
@@ -723,13 +742,23 @@ fn plane_moments<'a>(planes: impl Iterator<Item = &'a [f32]>, n: usize) -> (f64,
     (mean, (sq / n as f64 - mean * mean).max(0.0))
 }
 
-fn pool(x: &Act, batch: usize, kind: PoolKind, k: usize, stride: usize, pad: usize, out: Shape) -> Result<Act> {
+#[allow(clippy::too_many_arguments)]
+fn pool(
+    x: &Act,
+    batch: usize,
+    kind: PoolKind,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    out: Shape,
+    threads: usize,
+) -> Result<Act> {
     let (h, w) = (x.shape.h, x.shape.w);
     if matches!(kind, PoolKind::Max) && pad > 0 {
         return Err(Error::Unavailable("padded max pooling is not supported".into()));
     }
     if let (PoolKind::Avg { count_include_pad }, 1) = (kind, stride) {
-        return Ok(box_filter(x, k, pad, count_include_pad, out));
+        return Ok(box_filter(x, k, pad, count_include_pad, out, threads));
     }
     let mut data = Vec::with_capacity(batch * out.numel());
     for plane in x.data.chunks_exact(h * w) {

@@ -230,8 +230,14 @@ impl CpuNet {
                     let PoolKind::Avg { count_include_pad } = *kind else {
                         return Err(Error::Unavailable("gradients through max pooling are not supported".into()));
                     };
-                    let dx =
-                        avg_pool_backward(x(0)?.shape, node.shape, &g, *kernel, *stride, *padding, count_include_pad);
+                    let dx = avg_pool_backward(
+                        x(0)?.shape,
+                        node.shape,
+                        &g,
+                        (*kernel, *stride, *padding),
+                        count_include_pad,
+                        self.threads,
+                    );
                     add_grad(&mut grads, inputs[0], dx);
                 }
                 Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
@@ -419,10 +425,9 @@ fn avg_pool_backward(
     input: Shape,
     output: Shape,
     g: &[f32],
-    k: usize,
-    stride: usize,
-    pad: usize,
+    (k, stride, pad): (usize, usize, usize),
     count_include_pad: bool,
+    threads: usize,
 ) -> Vec<f32> {
     let (h, w) = (input.h, input.w);
     let count = |o: usize, len: usize| {
@@ -440,7 +445,7 @@ fn avg_pool_backward(
                 }
             }
         }
-        let spread = super::box_filter(&Act { data: scaled, shape: output }, k, pad, true, input);
+        let spread = super::box_filter(&Act { data: scaled, shape: output }, k, pad, true, input, threads);
         return spread.data;
     }
     let mut dx = vec![0.0f32; g.len() / (output.h * output.w) * h * w];
@@ -661,6 +666,52 @@ mod tests {
             col2im(&mut dcol.clone(), cin, &g, &mut dx);
             for (a, b) in dx.iter().zip(&dx_expected) {
                 assert!((a - b).abs() < 1e-5, "col2im {k}x{k}/{stride} pad {pad} {h}x{w}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// The stride-1 average pooling (its vectorised inner columns and the edges) against the
+    /// definition, on random planes and windows; the same bits for any thread count.
+    #[test]
+    fn box_filter_matches_the_definition_on_random_inputs() {
+        use crate::cpu::box_filter;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        let mut cases = vec![(3, 1, 32, 32), (3, 1, 1, 1), (1, 0, 3, 5), (2, 0, 4, 4), (5, 2, 3, 9)];
+        for _ in 0..30 {
+            let k = rng.random_range(1..6);
+            cases.push((k, rng.random_range(0..=k / 2), rng.random_range(1..12), rng.random_range(1..12)));
+        }
+        for (k, pad, h, w) in cases {
+            if h + 2 * pad < k || w + 2 * pad < k {
+                continue;
+            }
+            let planes = rng.random_range(1..6);
+            let out = Shape { c: planes, h: h + 2 * pad + 1 - k, w: w + 2 * pad + 1 - k };
+            let x = Act {
+                data: (0..planes * h * w).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
+                shape: Shape { c: planes, h, w },
+            };
+            for include_pad in [false, true] {
+                let y = box_filter(&x, k, pad, include_pad, out, 1);
+                let window = |o: usize, len: usize| (o.saturating_sub(pad), (o + k - pad).min(len));
+                for (p, (plane, yp)) in x.data.chunks_exact(h * w).zip(y.data.chunks_exact(out.h * out.w)).enumerate() {
+                    for oy in 0..out.h {
+                        for ox in 0..out.w {
+                            let ((y0, y1), (x0, x1)) = (window(oy, h), window(ox, w));
+                            let sum: f64 = (y0..y1)
+                                .flat_map(|iy| (x0..x1).map(move |ix| (iy, ix)))
+                                .map(|(iy, ix)| f64::from(plane[iy * w + ix]))
+                                .sum();
+                            let n = if include_pad { k * k } else { ((y1 - y0) * (x1 - x0)).max(1) };
+                            let (got, want) = (yp[oy * out.w + ox], sum / n as f64);
+                            assert!(
+                                (f64::from(got) - want).abs() < 1e-5,
+                                "{k}x{k} pad {pad} {h}x{w} plane {p} at ({oy}, {ox}): {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+                assert_eq!(box_filter(&x, k, pad, include_pad, out, 3).data, y.data, "threads 3 vs 1");
             }
         }
     }
