@@ -322,7 +322,7 @@ impl CpuNet {
                     }
                 }
                 Op::Pool { kind, kernel, stride, padding } => {
-                    pool(arg(0)?, batch, *kind, *kernel, *stride, *padding, node.shape, self.threads)?
+                    pool(arg(0)?, batch, *kind, (*kernel, *stride, *padding), node.shape, self.threads)?
                 }
                 Op::GlobalAvgPool => {
                     let x = arg(0)?;
@@ -435,12 +435,9 @@ impl ConvGeometry {
         (lo.min(ow) as usize, hi as usize)
     }
 
-    /// For a stride-1 convolution whose output has the input's size, the rows `oy0..oy1` of
-    /// output that kernel row `ky` keeps inside the image and where in the input plane the
-    /// unfolded row `(ky, kx)` starts (`src`, possibly -1 or past the end: those values are
-    /// padding): position `i` of rows `oy0..oy1`, flattened, reads plane value `src + i`.
-    /// `None` for other geometries.
-    fn same_window(&self, ky: isize, kx: isize) -> Option<(usize, usize, isize)> {
+    /// For a stride-1 convolution whose output has the input's size, where the unfolded row
+    /// `(ky, kx)` reads the input plane (see [`SameWindow`]). `None` for other geometries.
+    fn same_window(&self, ky: isize, kx: isize) -> Option<SameWindow> {
         let (h, w) = (self.input.h as isize, self.input.w as isize);
         if self.stride != 1 || self.output.h != self.input.h || self.output.w != self.input.w {
             return None;
@@ -448,10 +445,26 @@ impl ConvGeometry {
         let dy = ky - self.pad as isize;
         let (oy0, oy1) = ((-dy).max(0), (h - dy).min(h));
         if oy0 >= oy1 {
-            return Some((0, 0, 0));
+            return Some(SameWindow { rows: 0..0, body: 0..0, input: 0..0 });
         }
-        Some((oy0 as usize, oy1 as usize, (oy0 + dy) * w + kx - self.pad as isize))
+        // Position `i` of the rows `oy0..oy1`, flattened, reads plane value `src + i` where that
+        // lies inside the plane (`src` may be -1, and the last values may run past its end).
+        let src = (oy0 + dy) * w + kx - self.pad as isize;
+        let len = (oy1 - oy0) * w;
+        let (i0, i1) = ((-src).max(0), len.min(h * w - src));
+        let range = |a: isize, b: isize| a as usize..b as usize;
+        Some(SameWindow { rows: range(oy0, oy1), body: range(i0, i1), input: range(src + i0, src + i1) })
     }
+}
+
+/// How an unfolded row of a "same" stride-1 convolution reads the input plane: output rows
+/// `rows` keep the kernel row inside the image (the others are padding); of those rows, flattened,
+/// positions `body` are a copy of plane positions `input` (as many; the rest are padding). The
+/// columns that wrap around from the neighbouring image row are padding too (`zero_columns`).
+struct SameWindow {
+    rows: std::ops::Range<usize>,
+    body: std::ops::Range<usize>,
+    input: std::ops::Range<usize>,
 }
 
 /// Convolution of a batch: per image and group, `out[cout_g, P] = W[cout_g, cin_g*k*k] x col[cin_g*k*k, P]`.
@@ -517,14 +530,13 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
                 if let Some(window) = g.same_window(ky, kx as isize) {
                     // The whole row is one shifted copy of the plane; then the columns that
                     // wrapped around from the neighbouring image row are padding again.
-                    let (oy0, oy1, src) = window;
-                    dst[..oy0 * ow].fill(0.0);
-                    dst[oy1 * ow..].fill(0.0);
-                    let body = &mut dst[oy0 * ow..oy1 * ow];
-                    let (i0, i1) = (src.min(0).unsigned_abs(), body.len().min((plane.len() as isize - src) as usize));
-                    body[..i0].fill(0.0);
-                    body[i1..].fill(0.0);
-                    body[i0..i1].copy_from_slice(&plane[(src + i0 as isize) as usize..(src + i1 as isize) as usize]);
+                    let (r, b) = (window.rows, window.body);
+                    dst[..r.start * ow].fill(0.0);
+                    dst[r.end * ow..].fill(0.0);
+                    let body = &mut dst[r.start * ow..r.end * ow];
+                    body[..b.start].fill(0.0);
+                    body[b.end..].fill(0.0);
+                    body[b].copy_from_slice(&plane[window.input]);
                     zero_columns(body, ow, lo, hi);
                     continue;
                 }
@@ -742,14 +754,11 @@ fn plane_moments<'a>(planes: impl Iterator<Item = &'a [f32]>, n: usize) -> (f64,
     (mean, (sq / n as f64 - mean * mean).max(0.0))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn pool(
     x: &Act,
     batch: usize,
     kind: PoolKind,
-    k: usize,
-    stride: usize,
-    pad: usize,
+    (k, stride, pad): (usize, usize, usize),
     out: Shape,
     threads: usize,
 ) -> Result<Act> {

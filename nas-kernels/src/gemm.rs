@@ -91,17 +91,22 @@ pub enum Kernel {
 impl Kernel {
     /// The kernels this CPU can run, the gemm crate's first.
     pub fn available() -> Vec<Kernel> {
-        let mut all = vec![Kernel::Gemm];
+        [Kernel::Gemm, Kernel::Avx512, Kernel::Avx2].into_iter().filter(|k| k.runs_here()).collect()
+    }
+
+    /// Whether this CPU can run the kernel.
+    fn runs_here(self) -> bool {
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Kernel::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                all.push(Kernel::Avx2);
-            }
+        use std::arch::is_x86_feature_detected as has;
+        match self {
+            Kernel::Gemm => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => has!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => has!("avx2") && has!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
         }
-        all
     }
 
     /// The widest of this module's own kernels the CPU runs (AVX-512, else AVX2), if any.
@@ -150,7 +155,8 @@ pub fn rows_dot_with(
         lda >= p && ldb >= p && a.len() >= (m - 1) * lda + p && b.len() >= (n - 1) * ldb + p && c.len() >= m * n,
         "rows_dot: slices shorter than {m}x{p}x{n}"
     );
-    assert!(Kernel::available().contains(&kernel), "rows_dot: this CPU cannot run {kernel:?}");
+    assert!(kernel.runs_here(), "rows_dot: this CPU cannot run {kernel:?}");
+    #[cfg(target_arch = "x86_64")]
     let (pa, pb, pc) = ((a.as_ptr(), lda), (b.as_ptr(), ldb), c.as_mut_ptr());
     match kernel {
         Kernel::Gemm => gemm_crate((m, n, p), (a, (1, lda)), (b, (ldb, 1)), c, true),

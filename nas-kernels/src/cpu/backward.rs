@@ -380,8 +380,6 @@ fn plane_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
     (a, b)
 }
 
-/// From the per-channel sums `sg = sum(g)` and `sgy = sum(g * xh)`: `(dx, dscale, dshift)` of
-/// [`batch_norm_backward`] (the pass that both it and its reference end with).
 /// The plain version of [`batch_norm_backward`] (every sum in f64): its test reference.
 /// `y = xh * scale + shift` with `xh = (x - mean) * inv` per channel over the batch:
 /// `dx = inv * scale * (g - mean(g) - xh * mean(g * xh))`, `dscale = sum(g * xh)`, `dshift = sum(g)`.
@@ -567,15 +565,13 @@ fn col2im(col: &mut [f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
         for ky in 0..g.k as isize {
             for (kx, &(lo, hi)) in columns.iter().enumerate() {
                 let Some(src) = rows.next() else { return };
-                if let Some((oy0, oy1, start)) = g.same_window(ky, kx as isize) {
+                if let Some(window) = g.same_window(ky, kx as isize) {
                     // One shifted add of the whole row, once the padding columns (which would
                     // land on the neighbouring image row) are zero.
-                    let body = &mut src[oy0 * ow..oy1 * ow];
+                    let body = &mut src[window.rows.start * ow..window.rows.end * ow];
                     zero_columns(body, ow, lo, hi);
-                    let (i0, i1) =
-                        (start.min(0).unsigned_abs(), body.len().min((plane.len() as isize - start) as usize));
-                    let dst = &mut plane[(start + i0 as isize) as usize..(start + i1 as isize) as usize];
-                    dst.iter_mut().zip(&body[i0..i1]).for_each(|(d, &v)| *d += v);
+                    let dst = &mut plane[window.input];
+                    dst.iter_mut().zip(&body[window.body]).for_each(|(d, &v)| *d += v);
                     continue;
                 }
                 for (oy, line) in src.chunks_exact(ow).enumerate() {
