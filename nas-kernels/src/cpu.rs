@@ -11,6 +11,7 @@
 use nas_core::graph::{Network, NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
+use crate::gemm::widest;
 use crate::net::{Init, initial_weights};
 
 mod backward;
@@ -263,31 +264,25 @@ impl CpuNet {
                 |k: usize| -> Result<&Act> { values[inputs[k].index()].as_ref().ok_or_else(|| dropped(&node.name)) };
             let y: Act = match &node.op {
                 Op::Input { .. } => Act { data: pixels.to_vec(), shape: in_shape },
-                Op::Relu => match first.take() {
-                    Some(mut x) => {
-                        on_relu_input(id, &x.data)?;
-                        match self.gate(id, x.data.len())? {
-                            Some(gate) => {
-                                x.data.iter_mut().zip(gate).for_each(|(v, &open)| *v = if open { *v } else { 0.0 })
-                            }
-                            None => x.data.iter_mut().for_each(|v| *v = v.max(0.0)),
+                Op::Relu => {
+                    let gate = self.gate(id, batch * node.shape.numel())?;
+                    match first.take() {
+                        Some(mut x) => {
+                            on_relu_input(id, &x.data)?;
+                            relu(&mut x.data, None, gate, self.threads);
+                            x
                         }
-                        x
+                        None => {
+                            // The input stays (another node or the tape reads it): one pass that reads
+                            // it and writes the output, rather than a copy and a second pass over the copy.
+                            let x = arg(0)?;
+                            on_relu_input(id, &x.data)?;
+                            let mut data = vec![0.0f32; x.data.len()];
+                            relu(&mut data, Some(&x.data), gate, self.threads);
+                            Act { data, shape: x.shape }
+                        }
                     }
-                    None => {
-                        // The input stays (another node or the tape reads it): one pass that reads it
-                        // and writes the output, rather than a copy and a second pass over the copy.
-                        let x = arg(0)?;
-                        on_relu_input(id, &x.data)?;
-                        let data = match self.gate(id, x.data.len())? {
-                            Some(gate) => {
-                                x.data.iter().zip(gate).map(|(&v, &open)| if open { v } else { 0.0 }).collect()
-                            }
-                            None => x.data.iter().map(|&v| v.max(0.0)).collect(),
-                        };
-                        Act { data, shape: x.shape }
-                    }
-                },
+                }
                 Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
                     let Some(Init { weight, bias }) = &self.weights[id.index()] else {
                         return Err(missing_weights(&node.name));
@@ -363,7 +358,13 @@ impl CpuNet {
                         None => arg(0)?.data.clone(),
                     };
                     for k in 1..inputs.len() {
-                        acc.iter_mut().zip(&arg(k)?.data).for_each(|(a, b)| *a += b);
+                        let x = &arg(k)?.data;
+                        par_chunks(
+                            &mut acc,
+                            self.threads,
+                            #[inline(always)]
+                            |out, at| out.iter_mut().zip(&x[at..]).for_each(|(a, b)| *a += b),
+                        );
                     }
                     Act { data: acc, shape: node.shape }
                 }
@@ -435,6 +436,12 @@ impl ConvGeometry {
         (lo.min(ow) as usize, hi as usize)
     }
 
+    /// Whether the convolution runs by kernel rows ([`conv_by_rows`]): one group, stride 1,
+    /// output the size of the input, a kernel wider than 1.
+    fn by_rows(&self) -> bool {
+        self.groups == 1 && self.k > 1 && self.same_window(0, 0).is_some()
+    }
+
     /// For a stride-1 convolution whose output has the input's size, where the unfolded row
     /// `(ky, kx)` reads the input plane (see [`SameWindow`]). `None` for other geometries.
     fn same_window(&self, ky: isize, kx: isize) -> Option<SameWindow> {
@@ -468,7 +475,20 @@ struct SameWindow {
 }
 
 /// Convolution of a batch: per image and group, `out[cout_g, P] = W[cout_g, cin_g*k*k] x col[cin_g*k*k, P]`.
+/// "Same" stride-1 convolutions run by kernel rows ([`conv_by_rows`]), the others by im2col.
 fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f32]>, threads: usize) -> Act {
+    conv2d_with(x, batch, g, (w, bias), threads, g.by_rows())
+}
+
+/// [`conv2d`], by kernel rows or (`by_rows` false: the plain path, any geometry) by im2col.
+fn conv2d_with(
+    x: &[f32],
+    batch: usize,
+    g: &ConvGeometry,
+    (w, bias): (&[f32], Option<&[f32]>),
+    threads: usize,
+    by_rows: bool,
+) -> Act {
     let in_per = g.input.numel();
     let out_per = g.output.numel();
     let positions = g.output.h * g.output.w;
@@ -476,12 +496,17 @@ fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f
     let cout_g = g.cout / g.groups;
     let depth = cin_g * g.k * g.k;
     let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
+    let by_rows = by_rows && !direct;
+    let wr = if by_rows { weights_by_rows(w, g) } else { Vec::new() };
     let mut out = vec![0.0f32; batch * out_per];
     let per_thread = batch.div_ceil(threads.max(1));
     let work = |xs: &[f32], ys: &mut [f32]| {
         let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
         for (xi, yi) in xs.chunks_exact(in_per).zip(ys.chunks_exact_mut(out_per)) {
-            for grp in 0..g.groups {
+            if by_rows {
+                conv_by_rows(xi, g, &wr, yi, &mut col);
+            }
+            for grp in (0..g.groups).filter(|_| !by_rows) {
                 let xg = &xi[grp * cin_g * g.input.h * g.input.w..(grp + 1) * cin_g * g.input.h * g.input.w];
                 let rhs: &[f32] = if direct {
                     xg
@@ -512,6 +537,92 @@ fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f
         });
     }
     Act { data: out, shape: g.output }
+}
+
+/// The weights `[cout][cin][ky][kx]` of a convolution that runs by kernel rows
+/// ([`conv_by_rows`]) as `[ky][cout][cin][kx]`: kernel row `ky`'s `cout x (cin * k)` factor.
+fn weights_by_rows(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, cin, cout) = (g.k, g.cin, g.cout);
+    let mut out = vec![0.0f32; w.len()];
+    for (o, row) in w.chunks_exact(cin * k * k).enumerate() {
+        for (c, taps) in row.chunks_exact(k * k).enumerate() {
+            for (ky, line) in taps.chunks_exact(k).enumerate() {
+                let at = (ky * cout + o) * cin * k + c * k;
+                out[at..at + k].copy_from_slice(line);
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`weights_by_rows`].
+fn weights_from_rows(wr: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, cin, cout) = (g.k, g.cin, g.cout);
+    let mut out = vec![0.0f32; wr.len()];
+    for (o, row) in out.chunks_exact_mut(cin * k * k).enumerate() {
+        for (c, taps) in row.chunks_exact_mut(k * k).enumerate() {
+            for (ky, line) in taps.chunks_exact_mut(k).enumerate() {
+                let at = (ky * cout + o) * cin * k + c * k;
+                line.copy_from_slice(&wr[at..at + k]);
+            }
+        }
+    }
+    out
+}
+
+/// The output rows `oy0..oy1` of a "same" stride-1 convolution whose kernel row `ky` lies inside
+/// the image, and the shift `ky - pad` of the input rows they read.
+fn kernel_row_window(g: &ConvGeometry, ky: usize) -> (usize, usize, isize) {
+    let (h, dy) = (g.input.h as isize, ky as isize - g.pad as isize);
+    let (oy0, oy1) = ((-dy).max(0), (h - dy).min(h));
+    (oy0 as usize, oy1.max(oy0) as usize, dy)
+}
+
+/// The kernel rows of a convolution that runs by kernel rows, the centre one first: its window
+/// covers every output, so its product sets them and the others add.
+fn kernel_rows(g: &ConvGeometry) -> impl Iterator<Item = usize> {
+    let pad = g.pad;
+    std::iter::once(pad).chain((0..g.k).filter(move |&ky| ky != pad))
+}
+
+/// One image of a "same" stride-1 convolution (one group) as `k` products, one per kernel row:
+/// the input unfolded along the kernel's columns only ([`unfold_columns`], `cin * k` rows; the
+/// `k * k`-fold im2col copy would be three times as large for 3x3), then kernel row `ky` adds
+/// `W[:, :, ky, :] x cols` (a strided view of `cols` shifted by `ky - pad` image rows, no copy)
+/// onto the output rows whose kernel row lies inside the image. `wr` is [`weights_by_rows`].
+fn conv_by_rows(x: &[f32], g: &ConvGeometry, wr: &[f32], y: &mut [f32], cols: &mut [f32]) {
+    let (cin, cout, k, w, hw) = (g.cin, g.cout, g.k, g.input.w, g.input.h * g.input.w);
+    unfold_columns(x, g, cols);
+    for (t, ky) in kernel_rows(g).enumerate() {
+        let (oy0, oy1, dy) = kernel_row_window(g, ky);
+        if oy0 == oy1 {
+            continue;
+        }
+        crate::gemm::product_strided(
+            (cout, (oy1 - oy0) * w, cin * k),
+            (&wr[ky * cout * cin * k..], (1, cin * k)),
+            (&cols[((oy0 as isize + dy) as usize) * w..], (1, hw)),
+            (&mut y[oy0 * w..], hw),
+            t > 0,
+        );
+    }
+}
+
+/// Unfolds one image's `cin` planes along the kernel's columns for [`conv_by_rows`]:
+/// `cols[c * k + kx]` is plane `c` shifted by `kx - pad` columns, zero where that reads outside
+/// the image (the row `(c, pad, kx)` of [`im2col`]).
+fn unfold_columns(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
+    let (k, w, hw) = (g.k, g.input.w, g.input.h * g.input.w);
+    for (plane, rows) in x.chunks_exact(hw).take(g.cin).zip(cols.chunks_exact_mut(k * hw)) {
+        for (kx, dst) in rows.chunks_exact_mut(hw).enumerate() {
+            let window = g.same_window(g.pad as isize, kx as isize).expect("a same stride-1 convolution");
+            let (lo, hi) = g.inside_columns(kx as isize);
+            dst[..window.body.start].fill(0.0);
+            dst[window.body.end..].fill(0.0);
+            dst[window.body].copy_from_slice(&plane[window.input]);
+            zero_columns(dst, w, lo, hi);
+        }
+    }
 }
 
 /// Unfolds one image's `cin` planes into `col[cin*k*k][oh*ow]`: row `(c, ky, kx)` holds input
@@ -565,7 +676,11 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
 
 /// Zeroes columns `..lo` and `hi..` of every line of `rows` (lines of `width`): a strided pass per
 /// column, since these are one or two values a line (a fill per line costs a call to memset each).
+/// `rows` may be empty (a kernel row wholly in the padding of a short image).
 pub(crate) fn zero_columns(rows: &mut [f32], width: usize, lo: usize, hi: usize) {
+    if rows.is_empty() {
+        return;
+    }
     for column in (0..lo).chain(hi..width) {
         rows[column..].iter_mut().step_by(width).for_each(|v| *v = 0.0);
     }
@@ -599,32 +714,56 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
     let per = planes.div_ceil(threads.max(1)).max(1);
     let runs: Vec<_> = x.data.chunks(per * h * w).zip(data.chunks_mut(per * out.h * out.w)).collect();
     par_map(runs, threads, |(xs, ys)| {
-        let mut row_sums = vec![0.0f32; h * out.w];
-        for (plane, dst) in xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(out.h * out.w)) {
-            for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
-                for o in (0..inner.start).chain(inner.end..out.w) {
-                    sums[o] = src[cols[o].0..cols[o].1].iter().sum();
+        widest(
+            #[inline(always)]
+            || {
+                let mut row_sums = vec![0.0f32; h * out.w];
+                for (plane, dst) in xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(out.h * out.w)) {
+                    // Rows: with the output as wide as the input, the inner columns of all rows at
+                    // once as `k` shifted slices of the whole plane (long vectors; the values that
+                    // wrap around a row's end land on edge columns, set right after); else row by row.
+                    let flat = out.w == w && !inner.is_empty();
+                    if flat {
+                        let body = inner.start..(h - 1) * w + inner.end;
+                        add_shifted(&mut row_sums[body.clone()], plane, body.start - pad, k);
+                    }
+                    for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
+                        for o in (0..inner.start).chain(inner.end..out.w) {
+                            sums[o] = src[cols[o].0..cols[o].1].iter().sum();
+                        }
+                        if !flat && !inner.is_empty() {
+                            add_shifted(&mut sums[inner.clone()], src, inner.start - pad, k);
+                        }
+                    }
+                    // Columns: window row `d` adds input row `oy + d - pad` onto every output row
+                    // `oy` that reads it, all rows at once; then each output times its 1 / count.
+                    dst.fill(0.0);
+                    for d in 0..k {
+                        let (oy0, oy1) = (pad.saturating_sub(d), (h + pad).saturating_sub(d).min(out.h));
+                        if oy0 >= oy1 {
+                            continue;
+                        }
+                        let from = (oy0 + d - pad) * out.w;
+                        let lines = &mut dst[oy0 * out.w..oy1 * out.w];
+                        lines.iter_mut().zip(&row_sums[from..]).for_each(|(o, v)| *o += v);
+                    }
+                    dst.iter_mut().zip(&inv).for_each(|(o, i)| *o *= i);
                 }
-                // The same left-to-right sums as above, vectorised over the columns.
-                if inner.is_empty() {
-                    continue;
-                }
-                let body = &mut sums[inner.clone()];
-                let first = inner.start - pad..inner.end - pad;
-                body.copy_from_slice(&src[first.clone()]);
-                for d in 1..k {
-                    body.iter_mut().zip(&src[first.start + d..first.end + d]).for_each(|(s, &v)| *s += v);
-                }
-            }
-            for ((line, &(y0, y1)), inv) in dst.chunks_exact_mut(out.w).zip(&rows).zip(inv.chunks_exact(out.w)) {
-                for y in y0..y1 {
-                    line.iter_mut().zip(&row_sums[y * out.w..(y + 1) * out.w]).for_each(|(o, v)| *o += v);
-                }
-                line.iter_mut().zip(inv).for_each(|(o, i)| *o *= i);
-            }
-        }
+            },
+        )
     });
     Act { data, shape: out }
+}
+
+/// `out[i] = src[start + i] + src[start + i + 1] + ... + src[start + i + k - 1]`, added left to
+/// right (the sums of a box filter's rows).
+#[inline(always)]
+fn add_shifted(out: &mut [f32], src: &[f32], start: usize, k: usize) {
+    let n = out.len();
+    out.copy_from_slice(&src[start..start + n]);
+    for d in 1..k {
+        out.iter_mut().zip(&src[start + d..start + d + n]).for_each(|(o, &v)| *o += v);
+    }
 }
 
 /// Training-mode batch norm, in place: per channel, mean and biased variance over images and
@@ -637,18 +776,23 @@ fn batch_norm(mut x: Act, batch: usize, state: Option<&BnState>, threads: usize)
     let affine = state.filter(|s| !s.is_identity());
     let channels: Vec<_> = channel_planes_mut(&mut x.data, c, hw).into_iter().enumerate().collect();
     let moments = par_map(channels, threads, |(ch, mut planes)| {
-        let moments = plane_moments(planes.iter().map(|p| &**p), batch * hw);
-        let (mean, inv) = inverse_std(&[moments])[0];
-        for plane in &mut planes {
-            match affine {
-                Some(s) => {
-                    let (a, b) = (s.scale[ch], s.shift[ch]);
-                    plane.iter_mut().for_each(|v| *v = (*v - mean) * inv * a + b);
+        widest(
+            #[inline(always)]
+            || {
+                let moments = plane_moments(planes.iter().map(|p| &**p), batch * hw);
+                let (mean, inv) = inverse_std(&[moments])[0];
+                for plane in &mut planes {
+                    match affine {
+                        Some(s) => {
+                            let (a, b) = (s.scale[ch], s.shift[ch]);
+                            plane.iter_mut().for_each(|v| *v = (*v - mean) * inv * a + b);
+                        }
+                        None => plane.iter_mut().for_each(|v| *v = (*v - mean) * inv),
+                    }
                 }
-                None => plane.iter_mut().for_each(|v| *v = (*v - mean) * inv),
-            }
-        }
-        moments
+                moments
+            },
+        )
     });
     (x, moments)
 }
@@ -670,6 +814,45 @@ pub(crate) fn channel_planes_mut(data: &mut [f32], c: usize, hw: usize) -> Vec<V
         out[q % c].push(plane);
     }
     out
+}
+
+/// ReLU of `src` into `out`, or of `out` in place without `src`; with `gate`, the held gates
+/// instead (a value passes where its gate is open). Split over threads ([`par_chunks`]).
+fn relu(out: &mut [f32], src: Option<&[f32]>, gate: Option<&[bool]>, threads: usize) {
+    par_chunks(
+        out,
+        threads,
+        #[inline(always)]
+        |o, at| {
+            let n = o.len();
+            match (src.map(|s| &s[at..at + n]), gate.map(|g| &g[at..at + n])) {
+                (None, None) => o.iter_mut().for_each(|v| *v = v.max(0.0)),
+                (None, Some(g)) => o.iter_mut().zip(g).for_each(|(v, &open)| *v = if open { *v } else { 0.0 }),
+                (Some(s), None) => o.iter_mut().zip(s).for_each(|(v, &x)| *v = x.max(0.0)),
+                (Some(s), Some(g)) => o.iter_mut().zip(s.iter().zip(g)).for_each(|(v, (&x, &open))| {
+                    *v = if open { x } else { 0.0 };
+                }),
+            }
+        },
+    );
+}
+
+/// Elementwise passes over fewer values than this stay on the calling thread.
+const PAR_ELEMENTWISE: usize = 1 << 16;
+
+/// `f(chunk, offset)` over consecutive chunks of `out` (`offset` the chunk's first index), one
+/// per thread when `out` is long enough, compiled wide ([`widest`]). For elementwise passes: the
+/// values do not depend on the split.
+fn par_chunks(out: &mut [f32], threads: usize, f: impl Fn(&mut [f32], usize) + Sync) {
+    let runs = if out.len() < PAR_ELEMENTWISE { 1 } else { threads.max(1) };
+    let per = out.len().div_ceil(runs).max(1);
+    let chunks: Vec<(usize, &mut [f32])> = out.chunks_mut(per).enumerate().map(|(i, c)| (i * per, c)).collect();
+    par_map(chunks, runs, |(at, chunk)| {
+        widest(
+            #[inline(always)]
+            || f(chunk, at),
+        )
+    });
 }
 
 /// `f` of every item, the items split into at most `threads` runs of consecutive ones, a scoped
@@ -728,30 +911,79 @@ fn channel_moments(x: &Act, batch: usize) -> Vec<(f64, f64)> {
 }
 
 /// The mean and biased variance of the `n` values of some planes, summed in f64: plane by plane,
-/// each in eight independent sums (vectorised, not one long chain of dependent adds).
+/// each in eight independent sums ([`lane_sums`]), not one long chain of dependent adds.
+#[inline(always)]
 fn plane_moments<'a>(planes: impl Iterator<Item = &'a [f32]>, n: usize) -> (f64, f64) {
-    const LANES: usize = 8;
     let (mut sum, mut sq) = (0.0f64, 0.0f64);
     for plane in planes {
-        let (mut s, mut q) = ([0.0f64; LANES], [0.0f64; LANES]);
-        let chunks = plane.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for lanes in chunks {
-            for l in 0..LANES {
-                let v = f64::from(lanes[l]);
-                s[l] += v;
-                q[l] += v * v;
-            }
-        }
-        for &v in rest {
-            s[0] += f64::from(v);
-            q[0] += f64::from(v) * f64::from(v);
-        }
+        let (s, q) = lane_sums(plane);
         sum += s.iter().sum::<f64>();
         sq += q.iter().sum::<f64>();
     }
     let mean = sum / n as f64;
     (mean, (sq / n as f64 - mean * mean).max(0.0))
+}
+
+/// Lanes of [`lane_sums`].
+const MOMENT_LANES: usize = 8;
+
+/// The sums of a plane's values and of their squares in f64, in [`MOMENT_LANES`] lanes: lane `l`
+/// adds values `l`, `l + 8`, ... in order, the last `len % 8` values go to lane 0. By AVX-512
+/// where the CPU has it (the same operations, the same bits), else [`lane_sums_reference`].
+#[inline(always)]
+fn lane_sums(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANES]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::Kernel::own() == Some(crate::gemm::Kernel::Avx512) {
+        // SAFETY: the CPU has AVX-512F (detected at run time).
+        #[allow(unsafe_code)]
+        return unsafe { lane_sums_avx512(plane) };
+    }
+    lane_sums_reference(plane)
+}
+
+/// The plain [`lane_sums`].
+#[inline(always)]
+fn lane_sums_reference(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANES]) {
+    let (mut s, mut q) = ([0.0f64; MOMENT_LANES], [0.0f64; MOMENT_LANES]);
+    let chunks = plane.chunks_exact(MOMENT_LANES);
+    let rest = chunks.remainder();
+    for lanes in chunks {
+        for l in 0..MOMENT_LANES {
+            let v = f64::from(lanes[l]);
+            s[l] += v;
+            q[l] += v * v;
+        }
+    }
+    for &v in rest {
+        s[0] += f64::from(v);
+        q[0] += f64::from(v) * f64::from(v);
+    }
+    (s, q)
+}
+
+/// [`lane_sums`] by AVX-512: eight floats widened to one vector of f64 lanes per step.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+fn lane_sums_avx512(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANES]) {
+    use std::arch::x86_64::{_mm256_loadu_ps, _mm512_add_pd, _mm512_cvtps_pd, _mm512_mul_pd, _mm512_setzero_pd};
+    let chunks = plane.chunks_exact(MOMENT_LANES);
+    let rest = chunks.remainder();
+    let (mut sv, mut qv) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    for lanes in chunks {
+        // SAFETY: `lanes` holds eight floats.
+        let v = _mm512_cvtps_pd(unsafe { _mm256_loadu_ps(lanes.as_ptr()) });
+        sv = _mm512_add_pd(sv, v);
+        qv = _mm512_add_pd(qv, _mm512_mul_pd(v, v));
+    }
+    // SAFETY: an `__m512d` is eight f64s.
+    let (mut s, mut q): ([f64; MOMENT_LANES], [f64; MOMENT_LANES]) =
+        unsafe { (std::mem::transmute(sv), std::mem::transmute(qv)) };
+    for &v in rest {
+        s[0] += f64::from(v);
+        q[0] += f64::from(v) * f64::from(v);
+    }
+    (s, q)
 }
 
 fn pool(

@@ -22,17 +22,33 @@ pub fn product(
     // (column stride, row stride) of each operand as the gemm crate takes them.
     let a_strides = if a_t { (m, 1) } else { (1, k) };
     let b_strides = if b_t { (k, 1) } else { (1, n) };
-    gemm_crate((m, n, k), (a, a_strides), (b, b_strides), c, accumulate);
+    gemm_crate((m, n, k), (a, a_strides), (b, b_strides), (c, n), accumulate);
+}
+
+/// `c (+)= a x b` with `a` `m x k` and `b` `k x n` each given as a slice and its (column stride,
+/// row stride), and `c` as a slice and its row stride (columns contiguous): products over
+/// sub-matrices, such as shifted windows of image planes, without copying them out.
+///
+/// # Panics
+/// If a slice is shorter than its strided matrix (a caller bug, never user input).
+pub fn product_strided(
+    (m, n, k): (usize, usize, usize),
+    a: (&[f32], (usize, usize)),
+    b: (&[f32], (usize, usize)),
+    c: (&mut [f32], usize),
+    accumulate: bool,
+) {
+    gemm_crate((m, n, k), a, b, c, accumulate);
 }
 
 /// `c = a x b` (or `c += a x b`) by the gemm crate, each operand given with its (column stride,
-/// row stride); `c` is row-major `m x n`.
+/// row stride); `c` is `m x n`, rows `ldc` apart.
 #[allow(unsafe_code)]
 fn gemm_crate(
     (m, n, k): (usize, usize, usize),
     (a, (a_cs, a_rs)): (&[f32], (usize, usize)),
     (b, (b_cs, b_rs)): (&[f32], (usize, usize)),
-    c: &mut [f32],
+    (c, ldc): (&mut [f32], usize),
     accumulate: bool,
 ) {
     if m == 0 || n == 0 {
@@ -40,13 +56,13 @@ fn gemm_crate(
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
         }
         return;
     }
     let last = |(cs, rs): (usize, usize), rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
     assert!(
-        a.len() > last((a_cs, a_rs), m, k) && b.len() > last((b_cs, b_rs), k, n) && c.len() >= m * n,
+        a.len() > last((a_cs, a_rs), m, k) && b.len() > last((b_cs, b_rs), k, n) && c.len() > last((1, ldc), m, n),
         "matmul: slices shorter than {m}x{k}x{n}"
     );
     // SAFETY: the largest index each stride pattern reaches lies inside its slice (checked above);
@@ -59,7 +75,7 @@ fn gemm_crate(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
             a.as_ptr(),
             a_cs as isize,
@@ -110,10 +126,38 @@ impl Kernel {
     }
 
     /// The widest of this module's own kernels the CPU runs (AVX-512, else AVX2), if any.
-    fn own() -> Option<Kernel> {
+    pub(crate) fn own() -> Option<Kernel> {
         static OWN: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
         *OWN.get_or_init(|| Kernel::available().into_iter().find(|&k| k != Kernel::Gemm))
     }
+}
+
+/// Runs `f` compiled for the widest vectors the CPU has (AVX-512, else AVX2, else the build's
+/// baseline): for elementwise passes and sums in fixed lanes, which the compiler vectorises to the
+/// width it may use. Only the width changes, not the operations (Rust fuses no multiply and add),
+/// so the results are the same bits on every CPU. What `f` calls must be inlined into it
+/// (`#[inline(always)]`) to be compiled wide.
+#[allow(unsafe_code)]
+#[inline(always)]
+pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        match Kernel::own() {
+            // SAFETY: the CPU has the features each enables (detected at run time).
+            Some(Kernel::Avx512) => return unsafe { avx512(f) },
+            Some(Kernel::Avx2) => return unsafe { avx2(f) },
+            _ => {}
+        }
+    }
+    f()
 }
 
 /// From rows this long on, [`rows_dot`] uses this module's kernels: the gemm crate's, which see
@@ -159,7 +203,7 @@ pub fn rows_dot_with(
     #[cfg(target_arch = "x86_64")]
     let (pa, pb, pc) = ((a.as_ptr(), lda), (b.as_ptr(), ldb), c.as_mut_ptr());
     match kernel {
-        Kernel::Gemm => gemm_crate((m, n, p), (a, (1, lda)), (b, (ldb, 1)), c, true),
+        Kernel::Gemm => gemm_crate((m, n, p), (a, (1, lda)), (b, (ldb, 1)), (c, n), true),
         // SAFETY: the CPU runs the kernel (checked above); the slices hold the strided matrices
         // (checked above) and `c` is borrowed mutably, so it aliases neither.
         #[cfg(target_arch = "x86_64")]

@@ -12,9 +12,10 @@ use nas_core::{Error, Result};
 
 use super::{
     Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_planes, channel_planes_mut, channel_stats,
-    dropped, im2col, inverse_std, missing_weights, par_map, zero_columns,
+    dropped, im2col, inverse_std, kernel_row_window, kernel_rows, missing_weights, par_map, unfold_columns,
+    weights_by_rows, weights_from_rows, zero_columns,
 };
-use crate::gemm::{product, rows_dot};
+use crate::gemm::{product, product_strided, rows_dot, widest};
 
 /// Every node's value after one forward pass.
 #[derive(Debug)]
@@ -329,18 +330,23 @@ fn batch_norm_backward(
     let channels: Vec<_> =
         channel_planes_mut(&mut g, c, hw).into_iter().zip(channel_planes(&x.data, c, hw)).enumerate().collect();
     let sums = par_map(channels, threads, |(ch, (mut gp, xp))| {
-        let (mean, inv) = stats[ch];
-        let (mut sg, mut sgy) = (0.0f64, 0.0f64);
-        for (gi, xi) in gp.iter().zip(&xp) {
-            let (a, b) = plane_sums(gi, xi, mean, inv);
-            sg += a;
-            sgy += b;
-        }
-        let k = inv * state.map_or(1.0, |s| s.scale[ch]);
-        for (gi, xi) in gp.iter_mut().zip(&xp) {
-            input_gradient(gi, xi, (mean, inv, k), ((sg / n) as f32, (sgy / n) as f32));
-        }
-        (sg, sgy)
+        widest(
+            #[inline(always)]
+            || {
+                let (mean, inv) = stats[ch];
+                let (mut sg, mut sgy) = (0.0f64, 0.0f64);
+                for (gi, xi) in gp.iter().zip(&xp) {
+                    let (a, b) = plane_sums(gi, xi, mean, inv);
+                    sg += a;
+                    sgy += b;
+                }
+                let k = inv * state.map_or(1.0, |s| s.scale[ch]);
+                for (gi, xi) in gp.iter_mut().zip(&xp) {
+                    input_gradient(gi, xi, (mean, inv, k), ((sg / n) as f32, (sgy / n) as f32));
+                }
+                (sg, sgy)
+            },
+        )
     });
     let (dshift, dscale) = sums.iter().map(|&(a, b)| (a as f32, b as f32)).unzip();
     (g, dscale, dshift)
@@ -348,6 +354,7 @@ fn batch_norm_backward(
 
 /// One plane of batch norm's input gradient, in place: `g` becomes
 /// `k * (g - mean(g) - xh * mean(g * xh))` with `xh = (x - mean) * inv` and `k = inv * scale`.
+#[inline(always)]
 fn input_gradient(g: &mut [f32], x: &[f32], (mean, inv, k): (f32, f32, f32), (mg, mgy): (f32, f32)) {
     for (d, &xv) in g.iter_mut().zip(x) {
         *d = k * (*d - mg - (xv - mean) * inv * mgy);
@@ -360,6 +367,7 @@ const LANES: usize = 16;
 /// `(sum g, sum g * (x - mean) * inv)` over one plane: f32 partial sums in [`LANES`] lanes (the
 /// loop vectorises; no fused multiply-add, so the result is the same on every CPU), then the lanes
 /// and the tail added in f64 in a fixed order.
+#[inline(always)]
 fn plane_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
     let mut s = [0.0f32; LANES];
     let mut sy = [0.0f32; LANES];
@@ -471,8 +479,10 @@ fn avg_pool_backward(
 const REDUCTION_CHUNK: usize = 4;
 
 /// Per image and group: `dW += dy x col^T` (dot products of rows) and `dcol = W^T x dy`, folded
-/// back onto the input (col2im). Each run of [`REDUCTION_CHUNK`] images has its own `dW`; the runs are spread over
-/// threads and their `dW` summed in image order at the end (deterministic for any thread count).
+/// back onto the input (col2im); "same" stride-1 convolutions by kernel rows instead
+/// ([`conv_by_rows_backward`]). Each run of [`REDUCTION_CHUNK`] images has its own `dW`; the runs
+/// are spread over threads and their `dW` summed in image order at the end (deterministic for any
+/// thread count).
 fn conv2d_backward(
     x: &[f32],
     dy: &[f32],
@@ -480,6 +490,18 @@ fn conv2d_backward(
     g: &ConvGeometry,
     w: &[f32],
     threads: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    conv2d_backward_with((x, dy), batch, g, w, threads, g.by_rows())
+}
+
+/// [`conv2d_backward`], by kernel rows or (`by_rows` false: the plain path, any geometry) by im2col.
+fn conv2d_backward_with(
+    (x, dy): (&[f32], &[f32]),
+    batch: usize,
+    g: &ConvGeometry,
+    w: &[f32],
+    threads: usize,
+    by_rows: bool,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let in_per = g.input.numel();
     let out_per = g.output.numel();
@@ -489,6 +511,8 @@ fn conv2d_backward(
     let depth = cin_g * g.k * g.k;
     let plane_g = cin_g * g.input.h * g.input.w;
     let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
+    let by_rows = by_rows && !direct;
+    let wr = if by_rows { weights_by_rows(w, g) } else { Vec::new() };
     let mut dx = vec![0.0f32; batch * in_per];
     let chunks = batch.div_ceil(REDUCTION_CHUNK);
     let per_thread = chunks.div_ceil(threads.max(1)) * REDUCTION_CHUNK;
@@ -505,6 +529,10 @@ fn conv2d_backward(
             for ((xi, dyi), dxi) in
                 xc.chunks_exact(in_per).zip(dyc.chunks_exact(out_per)).zip(dxc.chunks_exact_mut(in_per))
             {
+                if by_rows {
+                    conv_by_rows_backward(xi, dyi, g, &wr, (&mut dw, dxi), (&mut col, &mut dcol));
+                    continue;
+                }
                 for grp in 0..g.groups {
                     let xg = &xi[grp * plane_g..(grp + 1) * plane_g];
                     let dyg = &dyi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
@@ -549,7 +577,58 @@ fn conv2d_backward(
     for p in partials {
         dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
+    if by_rows {
+        dw = weights_from_rows(&dw, g);
+    }
     Ok((dx, dw))
+}
+
+/// The backward pass of [`conv_by_rows`] for one image: per kernel row `ky`, `dW[ky] +=
+/// dy x cols^T` over the output rows of its window (dot products of rows, `dw` in the layout of
+/// [`weights_by_rows`]) and `dcols = W[ky]^T x dy` (set by the centre row, added by the others),
+/// then `dcols` folded back onto the input ([`fold_columns`]).
+fn conv_by_rows_backward(
+    x: &[f32],
+    dy: &[f32],
+    g: &ConvGeometry,
+    wr: &[f32],
+    (dw, dx): (&mut [f32], &mut [f32]),
+    (cols, dcols): (&mut [f32], &mut [f32]),
+) {
+    let (cin, cout, k, w, hw) = (g.cin, g.cout, g.k, g.input.w, g.input.h * g.input.w);
+    let factor = cout * cin * k;
+    unfold_columns(x, g, cols);
+    for (t, ky) in kernel_rows(g).enumerate() {
+        let (oy0, oy1, shift) = kernel_row_window(g, ky);
+        if oy0 == oy1 {
+            continue;
+        }
+        let (n, src) = ((oy1 - oy0) * w, (oy0 as isize + shift) as usize * w);
+        let dy_rows = &dy[oy0 * w..];
+        rows_dot(cout, cin * k, n, (dy_rows, hw), (&cols[src..], hw), &mut dw[ky * factor..(ky + 1) * factor]);
+        product_strided(
+            (cin * k, n, cout),
+            (&wr[ky * factor..], (cin * k, 1)),
+            (dy_rows, (1, hw)),
+            (&mut dcols[src..], hw),
+            t > 0,
+        );
+    }
+    fold_columns(dcols, g, dx);
+}
+
+/// The transpose of [`unfold_columns`]: adds `cols[c * k + kx]` back onto plane `c` of `dx`,
+/// shifted by `pad - kx` columns, where it came from inside the image. `cols` is scratch.
+fn fold_columns(cols: &mut [f32], g: &ConvGeometry, dx: &mut [f32]) {
+    let (k, w, hw) = (g.k, g.input.w, g.input.h * g.input.w);
+    for (plane, rows) in dx.chunks_exact_mut(hw).take(g.cin).zip(cols.chunks_exact_mut(k * hw)) {
+        for (kx, src) in rows.chunks_exact_mut(hw).enumerate() {
+            let window = g.same_window(g.pad as isize, kx as isize).expect("a same stride-1 convolution");
+            let (lo, hi) = g.inside_columns(kx as isize);
+            zero_columns(src, w, lo, hi);
+            plane[window.input].iter_mut().zip(&src[window.body]).for_each(|(d, &v)| *d += v);
+        }
+    }
 }
 
 /// The transpose of [`im2col`]: adds row `(c, ky, kx)` of `col` back onto input
@@ -599,6 +678,67 @@ fn col2im(col: &mut [f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// Batch norm's lane sums by AVX-512 against their plain version: the same bits, on random
+    /// planes of every length up to 70 (tails included).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn lane_sums_match_their_reference_bit_for_bit() {
+        if crate::gemm::Kernel::own() != Some(crate::gemm::Kernel::Avx512) {
+            eprintln!("no AVX-512 on this CPU: only the reference runs here");
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for len in (0..70).chain([1024, 4096]) {
+            let plane: Vec<f32> =
+                (0..len).map(|_| rng.random_range(-4.0f32..4.0) * 10f32.powi(rng.random_range(-3..3))).collect();
+            // SAFETY: the CPU has AVX-512F (checked above).
+            #[allow(unsafe_code)]
+            let fast = unsafe { super::super::lane_sums_avx512(&plane) };
+            assert_eq!(fast, super::super::lane_sums_reference(&plane), "length {len}");
+        }
+    }
+
+    /// "Same" stride-1 convolutions by kernel rows (forward, input and weight gradients) against
+    /// the plain im2col path, on random images, weights, geometries, batches and thread counts.
+    #[test]
+    fn convolutions_by_kernel_rows_match_im2col_on_random_inputs() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut cases = vec![(3, 16, 16, 32, 32, 5), (3, 4, 8, 1, 1, 2), (5, 3, 2, 2, 7, 3), (7, 2, 3, 9, 4, 1)];
+        for _ in 0..40 {
+            let k = [3, 5][rng.random_range(0..2)];
+            let (cin, cout) = (rng.random_range(1..7), rng.random_range(1..7));
+            cases.push((k, cin, cout, rng.random_range(1..12), rng.random_range(1..12), rng.random_range(1..7)));
+        }
+        let close = |a: &[f32], b: &[f32]| {
+            let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * scale)
+        };
+        for (k, cin, cout, h, w, batch) in cases {
+            let g = ConvGeometry {
+                cin,
+                cout,
+                k,
+                stride: 1,
+                pad: k / 2,
+                groups: 1,
+                input: Shape { c: cin, h, w },
+                output: Shape { c: cout, h, w },
+            };
+            assert!(g.by_rows());
+            let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+            let (x, wt, dy) = (random(batch * cin * h * w), random(cout * cin * k * k), random(batch * cout * h * w));
+            let threads = 1 + batch % 3;
+            let case = format!("{k}x{k}, {cin} -> {cout} channels, {h}x{w}, batch {batch}, {threads} threads");
+            let by_rows = super::super::conv2d_with(&x, batch, &g, (&wt, None), threads, true);
+            let plain = super::super::conv2d_with(&x, batch, &g, (&wt, None), 1, false);
+            assert!(close(&by_rows.data, &plain.data), "forward {case}");
+            let (dx, dw) = conv2d_backward_with((&x, &dy), batch, &g, &wt, threads, true).unwrap();
+            let (dx_plain, dw_plain) = conv2d_backward_with((&x, &dy), batch, &g, &wt, 1, false).unwrap();
+            assert!(close(&dx, &dx_plain), "input gradient {case}");
+            assert!(close(&dw, &dw_plain), "weight gradient {case}");
+        }
+    }
 
     /// im2col and col2im (their one-copy path for "same" stride-1 convolutions and the line-by-line
     /// one for the rest) against the definition, on random images and geometries.
