@@ -245,13 +245,17 @@ impl CpuNet {
         let mut readers = self.net.read_counts();
         let live = self.live_nodes();
         let mut values: Vec<Option<Act>> = vec![None; self.net.len()];
+        // Without a tape, an identity whose input is read elsewhere too holds no value of its own:
+        // its readers read its source's (no copy), which lives until they have all read it.
+        let mut alias: Vec<Option<NodeId>> = vec![None; self.net.len()];
         for id in self.net.node_ids() {
             if !live[id.index()] {
                 continue;
             }
             let node = self.net.node(id);
             let mix = self.mix_of(id);
-            let inputs = self.net.inputs_of(id);
+            let inputs: Vec<NodeId> =
+                self.net.inputs_of(id).into_iter().map(|i| alias[i.index()].unwrap_or(i)).collect();
             // Elementwise ops reuse their first input's buffer when nothing else reads it.
             let reusable = !keep
                 && mix.is_none()
@@ -260,6 +264,15 @@ impl CpuNet {
                 && inputs[0] != out_id
                 && inputs.iter().filter(|&&i| i == inputs[0]).count() == 1;
             let mut first = if reusable { values[inputs[0].index()].take() } else { None };
+            if matches!(node.op, Op::Identity) && first.is_none() && !keep && id != out_id {
+                let source = inputs[0];
+                alias[id.index()] = Some(source);
+                readers[source.index()] = readers[source.index()] + readers[id.index()] - 1;
+                if readers[source.index()] == 0 && source != out_id {
+                    values[source.index()] = None;
+                }
+                continue;
+            }
             let arg =
                 |k: usize| -> Result<&Act> { values[inputs[k].index()].as_ref().ok_or_else(|| dropped(&node.name)) };
             let y: Act = match &node.op {
@@ -353,11 +366,22 @@ impl CpuNet {
                     Act { data: acc, shape: node.shape }
                 }
                 Op::Add => {
-                    let mut acc = match first.take() {
-                        Some(x) => x.data,
-                        None => arg(0)?.data.clone(),
+                    let (mut acc, from) = match first.take() {
+                        Some(x) => (x.data, 1),
+                        // The first input stays: the first two summed into a new buffer in one pass.
+                        None if inputs.len() > 1 => {
+                            let (a, b) = (&arg(0)?.data, &arg(1)?.data);
+                            (
+                                widest(
+                                    #[inline(always)]
+                                    || a.iter().zip(b).map(|(x, y)| x + y).collect(),
+                                ),
+                                2,
+                            )
+                        }
+                        None => (arg(0)?.data.clone(), 1),
                     };
-                    for k in 1..inputs.len() {
+                    for k in from..inputs.len() {
                         let x = &arg(k)?.data;
                         par_chunks(
                             &mut acc,
@@ -966,7 +990,9 @@ fn lane_sums_reference(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANE
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 fn lane_sums_avx512(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANES]) {
-    use std::arch::x86_64::{_mm256_loadu_ps, _mm512_add_pd, _mm512_cvtps_pd, _mm512_mul_pd, _mm512_setzero_pd};
+    use std::arch::x86_64::{
+        _mm256_loadu_ps, _mm512_add_pd, _mm512_cvtps_pd, _mm512_mul_pd, _mm512_setzero_pd, _mm512_storeu_pd,
+    };
     let chunks = plane.chunks_exact(MOMENT_LANES);
     let rest = chunks.remainder();
     let (mut sv, mut qv) = (_mm512_setzero_pd(), _mm512_setzero_pd());
@@ -976,9 +1002,12 @@ fn lane_sums_avx512(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANES])
         sv = _mm512_add_pd(sv, v);
         qv = _mm512_add_pd(qv, _mm512_mul_pd(v, v));
     }
-    // SAFETY: an `__m512d` is eight f64s.
-    let (mut s, mut q): ([f64; MOMENT_LANES], [f64; MOMENT_LANES]) =
-        unsafe { (std::mem::transmute(sv), std::mem::transmute(qv)) };
+    let (mut s, mut q) = ([0.0f64; MOMENT_LANES], [0.0f64; MOMENT_LANES]);
+    // SAFETY: each array holds eight f64s.
+    unsafe {
+        _mm512_storeu_pd(s.as_mut_ptr(), sv);
+        _mm512_storeu_pd(q.as_mut_ptr(), qv);
+    }
     for &v in rest {
         s[0] += f64::from(v);
         q[0] += f64::from(v) * f64::from(v);
