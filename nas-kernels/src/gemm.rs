@@ -258,6 +258,50 @@ mod tests {
         }
     }
 
+    /// Strided products (operands and result inside larger buffers, any strides) against the
+    /// plain sum, on random shapes, with and without accumulation.
+    #[test]
+    fn product_strided_matches_the_plain_sum_on_random_inputs() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..60 {
+            let (m, n, k) = (rng.random_range(1..20), rng.random_range(1..40), rng.random_range(1..30));
+            // a[i][p] at a_off + i * a_rs + p * a_cs, likewise b; c's rows ldc >= n apart.
+            let (a_cs, a_rs) = if rng.random_bool(0.5) { (1, k + rng.random_range(0..3)) } else { (m + 1, 1) };
+            let (b_cs, b_rs) = (1, n + rng.random_range(0..5));
+            let ldc = n + rng.random_range(0..4);
+            let (a_off, b_off) = (rng.random_range(0..4), rng.random_range(0..4));
+            let a = random(&mut rng, a_off + (m - 1) * a_rs + (k - 1) * a_cs + 1);
+            let b = random(&mut rng, b_off + (k - 1) * b_rs + (n - 1) * b_cs + 1);
+            let c0 = random(&mut rng, (m - 1) * ldc + n);
+            let accumulate = rng.random_bool(0.5);
+            let mut c = c0.clone();
+            product_strided(
+                (m, n, k),
+                (&a[a_off..], (a_cs, a_rs)),
+                (&b[b_off..], (b_cs, b_rs)),
+                (&mut c, ldc),
+                accumulate,
+            );
+            for i in 0..m {
+                for j in 0..ldc.min(c.len() - i * ldc) {
+                    let at = i * ldc + j;
+                    if j >= n {
+                        assert_eq!(c[at], c0[at], "padding of row {i} written");
+                        continue;
+                    }
+                    let dot: f32 =
+                        (0..k).map(|p| a[a_off + i * a_rs + p * a_cs] * b[b_off + p * b_rs + j * b_cs]).sum();
+                    let want = if accumulate { c0[at] + dot } else { dot };
+                    assert!(
+                        (c[at] - want).abs() <= 1e-5 * (k as f32 + 2.0),
+                        "{m}x{n}x{k} at ({i}, {j}): {} vs {want}",
+                        c[at]
+                    );
+                }
+            }
+        }
+    }
+
     fn random(rng: &mut impl Rng, len: usize) -> Vec<f32> {
         (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
