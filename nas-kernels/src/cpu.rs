@@ -742,6 +742,9 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
             #[inline(always)]
             || {
                 let mut row_sums = vec![0.0f32; h * out.w];
+                let mut edge = vec![0.0f32; h];
+                // What `iter().sum()` of floats starts from (its sum of nothing).
+                let zero: f32 = std::iter::empty::<f32>().sum();
                 for (plane, dst) in xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(out.h * out.w)) {
                     // Rows: with the output as wide as the input, the inner columns of all rows at
                     // once as `k` shifted slices of the whole plane (long vectors; the values that
@@ -751,13 +754,20 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
                         let body = inner.start..(h - 1) * w + inner.end;
                         add_shifted(&mut row_sums[body.clone()], plane, body.start - pad, k);
                     }
-                    for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
-                        for o in (0..inner.start).chain(inner.end..out.w) {
-                            sums[o] = src[cols[o].0..cols[o].1].iter().sum();
-                        }
-                        if !flat && !inner.is_empty() {
+                    if !flat && !inner.is_empty() {
+                        for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
                             add_shifted(&mut sums[inner.clone()], src, inner.start - pad, k);
                         }
+                    }
+                    // The edge columns (windows cut by the padding), one column of every row at a
+                    // time: the same left-to-right sums as `iter().sum()` per row, without a short
+                    // loop per row.
+                    for o in (0..inner.start).chain(inner.end..out.w) {
+                        edge.fill(zero);
+                        for i in cols[o].0..cols[o].1 {
+                            edge.iter_mut().zip(plane[i..].iter().step_by(w)).for_each(|(e, &v)| *e += v);
+                        }
+                        row_sums[o..].iter_mut().step_by(out.w).zip(&edge).for_each(|(r, &e)| *r = e);
                     }
                     // Columns: window row `d` adds input row `oy + d - pad` onto every output row
                     // `oy` that reads it, all rows at once; then each output times its 1 / count.
