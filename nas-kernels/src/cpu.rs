@@ -525,7 +525,9 @@ fn conv2d_with(
     let mut out = vec![0.0f32; batch * out_per];
     let per_thread = batch.div_ceil(threads.max(1));
     let work = |xs: &[f32], ys: &mut [f32]| {
-        let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+        // im2col's rows, or the `cin * k` of the kernel-row unfold.
+        let rows = if by_rows { g.cin * g.k } else { depth };
+        let mut col = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
         for (xi, yi) in xs.chunks_exact(in_per).zip(ys.chunks_exact_mut(out_per)) {
             if by_rows {
                 conv_by_rows(xi, g, &wr, yi, &mut col);

@@ -518,8 +518,10 @@ fn conv2d_backward_with(
     let per_thread = chunks.div_ceil(threads.max(1)) * REDUCTION_CHUNK;
     let work = |xs: &[f32], dys: &[f32], dxs: &mut [f32]| -> Vec<Vec<f32>> {
         let mut partials = Vec::new();
-        let mut col = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
-        let mut dcol = if direct { Vec::new() } else { vec![0.0f32; depth * positions] };
+        // im2col's rows, or the `cin * k` of the kernel-row unfold.
+        let rows = if by_rows { g.cin * g.k } else { depth };
+        let mut col = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
+        let mut dcol = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
         for ((xc, dyc), dxc) in xs
             .chunks(REDUCTION_CHUNK * in_per)
             .zip(dys.chunks(REDUCTION_CHUNK * out_per))
