@@ -531,18 +531,19 @@ fn conv2d_with(
         for (xi, yi) in xs.chunks_exact(in_per).zip(ys.chunks_exact_mut(out_per)) {
             if by_rows {
                 conv_by_rows(xi, g, &wr, yi, &mut col);
-            }
-            for grp in (0..g.groups).filter(|_| !by_rows) {
-                let xg = &xi[grp * cin_g * g.input.h * g.input.w..(grp + 1) * cin_g * g.input.h * g.input.w];
-                let rhs: &[f32] = if direct {
-                    xg
-                } else {
-                    im2col(xg, cin_g, g, &mut col);
-                    &col
-                };
-                let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
-                let yg = &mut yi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
-                crate::gemm::product(cout_g, positions, depth, (wg, false), (rhs, false), yg, false);
+            } else {
+                for grp in 0..g.groups {
+                    let xg = &xi[grp * cin_g * g.input.h * g.input.w..(grp + 1) * cin_g * g.input.h * g.input.w];
+                    let rhs: &[f32] = if direct {
+                        xg
+                    } else {
+                        im2col(xg, cin_g, g, &mut col);
+                        &col
+                    };
+                    let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
+                    let yg = &mut yi[grp * cout_g * positions..(grp + 1) * cout_g * positions];
+                    crate::gemm::product(cout_g, positions, depth, (wg, false), (rhs, false), yg, false);
+                }
             }
             if let Some(b) = bias {
                 for (plane, &bv) in yi.chunks_exact_mut(positions).zip(b) {
@@ -568,28 +569,26 @@ fn conv2d_with(
 /// The weights `[cout][cin][ky][kx]` of a convolution that runs by kernel rows
 /// ([`conv_by_rows`]) as `[ky][cout][cin][kx]`: kernel row `ky`'s `cout x (cin * k)` factor.
 fn weights_by_rows(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    let (k, cin, cout) = (g.k, g.cin, g.cout);
-    let mut out = vec![0.0f32; w.len()];
-    for (o, row) in w.chunks_exact(cin * k * k).enumerate() {
-        for (c, taps) in row.chunks_exact(k * k).enumerate() {
-            for (ky, line) in taps.chunks_exact(k).enumerate() {
-                let at = (ky * cout + o) * cin * k + c * k;
-                out[at..at + k].copy_from_slice(line);
-            }
-        }
-    }
-    out
+    reorder_kernel_rows(w, g, true)
 }
 
 /// The inverse of [`weights_by_rows`].
 fn weights_from_rows(wr: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    reorder_kernel_rows(wr, g, false)
+}
+
+/// Moves each kernel line `(cout, cin, ky)` (its `k` taps) between the layouts `[cout][cin][ky][kx]`
+/// and `[ky][cout][cin][kx]`: into the second with `into_rows`, back into the first without.
+fn reorder_kernel_rows(w: &[f32], g: &ConvGeometry, into_rows: bool) -> Vec<f32> {
     let (k, cin, cout) = (g.k, g.cin, g.cout);
-    let mut out = vec![0.0f32; wr.len()];
-    for (o, row) in out.chunks_exact_mut(cin * k * k).enumerate() {
-        for (c, taps) in row.chunks_exact_mut(k * k).enumerate() {
-            for (ky, line) in taps.chunks_exact_mut(k).enumerate() {
-                let at = (ky * cout + o) * cin * k + c * k;
-                line.copy_from_slice(&wr[at..at + k]);
+    let mut out = vec![0.0f32; w.len()];
+    for o in 0..cout {
+        for c in 0..cin {
+            for ky in 0..k {
+                let natural = ((o * cin + c) * k + ky) * k;
+                let by_rows = (ky * cout + o) * cin * k + c * k;
+                let (from, to) = if into_rows { (natural, by_rows) } else { (by_rows, natural) };
+                out[to..to + k].copy_from_slice(&w[from..from + k]);
             }
         }
     }
@@ -751,14 +750,14 @@ fn box_filter(x: &Act, k: usize, pad: usize, count_include_pad: bool, out: Shape
                     // Rows: with the output as wide as the input, the inner columns of all rows at
                     // once as `k` shifted slices of the whole plane (long vectors; the values that
                     // wrap around a row's end land on edge columns, set right after); else row by row.
-                    let flat = out.w == w && !inner.is_empty();
-                    if flat {
-                        let body = inner.start..(h - 1) * w + inner.end;
-                        add_shifted(&mut row_sums[body.clone()], plane, body.start - pad, k);
-                    }
-                    if !flat && !inner.is_empty() {
-                        for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
-                            add_shifted(&mut sums[inner.clone()], src, inner.start - pad, k);
+                    if !inner.is_empty() {
+                        if out.w == w {
+                            let body = inner.start..(h - 1) * w + inner.end;
+                            add_shifted(&mut row_sums[body.clone()], plane, body.start - pad, k);
+                        } else {
+                            for (src, sums) in plane.chunks_exact(w).zip(row_sums.chunks_exact_mut(out.w)) {
+                                add_shifted(&mut sums[inner.clone()], src, inner.start - pad, k);
+                            }
                         }
                     }
                     // The edge columns (windows cut by the padding), one column of every row at a
