@@ -5,10 +5,15 @@
 //!
 //! Shapes `cout x cin*9 x positions` of a 3x3 convolution at C=8 and C=16 over the three stages
 //! (32x32, 16x16, 8x8 images).
+//!
+//! And the forward products of the same convolutions by kernel rows
+//! (`nas_kernels::gemm::shifted_product`: three kernel rows over the input unfolded along the
+//! kernel's columns, padded with a zero row above and below): this crate's kernels against the
+//! gemm crate's, one product per kernel row over the same strided views.
 #![allow(clippy::unwrap_used)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nas_kernels::gemm::{Kernel, rows_dot_with};
+use nas_kernels::gemm::{Kernel, product_strided, rows_dot_with, shifted_product};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -37,5 +42,35 @@ fn dots(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, dots);
+fn shifted(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shifted_product");
+    group
+        .sample_size(10)
+        .measurement_time(std::time::Duration::from_secs(1))
+        .warm_up_time(std::time::Duration::from_millis(300));
+    // (channels, image side) of the three stages at C=8 and C=16.
+    for (ch, side) in [(8, 32), (16, 16), (32, 8), (16, 32), (32, 16), (64, 8)] {
+        let (hw, depth, ldb) = (side * side, ch * 3, (side + 2) * side);
+        let (w, b) = (random(3 * depth * ch), random(depth * ldb));
+        let mut out = vec![0.0f32; ch * hw];
+        group.throughput(Throughput::Elements((2 * 3 * depth * ch * hw) as u64));
+        let id = format!("{ch}x{depth}x{hw}");
+        group.bench_function(BenchmarkId::new("Gemm", &id), |bench| {
+            bench.iter(|| {
+                for ky in 0..3 {
+                    let a = (&w[ky * depth * ch..], (ch, 1));
+                    product_strided((ch, hw, depth), a, (&b[ky * side..], (1, ldb)), (&mut out, hw), ky > 0);
+                }
+            })
+        });
+        for kernel in Kernel::available().into_iter().filter(|&k| k != Kernel::Gemm) {
+            group.bench_function(BenchmarkId::new(format!("{kernel:?}"), &id), |bench| {
+                bench.iter(|| shifted_product(kernel, (hw, ch, depth, 3, side), &w, (&b, ldb), (&mut out, hw)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, dots, shifted);
 criterion_main!(benches);

@@ -11,7 +11,7 @@
 use nas_core::graph::{Network, NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
-use crate::gemm::widest;
+use crate::gemm::{Kernel, widest};
 use crate::net::{Init, initial_weights};
 
 mod backward;
@@ -137,11 +137,28 @@ impl CpuNet {
         self.mix.get(id.index()).and_then(Option::as_deref)
     }
 
+    /// By node index, whether the node is a ReLU that only convolutions read (not the output).
+    fn relus_into_convs(&self) -> Vec<bool> {
+        let is_conv = |r: &NodeId| matches!(self.net.node(*r).op, Op::Conv2d { .. });
+        self.net
+            .node_ids()
+            .map(|id| {
+                let readers = self.net.consumers_of(id);
+                matches!(self.net.node(id).op, Op::Relu)
+                    && Some(id) != self.net.output_id()
+                    && !readers.is_empty()
+                    && readers.iter().all(is_conv)
+            })
+            .collect()
+    }
+
     /// Which nodes a pass computes: those the output depends on through inputs that are not
-    /// switched off by a weighted sum's `None`. All of them without weighted sums.
-    pub(crate) fn live_nodes(&self) -> Vec<bool> {
+    /// switched off by a weighted sum's `None` (all of them without weighted sums). With `prune`,
+    /// only through inputs whose values are read (not those of `Zero` nodes), and every ReLU,
+    /// whose input the pass reports.
+    pub(crate) fn live_nodes(&self, prune: bool) -> Vec<bool> {
         let n = self.net.len();
-        if self.mix.iter().all(Option::is_none) {
+        if !prune && self.mix.iter().all(Option::is_none) {
             return vec![true; n];
         }
         let mut live = vec![false; n];
@@ -149,7 +166,10 @@ impl CpuNet {
             live[out.index()] = true;
         }
         for id in self.net.node_ids().rev() {
-            if !live[id.index()] {
+            // A ReLU runs for the input it reports; a zero reads no value.
+            let op = &self.net.node(id).op;
+            live[id.index()] |= prune && matches!(op, Op::Relu);
+            if !live[id.index()] || prune && matches!(op, Op::Zero) {
                 continue;
             }
             let coefs = self.mix_of(id);
@@ -242,20 +262,44 @@ impl CpuNet {
                 format!("{} values for a batch of {batch} inputs of {in_shape}", pixels.len()),
             ));
         }
-        let mut readers = self.net.read_counts();
-        let live = self.live_nodes();
+        // Without a tape or batch statistics to report, a branch whose value nothing computed reads
+        // (one that only `Zero` nodes read, such as NB201's `none` edges) is not computed.
+        let prune = !keep && stats.is_none();
+        let live = self.live_nodes(prune);
+        let reads = |id: NodeId, k: usize| {
+            self.mix_of(id).is_none_or(|c| c[k].is_some()) && !(prune && matches!(self.net.node(id).op, Op::Zero))
+        };
+        let mut readers = vec![0usize; self.net.len()];
+        for id in self.net.node_ids().filter(|id| live[id.index()]) {
+            for (k, i) in self.net.inputs_of(id).into_iter().enumerate() {
+                readers[i.index()] += usize::from(reads(id, k));
+            }
+        }
         let mut values: Vec<Option<Act>> = vec![None; self.net.len()];
         // Without a tape, an identity whose input is read elsewhere too holds no value of its own:
-        // its readers read its source's (no copy), which lives until they have all read it.
-        let mut alias: Vec<Option<NodeId>> = vec![None; self.net.len()];
+        // its readers read its source's (no copy), which lives until they have all read it. So does
+        // a ReLU read by convolutions only, which then apply it as they unfold their input
+        // (`true`: read through a ReLU).
+        let mut alias: Vec<Option<(NodeId, bool)>> = vec![None; self.net.len()];
+        let into_convs = self.relus_into_convs();
         for id in self.net.node_ids() {
             if !live[id.index()] {
                 continue;
             }
             let node = self.net.node(id);
             let mix = self.mix_of(id);
-            let inputs: Vec<NodeId> =
-                self.net.inputs_of(id).into_iter().map(|i| alias[i.index()].unwrap_or(i)).collect();
+            let (inputs, through_relu): (Vec<NodeId>, Vec<bool>) =
+                self.net.inputs_of(id).into_iter().map(|i| alias[i.index()].unwrap_or((i, false))).unzip();
+            if matches!(node.op, Op::Relu) && into_convs[id.index()] && !keep && self.gates.is_none() {
+                let source = inputs[0];
+                on_relu_input(id, &values[source.index()].as_ref().ok_or_else(|| dropped(&node.name))?.data)?;
+                alias[id.index()] = Some((source, true));
+                readers[source.index()] = readers[source.index()] + readers[id.index()] - 1;
+                if readers[source.index()] == 0 && source != out_id {
+                    values[source.index()] = None;
+                }
+                continue;
+            }
             // Elementwise ops reuse their first input's buffer when nothing else reads it.
             let reusable = !keep
                 && mix.is_none()
@@ -266,7 +310,7 @@ impl CpuNet {
             let mut first = if reusable { values[inputs[0].index()].take() } else { None };
             if matches!(node.op, Op::Identity) && first.is_none() && !keep && id != out_id {
                 let source = inputs[0];
-                alias[id.index()] = Some(source);
+                alias[id.index()] = Some((source, through_relu[0]));
                 readers[source.index()] = readers[source.index()] + readers[id.index()] - 1;
                 if readers[source.index()] == 0 && source != out_id {
                     values[source.index()] = None;
@@ -310,7 +354,7 @@ impl CpuNet {
                         input: arg(0)?.shape,
                         output: node.shape,
                     };
-                    conv2d(&arg(0)?.data, batch, &geometry, weight, bias.as_deref(), self.threads)
+                    conv2d((&arg(0)?.data, through_relu[0]), batch, &geometry, (weight, bias.as_deref()), self.threads)
                 }
                 Op::BatchNorm { .. } => {
                     let x = match first.take() {
@@ -416,7 +460,7 @@ impl CpuNet {
                 }
             };
             for (k, i) in inputs.into_iter().enumerate() {
-                if mix.is_some_and(|c| c[k].is_none()) {
+                if !reads(id, k) {
                     continue;
                 }
                 readers[i.index()] -= 1;
@@ -424,7 +468,9 @@ impl CpuNet {
                     values[i.index()] = None;
                 }
             }
-            values[id.index()] = Some(y);
+            if keep || readers[id.index()] > 0 || id == out_id {
+                values[id.index()] = Some(y);
+            }
         }
         Ok(values)
     }
@@ -498,20 +544,33 @@ struct SameWindow {
     input: std::ops::Range<usize>,
 }
 
-/// Convolution of a batch: per image and group, `out[cout_g, P] = W[cout_g, cin_g*k*k] x col[cin_g*k*k, P]`.
-/// "Same" stride-1 convolutions run by kernel rows ([`conv_by_rows`]), the others by im2col.
-fn conv2d(x: &[f32], batch: usize, g: &ConvGeometry, w: &[f32], bias: Option<&[f32]>, threads: usize) -> Act {
-    conv2d_with(x, batch, g, (w, bias), threads, g.by_rows())
+/// Convolution of a batch: per image and group, `out[cout_g, P] = W[cout_g, cin_g*k*k] x col[cin_g*k*k, P]`,
+/// of the input `x` or, with `relu`, of `max(x, 0)` (a ReLU applied as the input is unfolded).
+/// "Same" stride-1 convolutions run by kernel rows ([`conv_by_rows`]) with this crate's own
+/// kernel where the CPU runs one, the others by im2col.
+fn conv2d(x: (&[f32], bool), batch: usize, g: &ConvGeometry, w: (&[f32], Option<&[f32]>), threads: usize) -> Act {
+    let path = if g.by_rows() { ConvPath::Rows(Kernel::own().unwrap_or(Kernel::Gemm)) } else { ConvPath::Im2col };
+    conv2d_with(x, batch, g, w, threads, path)
 }
 
-/// [`conv2d`], by kernel rows or (`by_rows` false: the plain path, any geometry) by im2col.
+/// How [`conv2d_with`] runs a convolution.
+#[derive(Clone, Copy, Debug)]
+enum ConvPath {
+    /// The plain path, any geometry: one product per image and group over its im2col copy.
+    Im2col,
+    /// By kernel rows ([`conv_by_rows`], "same" stride-1 convolutions only), with the products of
+    /// this kernel (the gemm crate's: one per kernel row).
+    Rows(Kernel),
+}
+
+/// [`conv2d`] by the given path.
 fn conv2d_with(
-    x: &[f32],
+    (x, relu): (&[f32], bool),
     batch: usize,
     g: &ConvGeometry,
     (w, bias): (&[f32], Option<&[f32]>),
     threads: usize,
-    by_rows: bool,
+    path: ConvPath,
 ) -> Act {
     let in_per = g.input.numel();
     let out_per = g.output.numel();
@@ -519,25 +578,32 @@ fn conv2d_with(
     let cin_g = g.cin / g.groups;
     let cout_g = g.cout / g.groups;
     let depth = cin_g * g.k * g.k;
-    let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
-    let by_rows = by_rows && !direct;
-    let wr = if by_rows { weights_by_rows(w, g) } else { Vec::new() };
+    // A 1x1 stride-1 convolution multiplies the input itself, unless a ReLU is applied to it
+    // (then by im2col, which is that copy).
+    let direct = g.k == 1 && g.stride == 1 && g.pad == 0 && !relu;
+    let rows_kernel = match path {
+        ConvPath::Rows(kernel) if !direct => Some(kernel),
+        _ => None,
+    };
+    let by_rows = rows_kernel.is_some();
+    let wt = if by_rows { weights_by_taps(w, g) } else { Vec::new() };
     let mut out = vec![0.0f32; batch * out_per];
     let per_thread = batch.div_ceil(threads.max(1));
     let work = |xs: &[f32], ys: &mut [f32]| {
-        // im2col's rows, or the `cin * k` of the kernel-row unfold.
-        let rows = if by_rows { g.cin * g.k } else { depth };
-        let mut col = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
+        // im2col's rows, or the `cin * k` of the kernel-row unfold with their zero rows (which
+        // no image overwrites).
+        let len = if by_rows { g.cin * g.k * padded_rows(g) } else { depth * positions };
+        let mut col = if direct { Vec::new() } else { vec![0.0f32; len] };
         for (xi, yi) in xs.chunks_exact(in_per).zip(ys.chunks_exact_mut(out_per)) {
-            if by_rows {
-                conv_by_rows(xi, g, &wr, yi, &mut col);
+            if let Some(kernel) = rows_kernel {
+                conv_by_rows((xi, relu), g, (&wt, kernel), yi, &mut col);
             } else {
                 for grp in 0..g.groups {
                     let xg = &xi[grp * cin_g * g.input.h * g.input.w..(grp + 1) * cin_g * g.input.h * g.input.w];
                     let rhs: &[f32] = if direct {
                         xg
                     } else {
-                        im2col(xg, cin_g, g, &mut col);
+                        im2col((xg, relu), cin_g, g, &mut col);
                         &col
                     };
                     let wg = &w[grp * cout_g * depth..(grp + 1) * cout_g * depth];
@@ -570,6 +636,23 @@ fn conv2d_with(
 /// ([`conv_by_rows`]) as `[ky][cout][cin][kx]`: kernel row `ky`'s `cout x (cin * k)` factor.
 fn weights_by_rows(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     reorder_kernel_rows(w, g, true)
+}
+
+/// The weights `[cout][cin][ky][kx]` of a convolution that runs by kernel rows as
+/// `[ky][cin][kx][cout]`, the layout [`crate::gemm::shifted_product`] reads.
+fn weights_by_taps(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, depth, cout) = (g.k, g.cin * g.k, g.cout);
+    let mut out = vec![0.0f32; w.len()];
+    for ky in 0..k {
+        for o in 0..cout {
+            for c in 0..g.cin {
+                for kx in 0..k {
+                    out[(ky * depth + c * k + kx) * cout + o] = w[((o * g.cin + c) * k + ky) * k + kx];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The inverse of [`weights_by_rows`].
@@ -610,41 +693,51 @@ fn kernel_rows(g: &ConvGeometry) -> impl Iterator<Item = usize> {
     std::iter::once(pad).chain((0..g.k).filter(move |&ky| ky != pad))
 }
 
-/// One image of a "same" stride-1 convolution (one group) as `k` products, one per kernel row:
-/// the input unfolded along the kernel's columns only ([`unfold_columns`], `cin * k` rows; the
-/// `k * k`-fold im2col copy would be three times as large for 3x3), then kernel row `ky` adds
-/// `W[:, :, ky, :] x cols` (a strided view of `cols` shifted by `ky - pad` image rows, no copy)
-/// onto the output rows whose kernel row lies inside the image. `wr` is [`weights_by_rows`].
-fn conv_by_rows(x: &[f32], g: &ConvGeometry, wr: &[f32], y: &mut [f32], cols: &mut [f32]) {
-    let (cin, cout, k, w, hw) = (g.cin, g.cout, g.k, g.input.w, g.input.h * g.input.w);
-    unfold_columns(x, g, cols);
-    for (t, ky) in kernel_rows(g).enumerate() {
-        let (oy0, oy1, dy) = kernel_row_window(g, ky);
-        if oy0 == oy1 {
-            continue;
-        }
+/// The length of one row of [`conv_by_rows`]'s unfold: the image's rows and `pad` zero rows
+/// above and below.
+fn padded_rows(g: &ConvGeometry) -> usize {
+    (g.input.h + 2 * g.pad) * g.input.w
+}
+
+/// One image of a "same" stride-1 convolution (one group) by kernel rows: the input unfolded
+/// along the kernel's columns only ([`unfold_columns`], `cin * k` rows, each with `pad` zero
+/// rows above and below; the `k * k`-fold im2col copy would be three times as large for 3x3),
+/// then kernel row `ky` multiplies `W[:, :, ky, :]` with those rows shifted by `ky` image rows (a
+/// strided view, no copy), the `k` products summed: one [`crate::gemm::shifted_product`]
+/// `kernel`, or with [`Kernel::Gemm`] one gemm crate product per kernel row. `wt` is
+/// [`weights_by_taps`]; `cols` holds `cin * k` rows of [`padded_rows`], their zero rows zero.
+fn conv_by_rows(x: (&[f32], bool), g: &ConvGeometry, (wt, kernel): (&[f32], Kernel), y: &mut [f32], cols: &mut [f32]) {
+    let (depth, cout, k, w, hw) = (g.cin * g.k, g.cout, g.k, g.input.w, g.input.h * g.input.w);
+    let ldb = padded_rows(g);
+    unfold_columns(x, g, (cols, ldb, g.pad * w));
+    if kernel != Kernel::Gemm {
+        crate::gemm::shifted_product(kernel, (hw, cout, depth, k, w), wt, (cols, ldb), (y, hw));
+        return;
+    }
+    for ky in 0..k {
         crate::gemm::product_strided(
-            (cout, (oy1 - oy0) * w, cin * k),
-            (&wr[ky * cout * cin * k..], (1, cin * k)),
-            (&cols[((oy0 as isize + dy) as usize) * w..], (1, hw)),
-            (&mut y[oy0 * w..], hw),
-            t > 0,
+            (cout, hw, depth),
+            (&wt[ky * depth * cout..], (cout, 1)),
+            (&cols[ky * w..], (1, ldb)),
+            (&mut *y, hw),
+            ky > 0,
         );
     }
 }
 
 /// Unfolds one image's `cin` planes along the kernel's columns for [`conv_by_rows`]:
 /// `cols[c * k + kx]` is plane `c` shifted by `kx - pad` columns, zero where that reads outside
-/// the image (the row `(c, pad, kx)` of [`im2col`]).
-fn unfold_columns(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
+/// the image (the row `(c, pad, kx)` of [`im2col`]); of `max(x, 0)` with `relu`. Row `r` is
+/// written at `cols[r * stride + offset..][..h * w]`, nothing else.
+fn unfold_columns((x, relu): (&[f32], bool), g: &ConvGeometry, (cols, stride, offset): (&mut [f32], usize, usize)) {
     let (k, w, hw) = (g.k, g.input.w, g.input.h * g.input.w);
-    for (plane, rows) in x.chunks_exact(hw).take(g.cin).zip(cols.chunks_exact_mut(k * hw)) {
-        for (kx, dst) in rows.chunks_exact_mut(hw).enumerate() {
+    for (plane, rows) in x.chunks_exact(hw).take(g.cin).zip(cols.chunks_mut(k * stride)) {
+        for (kx, dst) in rows.chunks_mut(stride).map(|r| &mut r[offset..offset + hw]).enumerate() {
             let window = g.same_window(g.pad as isize, kx as isize).expect("a same stride-1 convolution");
             let (lo, hi) = g.inside_columns(kx as isize);
             dst[..window.body.start].fill(0.0);
             dst[window.body.end..].fill(0.0);
-            dst[window.body].copy_from_slice(&plane[window.input]);
+            copy_in(&mut dst[window.body], &plane[window.input], relu);
             zero_columns(dst, w, lo, hi);
         }
     }
@@ -652,8 +745,8 @@ fn unfold_columns(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
 
 /// Unfolds one image's `cin` planes into `col[cin*k*k][oh*ow]`: row `(c, ky, kx)` holds input
 /// `(c, oy*stride + ky - pad, ox*stride + kx - pad)`, zero outside the image. Rows of stride-1
-/// convolutions are shifted copies of input rows.
-fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
+/// convolutions are shifted copies of input rows. Of `max(x, 0)` with `relu`.
+fn im2col((x, relu): (&[f32], bool), cin: usize, g: &ConvGeometry, col: &mut [f32]) {
     let (h, w) = (g.input.h, g.input.w);
     let (oh, ow) = (g.output.h, g.output.w);
     let (s, pad) = (g.stride as isize, g.pad as isize);
@@ -672,7 +765,7 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
                     let body = &mut dst[r.start * ow..r.end * ow];
                     body[..b.start].fill(0.0);
                     body[b.end..].fill(0.0);
-                    body[b].copy_from_slice(&plane[window.input]);
+                    copy_in(&mut body[b], &plane[window.input], relu);
                     zero_columns(body, ow, lo, hi);
                     continue;
                 }
@@ -687,15 +780,28 @@ fn im2col(x: &[f32], cin: usize, g: &ConvGeometry, col: &mut [f32]) {
                     line[hi..].fill(0.0);
                     let first = (lo as isize * s + kx as isize - pad) as usize;
                     if s == 1 {
-                        line[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                        copy_in(&mut line[lo..hi], &src[first..first + (hi - lo)], relu);
                     } else {
                         for (v, &x) in line[lo..hi].iter_mut().zip(src[first..].iter().step_by(s as usize)) {
-                            *v = x;
+                            *v = if relu { x.max(0.0) } else { x };
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// `dst = src`, or `max(src, 0)` with `relu` (the same operation as the ReLU node's pass).
+#[inline(always)]
+fn copy_in(dst: &mut [f32], src: &[f32], relu: bool) {
+    if relu {
+        widest(
+            #[inline(always)]
+            || dst.iter_mut().zip(src).for_each(|(d, &x)| *d = x.max(0.0)),
+        );
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 

@@ -215,6 +215,73 @@ pub fn rows_dot_with(
     }
 }
 
+/// `c[j*ldc + i] = sum_t sum_q w[(t*depth + q)*n + j] * b[q*ldb + i + t*shift]` for `i < m`,
+/// `j < n`, `q < depth`, `t < taps` (`dims = (m, n, depth, taps, shift)`): `taps` products of `n x
+/// depth` factors of `w` with the rows of `b` shifted by `shift` positions per tap, summed into `c`
+/// (overwritten; rows `ldc` apart). A "same" stride-1 convolution by kernel rows is one, over its
+/// input unfolded along the kernel's columns and padded with zero rows (`shift` the image width).
+/// By this module's AVX-512 or AVX2 kernel (one of [`Kernel::available`]); the gemm crate would
+/// take one product per tap.
+///
+/// # Panics
+/// If a slice is shorter than its matrix, the CPU cannot run `kernel`, or it is the gemm crate's.
+#[allow(unsafe_code)]
+pub fn shifted_product(
+    kernel: Kernel,
+    (m, n, depth, taps, shift): (usize, usize, usize, usize, usize),
+    w: &[f32],
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&mut [f32], usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if depth == 0 || taps == 0 {
+        c.chunks_mut(ldc).take(n).for_each(|row| row[..m].fill(0.0));
+        return;
+    }
+    assert!(
+        w.len() >= taps * depth * n
+            && b.len() >= (depth - 1) * ldb + (taps - 1) * shift + m
+            && ldc >= m
+            && c.len() >= (n - 1) * ldc + m,
+        "shifted_product: slices shorter than {n}x{depth}x{m} over {taps} taps"
+    );
+    assert!(kernel.runs_here(), "shifted_product: this CPU cannot run {kernel:?}");
+    let dims = (m, n, depth, taps, shift);
+    #[cfg(target_arch = "x86_64")]
+    let (pw, pb, pc) = (w.as_ptr(), (b.as_ptr(), ldb), (c.as_mut_ptr(), ldc));
+    match kernel {
+        // SAFETY: the CPU runs the kernel (checked above); the slices hold the strided matrices
+        // (checked above) and `c` is borrowed mutably, so it aliases neither.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => unsafe { simd::x86::shifted_product_avx512(dims, pw, pb, pc) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { simd::x86::shifted_product_avx2(dims, pw, pb, pc) },
+        _ => panic!("shifted_product: {kernel:?} has no such kernel"),
+    }
+}
+
+/// The plain reference of [`shifted_product`]: one multiply-add at a time, in f64.
+pub fn shifted_product_reference(
+    (m, n, depth, taps, shift): (usize, usize, usize, usize, usize),
+    w: &[f32],
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&mut [f32], usize),
+) {
+    for j in 0..n {
+        for i in 0..m {
+            let mut sum = 0.0f64;
+            for t in 0..taps {
+                for q in 0..depth {
+                    sum += f64::from(w[(t * depth + q) * n + j]) * f64::from(b[q * ldb + i + t * shift]);
+                }
+            }
+            c[j * ldc + i] = sum as f32;
+        }
+    }
+}
+
 /// The plain reference of [`rows_dot`]: one multiply-add at a time, in f64.
 pub fn rows_dot_reference(
     (m, n, p): (usize, usize, usize),
@@ -335,6 +402,45 @@ mod tests {
                 let mut fast = old.clone();
                 rows_dot_with(kernel, (m, n, p), (&a, lda), (&b, ldb), &mut fast);
                 assert_close(&fast, &plain, p, &format!("rows_dot {kernel:?} {m}x{p}x{n}"));
+            }
+        }
+        println!("kernels compared: {kernels:?}");
+    }
+
+    /// Random shapes around every blocking edge (3 vectors of positions, 8 or 4 outputs, partial
+    /// vectors, one tap, padded strides), by the AVX-512 and AVX2 kernels this CPU runs, against
+    /// the f64 reference; outputs outside the matrix stay untouched.
+    #[test]
+    fn shifted_product_matches_its_reference_on_random_inputs() {
+        let seed: u64 = rand::random();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let kernels: Vec<Kernel> = Kernel::available().into_iter().filter(|&k| k != Kernel::Gemm).collect();
+        let mut shapes = vec![(1024, 16, 48, 3, 32), (256, 32, 96, 3, 16), (64, 64, 192, 3, 8), (1, 1, 1, 1, 0)];
+        shapes.extend([(49, 9, 5, 5, 7), (47, 7, 3, 2, 1), (48, 8, 1, 3, 48), (17, 3, 2, 1, 0)]);
+        for _ in 0..60 {
+            let m = rng.random_range(1..200);
+            shapes.push((
+                m,
+                rng.random_range(1..20),
+                rng.random_range(1..40),
+                rng.random_range(1..6),
+                rng.random_range(0..m + 3),
+            ));
+        }
+        for (m, n, depth, taps, shift) in shapes {
+            let (ldb, ldc) = (m + rng.random_range(0..5), m + rng.random_range(0..5));
+            let w = random(&mut rng, taps * depth * n);
+            let b = random(&mut rng, (depth - 1) * ldb + (taps - 1) * shift + m);
+            let old = random(&mut rng, (n - 1) * ldc + m + 3);
+            let mut plain = old.clone();
+            shifted_product_reference((m, n, depth, taps, shift), &w, (&b, ldb), (&mut plain, ldc));
+            for &kernel in &kernels {
+                let mut fast = old.clone();
+                shifted_product(kernel, (m, n, depth, taps, shift), &w, (&b, ldb), (&mut fast, ldc));
+                let what = format!(
+                    "seed {seed}: shifted_product {kernel:?} m {m} n {n} depth {depth} taps {taps} shift {shift}"
+                );
+                assert_close(&fast, &plain, depth * taps, &what);
             }
         }
         println!("kernels compared: {kernels:?}");

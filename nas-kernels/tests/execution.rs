@@ -93,6 +93,31 @@ fn fast_naswot_matches_the_candle_path() {
     }
 }
 
+/// Cells whose branches only `none` edges read (dead convolutions, even a cell whose output is
+/// all zeros): the fast pass skips those branches, yet every ReLU reports its input as candle's full
+/// pass does, with the same output and NASWOT score.
+#[test]
+fn branches_that_only_none_edges_read_change_nothing() {
+    let mut rng = ChaCha8Rng::seed_from_u64(rand::random());
+    let space = small_nb201();
+    for arch in [
+        "|skip_connect~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|none~1|none~2|",
+        "|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|skip_connect~1|none~2|",
+        "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|",
+    ] {
+        let net = space.to_network(&space.parse(arch).unwrap()).unwrap();
+        let batch = random_batch(&mut rng, 16, space.config().input);
+        let seed = rng.random();
+        compare_outputs(&net, &batch, seed);
+        let (fast, reference) = (naswot(&net, &batch, seed).unwrap(), naswot_candle(&net, &batch, seed).unwrap());
+        let reference = reference.score().unwrap();
+        assert!(
+            fast == reference || (fast - reference).abs() <= 1e-3 * reference.abs().max(1.0),
+            "{arch}: {fast} vs {reference}"
+        );
+    }
+}
+
 #[test]
 fn every_proxy_scores_a_small_network_and_all_none_cells_are_singular() {
     let space = small_nb201();

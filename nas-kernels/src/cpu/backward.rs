@@ -545,7 +545,7 @@ fn conv2d_backward_with(
                         rows_dot(cout_g, depth, positions, (dyg, positions), (xg, positions), dwg);
                         product(depth, positions, cout_g, (wg, true), (dyg, false), dxg, true);
                     } else {
-                        im2col(xg, cin_g, g, &mut col);
+                        im2col((xg, false), cin_g, g, &mut col);
                         rows_dot(cout_g, depth, positions, (dyg, positions), (&col, positions), dwg);
                         product(depth, positions, cout_g, (wg, true), (dyg, false), &mut dcol, false);
                         col2im(&mut dcol, cin_g, g, dxg);
@@ -599,7 +599,7 @@ fn conv_by_rows_backward(
 ) {
     let (cin, cout, k, w, hw) = (g.cin, g.cout, g.k, g.input.w, g.input.h * g.input.w);
     let factor = cout * cin * k;
-    unfold_columns(x, g, cols);
+    unfold_columns((x, false), g, (cols, hw, 0));
     for (t, ky) in kernel_rows(g).enumerate() {
         let (oy0, oy1, shift) = kernel_row_window(g, ky);
         if oy0 == oy1 {
@@ -678,8 +678,34 @@ fn col2im(col: &mut [f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{ConvPath, conv2d_with};
     use super::*;
+    use crate::gemm::Kernel;
     use rand::{Rng, SeedableRng};
+
+    /// Without a tape, a cell's convolution that only a `none` edge reads is not computed, but
+    /// the ReLU before it is (it reports its input); with a tape every node is.
+    #[test]
+    fn a_branch_only_none_edges_read_is_not_computed_without_a_tape() {
+        use nas_core::SearchSpace;
+        let config =
+            nas_spaces::Nb201Config { channels: 4, cells_per_stage: 1, num_classes: 10, input: Shape::new(3, 8, 8) };
+        let space = nas_spaces::Nb201Space::new(config);
+        let dead = "|skip_connect~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|none~1|none~2|";
+        let net = space.to_network(&space.parse(dead).unwrap()).unwrap();
+        let cpu = CpuNet::new(&net, 0).unwrap();
+        let (pruned, all) = (cpu.live_nodes(true), cpu.live_nodes(false));
+        let count = |live: &[bool], kind: fn(&Op) -> bool| {
+            net.node_ids().filter(|id| live[id.index()] && kind(&net.node(*id).op)).count()
+        };
+        let (conv, relu): (fn(&Op) -> bool, fn(&Op) -> bool) =
+            (|op| matches!(op, Op::Conv2d { kernel: 3, stride: 1, .. }), |op| matches!(op, Op::Relu));
+        // Stride-1 3x3 convolutions: the stem's, one per cell (3 cells, dead) and the second of
+        // each residual block (2).
+        assert_eq!((count(&all, conv), count(&pruned, conv)), (1 + 3 + 2, 1 + 2));
+        assert_eq!(count(&pruned, relu), count(&all, relu));
+        assert!(all.iter().all(|&l| l));
+    }
 
     /// Batch norm's lane sums by AVX-512 against their plain version: the same bits, on random
     /// planes of every length up to 70 (tails included).
@@ -701,8 +727,9 @@ mod tests {
         }
     }
 
-    /// "Same" stride-1 convolutions by kernel rows (forward, input and weight gradients) against
-    /// the plain im2col path, on random images, weights, geometries, batches and thread counts.
+    /// "Same" stride-1 convolutions by kernel rows (forward by every kernel this CPU runs, input
+    /// and weight gradients) against the plain im2col path, on random images, weights, geometries,
+    /// batches and thread counts.
     #[test]
     fn convolutions_by_kernel_rows_match_im2col_on_random_inputs() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
@@ -732,9 +759,21 @@ mod tests {
             let (x, wt, dy) = (random(batch * cin * h * w), random(cout * cin * k * k), random(batch * cout * h * w));
             let threads = 1 + batch % 3;
             let case = format!("{k}x{k}, {cin} -> {cout} channels, {h}x{w}, batch {batch}, {threads} threads");
-            let by_rows = super::super::conv2d_with(&x, batch, &g, (&wt, None), threads, true);
-            let plain = super::super::conv2d_with(&x, batch, &g, (&wt, None), 1, false);
-            assert!(close(&by_rows.data, &plain.data), "forward {case}");
+            // Forward by every kernel-row kernel against im2col, of the input and of its ReLU (the
+            // ReLU folded into the unfold: the same numbers as a convolution of the ReLU's output).
+            let rectified: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            let conv = |input: &[f32], relu: bool, threads: usize, path: ConvPath| {
+                conv2d_with((input, relu), batch, &g, (&wt, None), threads, path).data
+            };
+            let (plain, plain_relu) =
+                (conv(&x, false, 1, ConvPath::Im2col), conv(&rectified, false, 1, ConvPath::Im2col));
+            assert_eq!(conv(&x, true, 1, ConvPath::Im2col), plain_relu, "im2col of a ReLU, {case}");
+            for kernel in Kernel::available() {
+                let path = ConvPath::Rows(kernel);
+                assert!(close(&conv(&x, false, threads, path), &plain), "forward {kernel:?}, {case}");
+                assert_eq!(conv(&x, true, threads, path), conv(&rectified, false, threads, path), "{kernel:?}, {case}");
+                assert!(close(&conv(&x, true, threads, path), &plain_relu), "forward of a ReLU {kernel:?}, {case}");
+            }
             let (dx, dw) = conv2d_backward_with((&x, &dy), batch, &g, &wt, threads, true).unwrap();
             let (dx_plain, dw_plain) = conv2d_backward_with((&x, &dy), batch, &g, &wt, 1, false).unwrap();
             assert!(close(&dx, &dx_plain), "input gradient {case}");
@@ -776,7 +815,7 @@ mod tests {
             };
             let x: Vec<f32> = (0..cin * h * w).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             let mut col = vec![f32::NAN; cin * k * k * oh * ow];
-            im2col(&x, cin, &g, &mut col);
+            im2col((&x, false), cin, &g, &mut col);
             let dcol: Vec<f32> = (0..col.len()).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             let mut dx_expected = vec![0.5f32; x.len()];
             let mut q = 0;
