@@ -374,7 +374,7 @@ impl CpuNet {
                     }
                 }
                 Op::Pool { kind, kernel, stride, padding } => {
-                    pool(arg(0)?, batch, *kind, (*kernel, *stride, *padding), node.shape, self.threads)?
+                    pool(arg(0)?, *kind, (*kernel, *stride, *padding), node.shape, self.threads)?
                 }
                 Op::GlobalAvgPool => {
                     let x = arg(0)?;
@@ -618,17 +618,8 @@ fn conv2d_with(
             }
         }
     };
-    if per_thread >= batch {
-        // One image (or one thread): no thread to spawn, which matters for latency measurements.
-        work(x, &mut out);
-    } else {
-        let work = &work;
-        std::thread::scope(|s| {
-            for (xs, ys) in x.chunks(per_thread * in_per).zip(out.chunks_mut(per_thread * out_per)) {
-                s.spawn(move || work(xs, ys));
-            }
-        });
-    }
+    let runs: Vec<_> = x.chunks(per_thread * in_per).zip(out.chunks_mut(per_thread * out_per)).collect();
+    par_map(runs, threads, |(xs, ys)| work(xs, ys));
     Act { data: out, shape: g.output }
 }
 
@@ -996,8 +987,8 @@ fn par_chunks(out: &mut [f32], threads: usize, f: impl Fn(&mut [f32], usize) + S
     });
 }
 
-/// `f` of every item, the items split into at most `threads` runs of consecutive ones, a scoped
-/// thread each (none for one run); the results in item order.
+/// `f` of every item, the items split into at most `threads` runs of consecutive ones: the first
+/// on the calling thread, the others on a scoped thread each; the results in item order.
 pub(crate) fn par_map<I: Send, T: Send>(items: Vec<I>, threads: usize, f: impl Fn(I) -> T + Sync) -> Vec<T> {
     let per = items.len().div_ceil(threads.max(1)).max(1);
     if per >= items.len() {
@@ -1009,11 +1000,14 @@ pub(crate) fn par_map<I: Send, T: Send>(items: Vec<I>, threads: usize, f: impl F
         runs.push(items.by_ref().take(per).collect());
     }
     let f = &f;
+    let mut runs = runs.into_iter();
+    let first = runs.next().unwrap_or_default();
     std::thread::scope(|s| {
-        let handles: Vec<_> =
-            runs.into_iter().map(|run| s.spawn(move || run.into_iter().map(f).collect::<Vec<T>>())).collect();
+        let handles: Vec<_> = runs.map(|run| s.spawn(move || run.into_iter().map(f).collect::<Vec<T>>())).collect();
+        let mut out: Vec<T> = first.into_iter().map(f).collect();
         // A panic in `f` is a bug; it resurfaces here as in a sequential loop.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        out.extend(handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+        out
     })
 }
 
@@ -1132,14 +1126,7 @@ fn lane_sums_avx512(plane: &[f32]) -> ([f64; MOMENT_LANES], [f64; MOMENT_LANES])
     (s, q)
 }
 
-fn pool(
-    x: &Act,
-    batch: usize,
-    kind: PoolKind,
-    (k, stride, pad): (usize, usize, usize),
-    out: Shape,
-    threads: usize,
-) -> Result<Act> {
+fn pool(x: &Act, kind: PoolKind, (k, stride, pad): (usize, usize, usize), out: Shape, threads: usize) -> Result<Act> {
     let (h, w) = (x.shape.h, x.shape.w);
     if matches!(kind, PoolKind::Max) && pad > 0 {
         return Err(Error::Unavailable("padded max pooling is not supported".into()));
@@ -1147,7 +1134,54 @@ fn pool(
     if let (PoolKind::Avg { count_include_pad }, 1) = (kind, stride) {
         return Ok(box_filter(x, k, pad, count_include_pad, out, threads));
     }
-    let mut data = Vec::with_capacity(batch * out.numel());
+    if pad == 0 && out.h > 0 && out.w > 0 && (out.h - 1) * stride + k <= h && (out.w - 1) * stride + k <= w {
+        return Ok(pool_inside(x, kind, (k, stride), out, threads));
+    }
+    pool_plain(x, kind, (k, stride, pad), out)
+}
+
+/// Pooling whose windows all lie inside the image (no padding), a whole output row at a time:
+/// window position `(iy, ix)` adds (or maxes) its input onto every output of the row, in the
+/// order of [`pool_plain`]'s window loop, so the same bits. Planes are split over `threads`.
+fn pool_inside(x: &Act, kind: PoolKind, (k, stride): (usize, usize), out: Shape, threads: usize) -> Act {
+    let (h, w) = (x.shape.h, x.shape.w);
+    let planes = x.data.len() / (h * w);
+    let mut data = vec![0.0f32; planes * out.h * out.w];
+    let per = planes.div_ceil(threads.max(1)).max(1);
+    let runs: Vec<_> = x.data.chunks(per * h * w).zip(data.chunks_mut(per * out.h * out.w)).collect();
+    let max = matches!(kind, PoolKind::Max);
+    par_map(runs, threads, |(xs, ys)| {
+        widest(
+            #[inline(always)]
+            || {
+                for (plane, dst) in xs.chunks_exact(h * w).zip(ys.chunks_exact_mut(out.h * out.w)) {
+                    for (oy, row) in dst.chunks_exact_mut(out.w).enumerate() {
+                        row.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+                        for iy in 0..k {
+                            for ix in 0..k {
+                                let src = plane[(oy * stride + iy) * w + ix..].iter().step_by(stride);
+                                if max {
+                                    row.iter_mut().zip(src).for_each(|(o, &v)| *o = o.max(v));
+                                } else {
+                                    row.iter_mut().zip(src).for_each(|(o, &v)| *o += v);
+                                }
+                            }
+                        }
+                        if !max {
+                            row.iter_mut().for_each(|o| *o /= (k * k) as f32);
+                        }
+                    }
+                }
+            },
+        )
+    });
+    Act { data, shape: out }
+}
+
+/// Pooling by its definition, one output at a time: any window, padding and count.
+fn pool_plain(x: &Act, kind: PoolKind, (k, stride, pad): (usize, usize, usize), out: Shape) -> Result<Act> {
+    let (h, w) = (x.shape.h, x.shape.w);
+    let mut data = Vec::with_capacity(x.data.len() / (h * w) * out.h * out.w);
     for plane in x.data.chunks_exact(h * w) {
         for oy in 0..out.h {
             for ox in 0..out.w {

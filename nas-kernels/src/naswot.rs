@@ -11,6 +11,8 @@
 
 use nas_core::{Error, Result};
 
+use crate::cpu::par_map;
+
 /// Binary codes of a batch: image `i` owns words `i*words_per_image .. (i+1)*words_per_image`;
 /// unit `u` is bit `u % 64` of word `u / 64`. Padding bits of the last word are zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,15 +37,13 @@ impl BitCodes {
         }
         let words_per_image = units.div_ceil(64);
         let mut words = vec![0u64; batch * words_per_image];
-        let per_thread = batch.div_ceil(threads_for(batch * units));
-        std::thread::scope(|scope| {
-            for (src, dst) in activations.chunks(per_thread * units).zip(words.chunks_mut(per_thread * words_per_image))
-            {
-                scope.spawn(move || {
-                    for (image, out) in src.chunks_exact(units).zip(dst.chunks_exact_mut(words_per_image)) {
-                        pack_signs(image, out);
-                    }
-                });
+        let threads = threads_for(batch * units);
+        let per_thread = batch.div_ceil(threads);
+        let runs: Vec<_> =
+            activations.chunks(per_thread * units).zip(words.chunks_mut(per_thread * words_per_image)).collect();
+        par_map(runs, threads, |(src, dst)| {
+            for (image, out) in src.chunks_exact(units).zip(dst.chunks_exact_mut(words_per_image)) {
+                pack_signs(image, out);
             }
         });
         Ok(BitCodes { batch, units, words_per_image, words })
@@ -128,19 +128,15 @@ impl KAccumulator {
         for (i, row) in self.hamming.chunks_mut(b).enumerate() {
             groups[i % threads].push((i, row));
         }
-        std::thread::scope(|scope| {
-            for mut rows in groups {
-                scope.spawn(move || {
-                    for start in (0..n).step_by(BLOCK_WORDS) {
-                        let end = (start + BLOCK_WORDS).min(n);
-                        for (i, row) in rows.iter_mut() {
-                            let a = &codes.image(*i)[start..end];
-                            for (j, h) in row.iter_mut().enumerate().skip(*i + 1) {
-                                *h += xor_popcount(a, &codes.image(j)[start..end]);
-                            }
-                        }
+        par_map(groups, threads, |mut rows| {
+            for start in (0..n).step_by(BLOCK_WORDS) {
+                let end = (start + BLOCK_WORDS).min(n);
+                for (i, row) in rows.iter_mut() {
+                    let a = &codes.image(*i)[start..end];
+                    for (j, h) in row.iter_mut().enumerate().skip(*i + 1) {
+                        *h += xor_popcount(a, &codes.image(j)[start..end]);
                     }
-                });
+                }
             }
         });
         self.units += codes.units as u64;

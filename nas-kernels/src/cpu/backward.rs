@@ -556,25 +556,13 @@ fn conv2d_backward_with(
         }
         partials
     };
-    let partials: Vec<Vec<f32>> = if per_thread >= batch {
-        work(x, dy, &mut dx)
-    } else {
-        let work = &work;
-        let joined = std::thread::scope(|s| {
-            let handles: Vec<_> = x
-                .chunks(per_thread * in_per)
-                .zip(dy.chunks(per_thread * out_per))
-                .zip(dx.chunks_mut(per_thread * in_per))
-                .map(|((xs, dys), dxs)| s.spawn(move || work(xs, dys, dxs)))
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
-        });
-        joined
-            .map_err(|_| Error::backend_message("a convolution gradient thread panicked"))?
-            .into_iter()
-            .flatten()
-            .collect()
-    };
+    let runs: Vec<_> = x
+        .chunks(per_thread * in_per)
+        .zip(dy.chunks(per_thread * out_per))
+        .zip(dx.chunks_mut(per_thread * in_per))
+        .collect();
+    let partials: Vec<Vec<f32>> =
+        par_map(runs, threads, |((xs, dys), dxs)| work(xs, dys, dxs)).into_iter().flatten().collect();
     let mut dw = vec![0.0f32; w.len()];
     for p in partials {
         dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
@@ -890,6 +878,53 @@ mod tests {
                     }
                 }
                 assert_eq!(box_filter(&x, k, pad, include_pad, out, 3).data, y.data, "threads 3 vs 1");
+            }
+        }
+    }
+
+    /// Pooling without padding (max and average, any window and stride) against the plain loop:
+    /// the same bits, for any thread count.
+    #[test]
+    fn pools_without_padding_match_the_plain_loop_bit_for_bit() {
+        use crate::cpu::{pool_inside, pool_plain};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(rand::random());
+        let mut cases = vec![(2, 2, 32, 32), (2, 2, 1, 1), (3, 2, 7, 9), (1, 1, 4, 4), (3, 3, 10, 5)];
+        for _ in 0..40 {
+            cases.push((
+                rng.random_range(1..5),
+                rng.random_range(1..4),
+                rng.random_range(1..12),
+                rng.random_range(1..12),
+            ));
+        }
+        for (k, stride, h, w) in cases {
+            if h < k || w < k {
+                continue;
+            }
+            let planes = rng.random_range(1..7);
+            let out = Shape { c: planes, h: (h - k) / stride + 1, w: (w - k) / stride + 1 };
+            let specials = [0.0f32, -0.0, f32::INFINITY, f32::NEG_INFINITY];
+            let data =
+                (0..planes * h * w)
+                    .map(|_| {
+                        if rng.random_bool(0.1) {
+                            specials[rng.random_range(0..4)]
+                        } else {
+                            rng.random_range(-1.0..1.0)
+                        }
+                    })
+                    .collect();
+            let x = Act { data, shape: Shape { c: planes, h, w } };
+            for kind in
+                [PoolKind::Max, PoolKind::Avg { count_include_pad: true }, PoolKind::Avg { count_include_pad: false }]
+            {
+                let plain = pool_plain(&x, kind, (k, stride, 0), out).unwrap().data;
+                for threads in [1, 3] {
+                    let fast = pool_inside(&x, kind, (k, stride), out, threads).data;
+                    let same =
+                        fast.iter().zip(&plain).all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan());
+                    assert!(same, "{kind:?} {k}x{k} stride {stride} {h}x{w}, {threads} threads");
+                }
             }
         }
     }
