@@ -484,7 +484,7 @@ fn missing_weights(name: &str) -> Error {
     Error::Graph { node: name.into(), reason: "no weights were initialised for it".into() }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct ConvGeometry {
     cin: usize,
     cout: usize,
@@ -504,6 +504,19 @@ impl ConvGeometry {
         let lo = ((pad - kx).max(0) + s - 1) / s;
         let hi = ((w - 1 + pad - kx).div_euclid(s) + 1).clamp(lo, ow);
         (lo.min(ow) as usize, hi as usize)
+    }
+
+    /// The convolution whose forward pass is this one's input gradient when it runs by kernel
+    /// rows: from `cout` channels to `cin`, the same kernel size, padding and image size (its
+    /// weights are [`flipped`]).
+    fn transposed(&self) -> ConvGeometry {
+        ConvGeometry {
+            cin: self.cout,
+            cout: self.cin,
+            input: Shape { c: self.cout, ..self.output },
+            output: Shape { c: self.cin, ..self.input },
+            ..*self
+        }
     }
 
     /// Whether the convolution runs by kernel rows ([`conv_by_rows`]): one group, stride 1,
@@ -639,6 +652,23 @@ fn weights_by_taps(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
             for c in 0..g.cin {
                 for kx in 0..k {
                     out[(ky * depth + c * k + kx) * cout + o] = w[((o * g.cin + c) * k + ky) * k + kx];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The weights `[cout][cin][ky][kx]` of a one-group convolution as those of its transposed
+/// ([`ConvGeometry::transposed`]): `[cin][cout][k-1-ky][k-1-kx]`.
+fn flipped(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, cin, cout) = (g.k, g.cin, g.cout);
+    let mut out = vec![0.0f32; w.len()];
+    for o in 0..cout {
+        for c in 0..cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    out[((c * cout + o) * k + (k - 1 - ky)) * k + (k - 1 - kx)] = w[((o * cin + c) * k + ky) * k + kx];
                 }
             }
         }

@@ -11,11 +11,12 @@ use nas_core::graph::{NodeId, Op, PoolKind, Shape};
 use nas_core::{Error, Result};
 
 use super::{
-    Act, BatchStats, BnState, ConvGeometry, CpuNet, ReluGates, channel_planes, channel_planes_mut, channel_stats,
-    dropped, im2col, inverse_std, kernel_row_window, kernel_rows, missing_weights, par_map, unfold_columns,
-    weights_by_rows, weights_from_rows, zero_columns,
+    Act, BatchStats, BnState, ConvGeometry, ConvPath, CpuNet, ReluGates, channel_planes, channel_planes_mut,
+    channel_stats, conv_by_rows, dropped, flipped, im2col, inverse_std, kernel_row_window, kernel_rows,
+    missing_weights, padded_rows, par_map, unfold_columns, weights_by_rows, weights_by_taps, weights_from_rows,
+    zero_columns,
 };
-use crate::gemm::{product, product_strided, rows_dot, widest};
+use crate::gemm::{Kernel, product, product_strided, rows_dot, widest};
 
 /// Every node's value after one forward pass.
 #[derive(Debug)]
@@ -491,17 +492,20 @@ fn conv2d_backward(
     w: &[f32],
     threads: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    conv2d_backward_with((x, dy), batch, g, w, threads, g.by_rows())
+    let path = if g.by_rows() { ConvPath::Rows(Kernel::own().unwrap_or(Kernel::Gemm)) } else { ConvPath::Im2col };
+    conv2d_backward_with((x, dy), batch, g, w, threads, path)
 }
 
-/// [`conv2d_backward`], by kernel rows or (`by_rows` false: the plain path, any geometry) by im2col.
+/// [`conv2d_backward`] by the given path: by kernel rows, the input gradient as the transposed
+/// convolution's forward pass by the path's own kernel, or with the gemm crate's products folded
+/// back ([`conv_by_rows_backward`]); or by im2col (the plain path, any geometry).
 fn conv2d_backward_with(
     (x, dy): (&[f32], &[f32]),
     batch: usize,
     g: &ConvGeometry,
     w: &[f32],
     threads: usize,
-    by_rows: bool,
+    path: ConvPath,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let in_per = g.input.numel();
     let out_per = g.output.numel();
@@ -511,8 +515,18 @@ fn conv2d_backward_with(
     let depth = cin_g * g.k * g.k;
     let plane_g = cin_g * g.input.h * g.input.w;
     let direct = g.k == 1 && g.stride == 1 && g.pad == 0;
-    let by_rows = by_rows && !direct;
+    let by_rows = matches!(path, ConvPath::Rows(_)) && !direct;
     let wr = if by_rows { weights_by_rows(w, g) } else { Vec::new() };
+    // The input gradient of a "same" stride-1 convolution is itself one: of `dy`, with the kernel
+    // flipped and its channel roles swapped, run by this crate's own forward kernel.
+    let transposed = match path {
+        ConvPath::Rows(kernel) if by_rows && kernel != Kernel::Gemm => {
+            let gt = g.transposed();
+            let wt = weights_by_taps(&flipped(w, g), &gt);
+            Some((gt, wt, kernel))
+        }
+        _ => None,
+    };
     let mut dx = vec![0.0f32; batch * in_per];
     let chunks = batch.div_ceil(REDUCTION_CHUNK);
     let per_thread = chunks.div_ceil(threads.max(1)) * REDUCTION_CHUNK;
@@ -522,6 +536,9 @@ fn conv2d_backward_with(
         let rows = if by_rows { g.cin * g.k } else { depth };
         let mut col = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
         let mut dcol = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
+        // The unfold of `dy` for the transposed convolution, its zero rows zero for good.
+        let mut dy_cols =
+            transposed.as_ref().map_or(Vec::new(), |(gt, ..)| vec![0.0f32; gt.cin * gt.k * padded_rows(gt)]);
         for ((xc, dyc), dxc) in xs
             .chunks(REDUCTION_CHUNK * in_per)
             .zip(dys.chunks(REDUCTION_CHUNK * out_per))
@@ -531,8 +548,13 @@ fn conv2d_backward_with(
             for ((xi, dyi), dxi) in
                 xc.chunks_exact(in_per).zip(dyc.chunks_exact(out_per)).zip(dxc.chunks_exact_mut(in_per))
             {
+                if let Some((gt, wt, kernel)) = &transposed {
+                    conv_by_rows_backward(xi, dyi, g, None, (&mut dw, dxi), (&mut col, &mut dcol));
+                    conv_by_rows((dyi, false), gt, (wt, *kernel), dxi, &mut dy_cols);
+                    continue;
+                }
                 if by_rows {
-                    conv_by_rows_backward(xi, dyi, g, &wr, (&mut dw, dxi), (&mut col, &mut dcol));
+                    conv_by_rows_backward(xi, dyi, g, Some(&wr), (&mut dw, dxi), (&mut col, &mut dcol));
                     continue;
                 }
                 for grp in 0..g.groups {
@@ -575,13 +597,14 @@ fn conv2d_backward_with(
 
 /// The backward pass of [`conv_by_rows`] for one image: per kernel row `ky`, `dW[ky] +=
 /// dy x cols^T` over the output rows of its window (dot products of rows, `dw` in the layout of
-/// [`weights_by_rows`]) and `dcols = W[ky]^T x dy` (set by the centre row, added by the others),
-/// then `dcols` folded back onto the input ([`fold_columns`]).
+/// [`weights_by_rows`]) and, given the weights `wr` ([`weights_by_rows`]), `dcols = W[ky]^T x dy`
+/// (set by the centre row, added by the others), then `dcols` folded back onto the input
+/// ([`fold_columns`]). Without `wr` only `dW`.
 fn conv_by_rows_backward(
     x: &[f32],
     dy: &[f32],
     g: &ConvGeometry,
-    wr: &[f32],
+    wr: Option<&[f32]>,
     (dw, dx): (&mut [f32], &mut [f32]),
     (cols, dcols): (&mut [f32], &mut [f32]),
 ) {
@@ -596,6 +619,7 @@ fn conv_by_rows_backward(
         let (n, src) = ((oy1 - oy0) * w, (oy0 as isize + shift) as usize * w);
         let dy_rows = &dy[oy0 * w..];
         rows_dot(cout, cin * k, n, (dy_rows, hw), (&cols[src..], hw), &mut dw[ky * factor..(ky + 1) * factor]);
+        let Some(wr) = wr else { continue };
         product_strided(
             (cin * k, n, cout),
             (&wr[ky * factor..], (cin * k, 1)),
@@ -604,7 +628,9 @@ fn conv_by_rows_backward(
             t > 0,
         );
     }
-    fold_columns(dcols, g, dx);
+    if wr.is_some() {
+        fold_columns(dcols, g, dx);
+    }
 }
 
 /// The transpose of [`unfold_columns`]: adds `cols[c * k + kx]` back onto plane `c` of `dx`,
@@ -666,9 +692,8 @@ fn col2im(col: &mut [f32], cin: usize, g: &ConvGeometry, dx: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ConvPath, conv2d_with};
+    use super::super::conv2d_with;
     use super::*;
-    use crate::gemm::Kernel;
     use rand::{Rng, SeedableRng};
 
     /// Without a tape, a cell's convolution that only a `none` edge reads is not computed, but
@@ -763,10 +788,13 @@ mod tests {
                 assert_eq!(conv(&x, true, threads, path), conv(&rectified, false, threads, path), "{kernel:?}, {case}");
                 assert!(close(&conv(&x, true, threads, path), &plain_relu), "forward of a ReLU {kernel:?}, {case}");
             }
-            let (dx, dw) = conv2d_backward_with((&x, &dy), batch, &g, &wt, threads, true).unwrap();
-            let (dx_plain, dw_plain) = conv2d_backward_with((&x, &dy), batch, &g, &wt, 1, false).unwrap();
-            assert!(close(&dx, &dx_plain), "input gradient {case}");
-            assert!(close(&dw, &dw_plain), "weight gradient {case}");
+            let (dx_plain, dw_plain) = conv2d_backward_with((&x, &dy), batch, &g, &wt, 1, ConvPath::Im2col).unwrap();
+            for kernel in Kernel::available() {
+                let (dx, dw) =
+                    conv2d_backward_with((&x, &dy), batch, &g, &wt, threads, ConvPath::Rows(kernel)).unwrap();
+                assert!(close(&dx, &dx_plain), "input gradient {kernel:?}, {case}");
+                assert!(close(&dw, &dw_plain), "weight gradient {kernel:?}, {case}");
+            }
         }
     }
 
