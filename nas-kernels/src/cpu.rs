@@ -262,8 +262,9 @@ impl CpuNet {
                 format!("{} values for a batch of {batch} inputs of {in_shape}", pixels.len()),
             ));
         }
-        // Without a tape or batch statistics to report, a branch whose value nothing computed reads
-        // (one that only `Zero` nodes read, such as NB201's `none` edges) is not computed.
+        // Without a tape or batch statistics to report, a node whose value no computed node reads
+        // is not computed: in NB201 a cell node whose out-edges are all `none` (the space leaves
+        // such edges out; a `Zero` node reads its input for the shape only).
         let prune = !keep && stats.is_none();
         let live = self.live_nodes(prune);
         let reads = |id: NodeId, k: usize| {

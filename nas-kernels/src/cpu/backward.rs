@@ -535,7 +535,7 @@ fn conv2d_backward_with(
         // im2col's rows, or the `cin * k` of the kernel-row unfold.
         let rows = if by_rows { g.cin * g.k } else { depth };
         let mut col = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
-        let mut dcol = if direct { Vec::new() } else { vec![0.0f32; rows * positions] };
+        let mut dcol = if direct || transposed.is_some() { Vec::new() } else { vec![0.0f32; rows * positions] };
         // The unfold of `dy` for the transposed convolution, its zero rows zero for good.
         let mut dy_cols =
             transposed.as_ref().map_or(Vec::new(), |(gt, ..)| vec![0.0f32; gt.cin * gt.k * padded_rows(gt)]);
