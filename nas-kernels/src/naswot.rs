@@ -251,7 +251,7 @@ fn pack_signs_avx512(x: &[f32], out: &mut [u64]) {
 fn xor_popcount(a: &[u64], b: &[u64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512vpopcntdq") {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vpopcntdq") {
             // SAFETY: the CPU supports AVX-512F and VPOPCNTDQ, the features the function enables.
             return unsafe { xor_popcount_avx512(a, b) };
         }
@@ -362,4 +362,58 @@ pub mod reference {
     /// `log|det A|` by Gaussian elimination with partial pivoting
     /// ([`nas_core::linalg::reference::log_det`]).
     pub use nas_core::linalg::reference::log_det;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Every sign-packing and XOR-popcount kernel this CPU runs against the portable loops, on
+    /// random values and words of every length up to 200 (tails included): the same bits.
+    #[test]
+    #[allow(unsafe_code)]
+    fn packing_and_popcount_kernels_match_the_portable_loops() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(rand::random());
+        let specials = [0.0f32, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE];
+        for len in 0..200 {
+            let x: Vec<f32> =
+                (0..len * 7)
+                    .map(|_| {
+                        if rng.random_bool(0.2) {
+                            specials[rng.random_range(0..6)]
+                        } else {
+                            rng.random_range(-1.0..1.0)
+                        }
+                    })
+                    .collect();
+            let mut plain = vec![0u64; x.len().div_ceil(64)];
+            pack_signs_portable(&x, &mut plain);
+            let (a, b): (Vec<u64>, Vec<u64>) = (0..len).map(|_| (rng.random::<u64>(), rng.random::<u64>())).unzip();
+            let count = xor_popcount_portable(&a, &b);
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx512f") {
+                    let mut fast = vec![0u64; plain.len()];
+                    // SAFETY: the CPU has AVX-512F (checked).
+                    unsafe { pack_signs_avx512(&x, &mut fast) };
+                    assert_eq!(fast, plain, "AVX-512 packing of {} values", x.len());
+                }
+                if has!("avx2") {
+                    let mut fast = vec![0u64; plain.len()];
+                    // SAFETY: the CPU has AVX2 (checked).
+                    unsafe { pack_signs_avx2(&x, &mut fast) };
+                    assert_eq!(fast, plain, "AVX2 packing of {} values", x.len());
+                    // SAFETY: as above.
+                    assert_eq!(unsafe { xor_popcount_avx2(&a, &b) }, count, "AVX2 popcount of {len} words");
+                }
+                if has!("avx512f") && has!("avx512vpopcntdq") {
+                    // SAFETY: the CPU has AVX-512F and VPOPCNTDQ (checked).
+                    assert_eq!(unsafe { xor_popcount_avx512(&a, &b) }, count, "AVX-512 popcount of {len} words");
+                }
+            }
+            assert_eq!(xor_popcount(&a, &b), count);
+        }
+    }
 }
