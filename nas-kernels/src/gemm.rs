@@ -407,7 +407,8 @@ mod tests {
         println!("kernels compared: {kernels:?}");
     }
 
-    /// Random shapes around every blocking edge (3 vectors of positions, 8 or 4 outputs, partial
+    /// Random shapes around every blocking edge (blocks of 3 or 2 vectors of positions and 8 or 4
+    /// outputs, partial
     /// vectors, one tap, padded strides), by the AVX-512 and AVX2 kernels this CPU runs, against
     /// the f64 reference; outputs outside the matrix stay untouched.
     #[test]
