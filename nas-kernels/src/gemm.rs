@@ -408,9 +408,8 @@ mod tests {
     }
 
     /// Random shapes around every blocking edge (blocks of 3 or 2 vectors of positions and 8 or 4
-    /// outputs, partial
-    /// vectors, one tap, padded strides), by the AVX-512 and AVX2 kernels this CPU runs, against
-    /// the f64 reference; outputs outside the matrix stay untouched.
+    /// outputs, partial vectors, one tap, padded strides), by the AVX-512 and AVX2 kernels this CPU
+    /// runs, against the f64 reference; outputs outside the matrix stay untouched.
     #[test]
     fn shifted_product_matches_its_reference_on_random_inputs() {
         let seed: u64 = rand::random();
