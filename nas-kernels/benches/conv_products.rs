@@ -12,7 +12,8 @@
 //! gemm crate's, one product per kernel row over the same strided views.
 #![allow(clippy::unwrap_used)]
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nas_kernels::gemm::{Kernel, product_strided, rows_dot_with, shifted_product};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,12 +23,18 @@ fn random(len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
 }
 
-fn dots(c: &mut Criterion) {
-    let mut group = c.benchmark_group("rows_dot");
+/// A group of short measurements (10 samples of 1 s after 0.3 s of warm-up): the kernels are fast.
+fn quick_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(1))
         .warm_up_time(std::time::Duration::from_millis(300));
+    group
+}
+
+fn dots(c: &mut Criterion) {
+    let mut group = quick_group(c, "rows_dot");
     let shapes = [(8, 72, 1024), (16, 144, 1024), (16, 144, 256), (32, 288, 256), (32, 288, 64), (64, 576, 64)];
     for (m, n, p) in shapes {
         let (a, b) = (random(m * p), random(n * p));
@@ -43,11 +50,7 @@ fn dots(c: &mut Criterion) {
 }
 
 fn shifted(c: &mut Criterion) {
-    let mut group = c.benchmark_group("shifted_product");
-    group
-        .sample_size(10)
-        .measurement_time(std::time::Duration::from_secs(1))
-        .warm_up_time(std::time::Duration::from_millis(300));
+    let mut group = quick_group(c, "shifted_product");
     // (channels, image side) of the three stages at C=8 and C=16.
     for (ch, side) in [(8, 32), (16, 16), (32, 8), (16, 32), (32, 16), (64, 8)] {
         let (hw, depth, ldb) = (side * side, ch * 3, (side + 2) * side);

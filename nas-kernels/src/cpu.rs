@@ -563,7 +563,7 @@ struct SameWindow {
 /// "Same" stride-1 convolutions run by kernel rows ([`conv_by_rows`]) with this crate's own
 /// kernel where the CPU runs one, the others by im2col.
 fn conv2d(x: (&[f32], bool), batch: usize, g: &ConvGeometry, w: (&[f32], Option<&[f32]>), threads: usize) -> Act {
-    let path = if g.by_rows() { ConvPath::Rows(Kernel::own().unwrap_or(Kernel::Gemm)) } else { ConvPath::Im2col };
+    let path = ConvPath::of(g);
     conv2d_with(x, batch, g, w, threads, path)
 }
 
@@ -575,6 +575,14 @@ enum ConvPath {
     /// By kernel rows ([`conv_by_rows`], "same" stride-1 convolutions only), with the products of
     /// this kernel (the gemm crate's: one per kernel row).
     Rows(Kernel),
+}
+
+impl ConvPath {
+    /// The fastest path for the geometry on this CPU: by kernel rows ("same" stride-1
+    /// convolutions) with this crate's own kernel where the CPU runs one, else by im2col.
+    fn of(g: &ConvGeometry) -> Self {
+        if g.by_rows() { ConvPath::Rows(Kernel::own().unwrap_or(Kernel::Gemm)) } else { ConvPath::Im2col }
+    }
 }
 
 /// [`conv2d`] by the given path.

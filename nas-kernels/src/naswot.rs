@@ -207,23 +207,27 @@ fn pack_signs_portable(x: &[f32], out: &mut [u64]) {
     }
 }
 
+/// Packs whole words of 64 values by `mask`, the sign bits (`x > 0`) of `lanes` values at a time
+/// (`lanes` divides 64), and the tail by [`pack_signs_portable`]: the loop of the SIMD packers.
+#[inline(always)]
+fn pack_signs_by(x: &[f32], out: &mut [u64], lanes: usize, mask: impl Fn(&[f32]) -> u64) {
+    let full = x.len() / 64;
+    for (chunk, w) in x.chunks_exact(64).zip(out.iter_mut()) {
+        *w = chunk.chunks_exact(lanes).enumerate().fold(0u64, |word, (k, v)| word | mask(v) << (lanes * k));
+    }
+    pack_signs_portable(&x[full * 64..], &mut out[full..]);
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(unsafe_code)]
 fn pack_signs_avx2(x: &[f32], out: &mut [u64]) {
     use std::arch::x86_64::{_CMP_GT_OQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
-    let full = x.len() / 64;
-    for (chunk, w) in x.chunks_exact(64).zip(out.iter_mut()) {
-        let mut word = 0u64;
-        for (k, eight) in chunk.chunks_exact(8).enumerate() {
-            // SAFETY: `eight` holds exactly 8 f32, the width of one unaligned 256-bit load.
-            let v = unsafe { _mm256_loadu_ps(eight.as_ptr()) };
-            let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, _mm256_setzero_ps()));
-            word |= (mask as u64 & 0xff) << (8 * k);
-        }
-        *w = word;
-    }
-    pack_signs_portable(&x[full * 64..], &mut out[full..]);
+    pack_signs_by(x, out, 8, |eight| {
+        // SAFETY: `eight` holds exactly 8 f32, the width of one unaligned 256-bit load.
+        let v = unsafe { _mm256_loadu_ps(eight.as_ptr()) };
+        _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, _mm256_setzero_ps())) as u64 & 0xff
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -231,17 +235,11 @@ fn pack_signs_avx2(x: &[f32], out: &mut [u64]) {
 #[allow(unsafe_code)]
 fn pack_signs_avx512(x: &[f32], out: &mut [u64]) {
     use std::arch::x86_64::{_CMP_GT_OQ, _mm512_cmp_ps_mask, _mm512_loadu_ps, _mm512_setzero_ps};
-    let full = x.len() / 64;
-    for (chunk, w) in x.chunks_exact(64).zip(out.iter_mut()) {
-        let mut word = 0u64;
-        for (k, sixteen) in chunk.chunks_exact(16).enumerate() {
-            // SAFETY: `sixteen` holds exactly 16 f32, the width of one unaligned 512-bit load.
-            let v = unsafe { _mm512_loadu_ps(sixteen.as_ptr()) };
-            word |= u64::from(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, _mm512_setzero_ps())) << (16 * k);
-        }
-        *w = word;
-    }
-    pack_signs_portable(&x[full * 64..], &mut out[full..]);
+    pack_signs_by(x, out, 16, |sixteen| {
+        // SAFETY: `sixteen` holds exactly 16 f32, the width of one unaligned 512-bit load.
+        let v = unsafe { _mm512_loadu_ps(sixteen.as_ptr()) };
+        u64::from(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, _mm512_setzero_ps()))
+    });
 }
 
 /// Sum of popcounts of `a XOR b` (equal lengths): AVX-512's vector popcount where the CPU has it

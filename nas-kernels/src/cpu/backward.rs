@@ -492,7 +492,7 @@ fn conv2d_backward(
     w: &[f32],
     threads: usize,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let path = if g.by_rows() { ConvPath::Rows(Kernel::own().unwrap_or(Kernel::Gemm)) } else { ConvPath::Im2col };
+    let path = ConvPath::of(g);
     conv2d_backward_with((x, dy), batch, g, w, threads, path)
 }
 
