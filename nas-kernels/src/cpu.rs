@@ -282,7 +282,9 @@ impl CpuNet {
         // a ReLU read by convolutions only, which then apply it as they unfold their input
         // (`true`: read through a ReLU).
         let mut alias: Vec<Option<(NodeId, bool)>> = vec![None; self.net.len()];
-        let into_convs = self.relus_into_convs();
+        // (With a tape the ReLU's own output is kept; fixed gates are not a sign test.)
+        let into_convs =
+            if keep || self.gates.is_some() { vec![false; self.net.len()] } else { self.relus_into_convs() };
         for id in self.net.node_ids() {
             if !live[id.index()] {
                 continue;
@@ -291,7 +293,7 @@ impl CpuNet {
             let mix = self.mix_of(id);
             let (inputs, through_relu): (Vec<NodeId>, Vec<bool>) =
                 self.net.inputs_of(id).into_iter().map(|i| alias[i.index()].unwrap_or((i, false))).unzip();
-            if matches!(node.op, Op::Relu) && into_convs[id.index()] && !keep && self.gates.is_none() {
+            if into_convs[id.index()] {
                 let source = inputs[0];
                 on_relu_input(id, &values[source.index()].as_ref().ok_or_else(|| dropped(&node.name))?.data)?;
                 alias[id.index()] = Some((source, true));
